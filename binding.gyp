@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "ipvs",
+      "sources": [
+        "native/addon.cc",
+        "native/handle.cc",
+        "native/js_convert.cc",
+        "native/ipvs_message.cc",
+        "native/netlink_session.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(pkg-config --cflags-only-I libnl-3.0 libnl-genl-3.0 | sed 's/-I//g')"
+      ],
+      "libraries": [
+        "<!@(pkg-config --libs libnl-3.0 libnl-genl-3.0)"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
+    }
+  ]
+}

@@ -1,0 +1,42 @@
+// The JavaScript-facing handle: one NetlinkSession, every method a Promise.
+// Kernel work runs on libuv's thread pool; JavaScript values are made only on
+// the main thread, when the work completes.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "netlink_session.h"
+
+namespace ipvs {
+
+class Handle : public Napi::ObjectWrap<Handle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Handle(const Napi::CallbackInfo& info);
+
+ private:
+  // open(netnsPath?: string): Promise<void>
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  // execute(requests: RawRequest[]): Promise<RawFailure[]>
+  Napi::Value Execute(const Napi::CallbackInfo& info);
+  // getInfo(): Promise<RawInfo>
+  Napi::Value GetInfo(const Napi::CallbackInfo& info);
+  // getServices(withDestinations: boolean): Promise<RawService[]>
+  Napi::Value GetServices(const Napi::CallbackInfo& info);
+  // getService(key): Promise<RawService> (rejects with ESRCH when absent)
+  Napi::Value GetService(const Napi::CallbackInfo& info);
+  // getDestinations(key): Promise<RawDestination[]>
+  Napi::Value GetDestinations(const Napi::CallbackInfo& info);
+  // getTimeouts(): Promise<RawTimeouts>
+  Napi::Value GetTimeouts(const Napi::CallbackInfo& info);
+  // getDaemons(): Promise<RawDaemon[]>
+  Napi::Value GetDaemons(const Napi::CallbackInfo& info);
+  // close(): Promise<void>; calls already queued finish first.
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<NetlinkSession> session_;
+};
+
+}  // namespace ipvs

@@ -1,0 +1,110 @@
+// Plain C++ values for IPVS objects. Worker threads read and write only these;
+// JavaScript values are made from them on the main thread (js_convert.cc).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ipvs {
+
+// An address as the kernel carries it: 16 bytes, IPv4 in the first 4.
+struct Address {
+  uint16_t family = 0;  // AF_INET or AF_INET6
+  std::array<uint8_t, 16> bytes{};
+};
+
+// The ten counters of IPVS_*_ATTR_STATS / STATS64. Always held as 64-bit.
+struct Stats {
+  uint64_t conns = 0, inpkts = 0, outpkts = 0, inbytes = 0, outbytes = 0;
+  uint64_t cps = 0, inpps = 0, outpps = 0, inbps = 0, outbps = 0;
+};
+
+// What identifies a service: (family, fwmark) when fwmark != 0, else
+// (family, protocol, address, port).
+struct ServiceKey {
+  uint16_t family = 0;
+  uint16_t protocol = 0;
+  Address address;
+  uint16_t port = 0;  // host order
+  uint32_t fwmark = 0;
+};
+
+struct Service {
+  ServiceKey key;
+  std::string scheduler;
+  uint32_t flags = 0;
+  uint32_t timeout = 0;
+  // IPv4: the mask in host order (0xffffffff = /32); IPv6: prefix length.
+  uint32_t netmask = 0;
+  std::string persistenceEngine;
+  // Read back only.
+  std::optional<Stats> stats;
+  bool stats64 = false;
+};
+
+struct Destination {
+  Address address;  // family 0 = same as the service
+  uint16_t port = 0;
+  uint32_t forwardingMethod = 0;
+  uint32_t weight = 0;
+  uint32_t upperThreshold = 0;
+  uint32_t lowerThreshold = 0;
+  std::optional<uint8_t> tunnelType;
+  std::optional<uint16_t> tunnelPort;  // host order
+  std::optional<uint16_t> tunnelFlags;
+  // Read back only.
+  uint32_t activeConns = 0;
+  uint32_t inactiveConns = 0;
+  uint32_t persistentConns = 0;
+  std::optional<Stats> stats;
+  bool stats64 = false;
+};
+
+struct Daemon {
+  uint32_t state = 0;  // IP_VS_STATE_MASTER / BACKUP
+  std::string multicastInterface;
+  uint32_t syncId = 0;
+  std::optional<uint16_t> syncMaxLen;
+  std::optional<Address> multicastGroup;
+  std::optional<uint16_t> multicastPort;
+  std::optional<uint8_t> multicastTtl;
+};
+
+struct Timeouts {
+  uint32_t tcp = 0, tcpFin = 0, udp = 0;
+};
+
+struct Info {
+  uint32_t version = 0;
+  uint32_t connTableSize = 0;
+};
+
+// One change request: a command and the objects it carries. Batches are lists
+// of these, sent in as few sendmsg calls as possible.
+struct Request {
+  uint8_t command = 0;
+  std::optional<Service> service;
+  bool serviceKeyOnly = false;  // DEL_SERVICE, ZERO, *_DEST: send only the key
+  std::optional<Destination> destination;
+  std::optional<Daemon> daemon;
+  std::optional<Timeouts> timeouts;
+};
+
+// The outcome of one request in a batch that failed.
+struct Failure {
+  uint32_t index = 0;
+  int error = 0;  // positive errno
+  std::string extack;
+};
+
+struct ServiceWithDestinations {
+  Service service;
+  std::vector<Destination> destinations;
+};
+
+}  // namespace ipvs
