@@ -42,11 +42,8 @@ export class IpvsError extends Error implements IpvsErrorDetails {
 
 /** 'EEXIST' for 17, and so on; 'E<n>' for numbers Node does not know. */
 export function errnoName(errno: number): string {
-  try {
-    return util.getSystemErrorName(-errno);
-  } catch {
-    return `E${errno}`;
-  }
+  const entry = util.getSystemErrorMap().get(-errno);
+  return entry ? entry[0] : `E${errno}`;
 }
 
 /** What failed: the operation and the object, for messages. */

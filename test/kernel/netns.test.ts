@@ -1,0 +1,41 @@
+// A handle opened in another network namespace programs that namespace's IPVS.
+import assert from 'assert/strict';
+import { execFileSync } from 'child_process';
+import * as ipvs from '../../lib';
+import { assertSandbox, resetTable, savedRules } from './helpers';
+
+describe('kernel: network namespaces', function () {
+  const names = ['ipvs-test-a', 'ipvs-test-b'];
+  before(function () {
+    assertSandbox();
+    for (const n of names) execFileSync('ip', ['netns', 'add', n]);
+  });
+  after(function () {
+    for (const n of names) execFileSync('ip', ['netns', 'del', n]);
+  });
+  beforeEach(resetTable);
+
+  it('open({ netns }) talks to that namespace only, several at once', async () => {
+    const [a, b] = await Promise.all(names.map((netns) => ipvs.open({ netns })));
+    const root = await ipvs.open();
+    try {
+      await a.addService({ protocol: 'tcp', address: '1.1.1.1', port: 80, scheduler: 'rr' });
+      await b.addService({ protocol: 'udp', address: '1.1.1.1', port: 53, scheduler: 'sh' });
+      assert.deepEqual(savedRules('ipvs-test-a'), ['-A -t 1.1.1.1:80 -s rr']);
+      assert.deepEqual(savedRules('ipvs-test-b'), ['-A -u 1.1.1.1:53 -s sh']);
+      assert.deepEqual(savedRules(), []);
+      assert.equal((await root.list()).length, 0);
+      assert.equal((await a.list())[0].scheduler, 'rr');
+    } finally {
+      await Promise.all([a.close(), b.close(), root.close()]);
+    }
+  });
+
+  it('a namespace that does not exist is an IpvsError naming it', async () => {
+    await assert.rejects(ipvs.open({ netns: 'no-such-namespace' }), (e: ipvs.IpvsError) => {
+      assert.equal(e.code, 'ENOENT');
+      assert.match(e.message, /\/run\/netns\/no-such-namespace does not exist/);
+      return true;
+    });
+  });
+});
