@@ -52,7 +52,7 @@ describe('kernel: handle basics', function () {
       '-A -f 7 -s sh -b sh-fallback,sh-port',
       '-A -t [2001:db8::1]:443 -s rr',
       '-A --sctp-service 1.1.1.3:9 -s wrr',
-      '-A -u 1.1.1.4:5060 -s rr -o -p 600 -M 255.255.255.0',
+      '-A -u 1.1.1.4:5060 -s rr -p 600 -M 255.255.255.0 -o',
     ].sort());
   });
 
@@ -99,8 +99,10 @@ describe('kernel: handle basics', function () {
       '-A -t 1.1.1.1:80 -s lc',
       '-a -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 100',
       '-a -t 1.1.1.1:80 -r 3.3.3.3:8080 -g -w 0',
-      '-a -t 1.1.1.1:80 -r 4.4.4.4:80 -i -w 1 -x 50 -y 10',
+      '-a -t 1.1.1.1:80 -r 4.4.4.4:80 -i -w 1 --tun-type ipip',
     ]);
+    // ipvsadm -S leaves thresholds out; --thresholds shows them.
+    assert.match(ipvsadm('-Ln', '--thresholds'), /-> 4\.4\.4\.4:80\s+50\s+10\s/);
   });
 
   it('addDestination to a missing service is ESRCH naming the service', async () => {
@@ -206,14 +208,15 @@ describe('kernel: handle basics', function () {
   it('editService changes one setting and keeps the others', async () => {
     await handle.addService({ ...web, scheduler: 'sh', schedulerFlags: { port: true }, persistence: { timeout: 30 } });
     await handle.editService(web, { scheduler: 'mh' });
-    assert.deepEqual(savedRules(), ['-A -t 1.1.1.1:80 -s mh -b mh-port -p 30']);
+    assert.deepEqual(savedRules(), ['-A -t 1.1.1.1:80 -s mh -p 30 -b mh-port']);
   });
 
   it('editDestination changes one setting and keeps the others', async () => {
     await handle.addService(web);
     await handle.addDestination(web, { address: '2.2.2.2', forwarding: 'masq', weight: 7, upperThreshold: 20 });
     await handle.editDestination(web, { address: '2.2.2.2', weight: 0 });
-    assert.deepEqual(savedRules(), ['-A -t 1.1.1.1:80 -s wlc', '-a -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 0 -x 20 -y 0']);
+    assert.deepEqual(savedRules(), ['-A -t 1.1.1.1:80 -s wlc', '-a -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 0']);
+    assert.match(ipvsadm('-Ln', '--thresholds'), /-> 2\.2\.2\.2:80\s+20\s+0\s/);
   });
 
   it('deleteDestination removes one; a missing one is ENOENT naming it', async () => {

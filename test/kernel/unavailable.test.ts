@@ -13,14 +13,31 @@ function loadedIpvsModules(): string[] {
 }
 
 describe('kernel: IPVS absent', function () {
+  it('open() loads ip_vs on demand where the module exists', async () => {
+    sh('ipvsadm -C');
+    for (const name of loadedIpvsModules().filter((n) => n !== 'ip_vs')) sh(`rmmod ${name}`);
+    sh('rmmod ip_vs');
+    const handle = await ipvs.open();
+    assert.equal(fs.existsSync('/proc/net/ip_vs'), true);
+    await handle.close();
+  });
+
   before(function () {
     assertSandbox();
     if (process.env.IPVS_SANDBOX_ACTIVE !== 'vm') this.skip(); // only a throwaway VM may unload ip_vs
   });
-  after(() => sh('modprobe ip_vs'));
+  let modprobe = '';
+  after(() => {
+    if (modprobe) fs.writeFileSync('/proc/sys/kernel/modprobe', modprobe);
+    sh('modprobe ip_vs');
+  });
 
   it('open() and list() fail with ERR_IPVS_UNAVAILABLE when ip_vs is not loaded', async () => {
     sh('ipvsadm -C');
+    // The kernel loads ip_vs on demand when the IPVS family is looked up; a
+    // modprobe that always fails makes the module as good as missing.
+    modprobe = fs.readFileSync('/proc/sys/kernel/modprobe', 'utf8').trim();
+    fs.writeFileSync('/proc/sys/kernel/modprobe', '/bin/false');
     for (const name of loadedIpvsModules().filter((n) => n !== 'ip_vs')) sh(`rmmod ${name}`);
     sh('rmmod ip_vs');
     assert.equal(fs.existsSync('/proc/net/ip_vs'), false);
