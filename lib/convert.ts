@@ -1,7 +1,7 @@
 // Public shapes <-> the addon's raw shapes, with validation on the way in and
 // the names used in messages.
 import * as net from 'net';
-import type { RawDestination, RawDestinationEntry, RawService, RawServiceEntry, RawServiceKey } from './addon';
+import type { RawDaemon, RawDestination, RawDestinationEntry, RawService, RawServiceEntry, RawServiceKey, RawTimeouts } from './addon';
 import {
   AF_INET,
   AF_INET6,
@@ -15,7 +15,7 @@ import {
   TunnelType,
   byNumber,
 } from './constants';
-import type { Destination, Service } from './types';
+import type { Destination, Service, SyncDaemon, SyncState } from './types';
 import {
   expectAddress,
   expectBoolean,
@@ -210,6 +210,13 @@ export function toDestination(value: unknown, service: CheckedKey, name = 'desti
       `Expected ${name}.lowerThreshold to be at most upperThreshold (${upperThreshold}) but received ${lowerThreshold}`,
     );
   const raw = checked.raw;
+  // Only NAT rewrites the port: with other methods the packet keeps the
+  // virtual port, so another port would be a lie (ipvsadm silently replaces it).
+  const servicePort = service.raw.fwmark ? 0 : service.raw.port ?? 0;
+  if (forwarding !== 'masq' && servicePort !== 0 && raw.port !== servicePort)
+    throw new RangeError(
+      `Expected ${name}.port to be the service's port ${servicePort} (only 'masq' forwarding rewrites ports) but received ${raw.port}`,
+    );
   if (raw.family !== service.raw.family && forwarding !== 'tunnel')
     throw new RangeError(
       `Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`,
@@ -295,5 +302,76 @@ export function fromService(raw: RawServiceEntry): Service {
     flags,
     stats: raw.stats,
     destinations: (raw.destinations ?? []).map(fromDestination),
+  };
+}
+
+// --- Timeouts and sync daemons --------------------------------------------------
+
+/** The kernel multiplies by HZ into an int: this bound is safe for HZ up to 1000. */
+export const TIMEOUT_MAX = Math.floor(INT32_MAX / 1000);
+
+export function toTimeouts(value: unknown): RawTimeouts {
+  const t = expectObject(value, 'timeouts');
+  expectKnownKeys(t, 'timeouts', ['tcp', 'tcpFin', 'udp']);
+  // 0 (or leaving one out) keeps the current value.
+  return {
+    tcp: optionalInteger(t.tcp, 'timeouts.tcp', 0, TIMEOUT_MAX, 0),
+    tcpFin: optionalInteger(t.tcpFin, 'timeouts.tcpFin', 0, TIMEOUT_MAX, 0),
+    udp: optionalInteger(t.udp, 'timeouts.udp', 0, TIMEOUT_MAX, 0),
+  };
+}
+
+const SYNC_STATES: SyncState[] = ['master', 'backup'];
+export const SYNC_STATE_NUMBER: Record<SyncState, number> = { master: 1, backup: 2 };
+
+export function toSyncState(value: unknown, name: string): SyncState {
+  return expectOneOf(value, name, SYNC_STATES);
+}
+
+export interface CheckedDaemon {
+  raw: RawDaemon;
+  /** 'sync daemon master on eth0' */
+  name: string;
+  /** Uses options old kernels ignore. */
+  extended: boolean;
+}
+
+export function toDaemon(value: unknown): CheckedDaemon {
+  const d = expectObject(value, 'daemon');
+  expectKnownKeys(d, 'daemon', ['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl']);
+  const state = toSyncState(d.state, 'daemon.state');
+  // IP_VS_IFNAME_MAXLEN is 16 with the NUL.
+  const ifname = expectName(d.interface, 'daemon.interface', 15);
+  const raw: RawDaemon = {
+    state: SYNC_STATE_NUMBER[state],
+    multicastInterface: ifname,
+    syncId: optionalInteger(d.syncId, 'daemon.syncId', 0, 255, 0),
+  };
+  if (d.maxLength !== undefined) raw.syncMaxLen = expectInteger(d.maxLength, 'daemon.maxLength', 1, 65535);
+  if (d.group !== undefined) {
+    const version = expectAddress(d.group, 'daemon.group');
+    const group = d.group as string;
+    const multicast = version === 4 ? Number(group.split('.')[0]) >> 4 === 0xe : /^ff/i.test(group);
+    if (!multicast) throw new RangeError(`Expected a multicast address for daemon.group but received '${group}'`);
+    raw.multicastGroup = group;
+  }
+  if (d.port !== undefined) raw.multicastPort = expectInteger(d.port, 'daemon.port', 1, 65535);
+  if (d.ttl !== undefined) raw.multicastTtl = expectInteger(d.ttl, 'daemon.ttl', 1, 255);
+  return {
+    raw,
+    name: `sync daemon ${state} on ${ifname}`,
+    extended: d.maxLength !== undefined || d.group !== undefined || d.port !== undefined || d.ttl !== undefined,
+  };
+}
+
+export function fromDaemon(raw: RawDaemon): SyncDaemon {
+  return {
+    state: raw.state === SYNC_STATE_NUMBER.backup ? 'backup' : 'master',
+    interface: raw.multicastInterface,
+    syncId: raw.syncId,
+    maxLength: raw.syncMaxLen ?? null,
+    group: raw.multicastGroup ?? null,
+    port: raw.multicastPort ?? null,
+    ttl: raw.multicastTtl ?? null,
   };
 }

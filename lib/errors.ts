@@ -58,6 +58,8 @@ export interface Failed {
   /** The scheduler or persistence engine named in the request. */
   scheduler?: string;
   persistenceEngine?: string;
+  /** Appended to an ENOENT message, e.g. the kernel version a scheduler needs. */
+  hint?: string;
 }
 
 function describe(errno: number, f: Failed): string {
@@ -75,7 +77,7 @@ function describe(errno: number, f: Failed): string {
         const names = [];
         if (f.scheduler) names.push(`scheduler "${f.scheduler}" (module ip_vs_${f.scheduler})`);
         if (f.persistenceEngine) names.push(`persistence engine "${f.persistenceEngine}" (module ip_vs_pe_${f.persistenceEngine})`);
-        return `${f.operation} ${f.object}: the kernel does not know the ${names.join(' or the ') || 'scheduler'}`;
+        return `${f.operation} ${f.object}: the kernel does not know the ${names.join(' or the ') || 'scheduler'}${f.hint ?? ''}`;
       }
       return `${f.operation} ${f.object}: not found`;
     case 'EPERM':

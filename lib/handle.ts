@@ -1,11 +1,38 @@
 // IpvsHandle: one netlink socket in one network namespace, with a method per
 // IPVS operation. Every method validates its input first (TypeError /
 // RangeError, nothing sent), then returns a Promise settled off the event loop.
-import { addon, RawHandle, RawRequest } from './addon';
-import { toDestination, toDestinationKey, toService, toServiceKey, fromService, fromDestination, CheckedKey } from './convert';
+import { addon, RawDestination, RawHandle, RawRequest } from './addon';
+import { parseConnections, type Connection } from './connections';
+import {
+  CheckedDestination,
+  CheckedKey,
+  fromDaemon,
+  fromService,
+  SYNC_STATE_NUMBER,
+  toDaemon,
+  toDestination,
+  toDestinationKey,
+  toService,
+  toServiceKey,
+  toSyncState,
+  toTimeouts,
+} from './convert';
 import { Failed, fromNative } from './errors';
+import { KernelFeatures } from './features';
 import { RequestQueue } from './queue';
-import type { Destination, DestinationSpec, Info, Service, ServiceKey, ServiceOptions, ServiceSpec } from './types';
+import type {
+  Destination,
+  DestinationSpec,
+  Info,
+  Service,
+  ServiceKey,
+  ServiceOptions,
+  ServiceSpec,
+  SyncDaemon,
+  SyncDaemonSpec,
+  SyncState,
+  Timeouts,
+} from './types';
 import { expectObject, expectKnownKeys } from './validate';
 
 const C = addon.constants;
@@ -56,9 +83,12 @@ function versionText(code: number): string {
   return `${(code >> 16) & 0xff}.${(code >> 8) & 0xff}.${code & 0xff}`;
 }
 
+/** A handle on one network namespace's IPVS. Make one with open(). */
 export class IpvsHandle {
   private readonly queue: RequestQueue;
   private closed = false;
+  /** What the running kernel supports (namespaces share the kernel). */
+  readonly features = new KernelFeatures();
 
   /** @internal use open() */
   constructor(
@@ -139,7 +169,9 @@ export class IpvsHandle {
   async addDestination(service: ServiceKey, destination: DestinationSpec): Promise<void> {
     const k = toServiceKey(service);
     const d = toDestination(destination, k);
-    return this.change({ command: C.IPVS_CMD_NEW_DEST, service: k.raw, destination: d.raw }, this.failed('addDestination', k, undefined, d.name));
+    const failed = this.failed('addDestination', k, undefined, d.name);
+    this.checkDestination(d, k, failed);
+    return this.change({ command: C.IPVS_CMD_NEW_DEST, service: k.raw, destination: d.raw }, failed);
   }
 
   /**
@@ -169,6 +201,7 @@ export class IpvsHandle {
     for (const [name, value] of Object.entries(destination)) if (value !== undefined) merged[name] = value;
     if (merged.forwarding !== 'tunnel') delete merged.tunnel;
     const d = toDestination(merged, k);
+    this.checkDestination(d, k, failed);
     return this.change({ command: C.IPVS_CMD_SET_DEST, service: k.raw, destination: d.raw }, failed);
   }
 
@@ -199,6 +232,46 @@ export class IpvsHandle {
     return this.change({ command: C.IPVS_CMD_ZERO, service: k.raw, keyOnly: true }, this.failed('zero', k));
   }
 
+  /** Connection timeouts in seconds (ipvsadm -L --timeout). */
+  async getTimeouts(): Promise<Timeouts> {
+    return this.read({ operation: 'getTimeouts', object: '' }, () => this.native.getTimeouts());
+  }
+
+  /** Sets connection timeouts; a value left out (or 0) keeps its current setting (ipvsadm --set). */
+  async setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
+    const raw = toTimeouts(timeouts);
+    return this.change({ command: C.IPVS_CMD_SET_CONFIG, timeouts: raw }, { operation: 'setTimeouts', object: 'timeouts' });
+  }
+
+  /** Starts a connection-synchronisation daemon (ipvsadm --start-daemon). EEXIST if one of that state runs. */
+  async startDaemon(spec: SyncDaemonSpec): Promise<void> {
+    const d = toDaemon(spec);
+    const failed = { operation: 'startDaemon', object: d.name };
+    if (d.extended) this.features.require('syncDaemonOptions', failed.operation, failed.object);
+    return this.change({ command: C.IPVS_CMD_NEW_DAEMON, daemon: d.raw }, failed);
+  }
+
+  /** Stops the master or backup sync daemon (ipvsadm --stop-daemon). */
+  async stopDaemon(state: SyncState): Promise<void> {
+    const s = toSyncState(state, 'state');
+    return this.change(
+      { command: C.IPVS_CMD_DEL_DAEMON, daemon: { state: SYNC_STATE_NUMBER[s], multicastInterface: '', syncId: 0 } },
+      { operation: 'stopDaemon', object: `sync daemon ${s}` },
+    );
+  }
+
+  /** The running sync daemons: none, a master, a backup, or both (ipvsadm -L --daemon). */
+  async listDaemons(): Promise<SyncDaemon[]> {
+    const raw = await this.read({ operation: 'listDaemons', object: '' }, () => this.native.getDaemons());
+    return raw.map(fromDaemon);
+  }
+
+  /** The connection table (ipvsadm -Lc), read from /proc/net/ip_vs_conn of this handle's namespace. */
+  async listConnections(): Promise<Connection[]> {
+    const text = await this.read({ operation: 'listConnections', object: '' }, () => this.native.readNetFile('ip_vs_conn'));
+    return parseConnections(text);
+  }
+
   /** Closes the socket once every call made before has finished. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -214,7 +287,18 @@ export class IpvsHandle {
       destination,
       scheduler: spec?.scheduler,
       persistenceEngine: spec?.persistenceEngine,
+      hint: spec ? this.features.schedulerHint(spec.scheduler) : undefined,
     };
+  }
+
+  /** Refuses destination options the running kernel would silently drop. */
+  private checkDestination(d: CheckedDestination, service: CheckedKey, failed: Failed): void {
+    const raw: RawDestination = d.raw;
+    const f = (feature: Parameters<KernelFeatures['require']>[0]) => this.features.require(feature, failed.operation, failed.object);
+    if (raw.family !== service.raw.family) f('mixedFamily');
+    if (raw.tunnelType === 1) f('gueTunnel');
+    if (raw.tunnelType === 2) f('greTunnel');
+    if (raw.tunnelFlags) f('tunnelChecksum');
   }
 
   private change(request: RawRequest, failed: Failed): Promise<void> {

@@ -1,7 +1,20 @@
 // The public entry point: the handle API, the enums, the error class, and the
 // same operations at top level on a shared default handle.
 import { createHandle, IpvsHandle } from './handle';
-import type { DestinationSpec, Info, Service, ServiceKey, ServiceOptions, ServiceSpec, Destination } from './types';
+import type { Connection } from './connections';
+import type {
+  Destination,
+  DestinationSpec,
+  Info,
+  Service,
+  ServiceKey,
+  ServiceOptions,
+  ServiceSpec,
+  SyncDaemon,
+  SyncDaemonSpec,
+  SyncState,
+  Timeouts,
+} from './types';
 
 export { open, IpvsHandle } from './handle';
 export type { OpenOptions } from './handle';
@@ -9,6 +22,9 @@ export { Scheduler, ForwardingMethod, Protocol, Family, TunnelType } from './con
 export { IpvsError, IPVS_UNAVAILABLE, HANDLE_CLOSED } from './errors';
 export type { IpvsErrorDetails } from './errors';
 export { formatIpvsadmList } from './format';
+export { parseConnections } from './connections';
+export type { Connection } from './connections';
+export { KernelFeatures } from './features';
 export * from './types';
 
 let defaultHandle: IpvsHandle | null = null;
@@ -68,4 +84,22 @@ export function flush(): Promise<void> {
 }
 export function zero(service?: ServiceKey): Promise<void> {
   return getDefaultHandle().zero(service);
+}
+export function getTimeouts(): Promise<Timeouts> {
+  return getDefaultHandle().getTimeouts();
+}
+export function setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
+  return getDefaultHandle().setTimeouts(timeouts);
+}
+export function startDaemon(spec: SyncDaemonSpec): Promise<void> {
+  return getDefaultHandle().startDaemon(spec);
+}
+export function stopDaemon(state: SyncState): Promise<void> {
+  return getDefaultHandle().stopDaemon(state);
+}
+export function listDaemons(): Promise<SyncDaemon[]> {
+  return getDefaultHandle().listDaemons();
+}
+export function listConnections(): Promise<Connection[]> {
+  return getDefaultHandle().listConnections();
 }

@@ -147,3 +147,44 @@ export interface Info {
   /** Size of the connection hash table (what ipvsadm prints as size=4096). */
   connectionTableSize: number;
 }
+
+/** Connection timeouts in seconds (ipvsadm --set tcp tcpfin udp). */
+export interface Timeouts {
+  /** Established TCP connections. */
+  tcp: number;
+  /** TCP connections after a FIN. */
+  tcpFin: number;
+  udp: number;
+}
+
+/** Which side of connection synchronisation a sync daemon is. */
+export type SyncState = 'master' | 'backup';
+
+/** A connection-synchronisation daemon to start (ipvsadm --start-daemon). */
+export interface SyncDaemonSpec {
+  state: SyncState;
+  /** The multicast interface, e.g. 'eth0'. */
+  interface: string;
+  /** 0-255; only daemons with the same id exchange connections. Defaults to 0. */
+  syncId?: number;
+  /** Largest sync message payload in bytes (kernel 4.7+). */
+  maxLength?: number;
+  /** Multicast group, IPv4 or IPv6 (kernel 4.7+); the kernel's default is 224.0.0.81. */
+  group?: string;
+  /** UDP port (kernel 4.7+); the kernel's default is 8848. */
+  port?: number;
+  /** Multicast TTL 1-255 (kernel 4.7+). */
+  ttl?: number;
+}
+
+/** A running sync daemon as the kernel reports it. */
+export interface SyncDaemon {
+  state: SyncState;
+  interface: string;
+  syncId: number;
+  /** null where the kernel does not report it (before 4.7). */
+  maxLength: number | null;
+  group: string | null;
+  port: number | null;
+  ttl: number | null;
+}

@@ -107,6 +107,7 @@ Napi::Function Handle::Define(Napi::Env env) {
                          InstanceMethod<&Handle::GetDestinations>("getDestinations"),
                          InstanceMethod<&Handle::GetTimeouts>("getTimeouts"),
                          InstanceMethod<&Handle::GetDaemons>("getDaemons"),
+                         InstanceMethod<&Handle::ReadNetFile>("readNetFile"),
                          InstanceMethod<&Handle::Close>("close"),
                      });
 }
@@ -248,6 +249,14 @@ Napi::Value Handle::GetDaemons(const Napi::CallbackInfo& info) {
         for (size_t i = 0; i < daemons.size(); ++i) array.Set(static_cast<uint32_t>(i), FromDaemon(env, daemons[i]));
         return array;
       });
+}
+
+Napi::Value Handle::ReadNetFile(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "expected a file name");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  return SessionWorker<std::string>::Start(
+      info.Env(), session_, [name](NetlinkSession& s) { return s.ReadNetFile(name); },
+      [](Napi::Env env, std::string& text) { return Napi::String::New(env, text); });
 }
 
 Napi::Value Handle::Close(const Napi::CallbackInfo& info) {

@@ -33,6 +33,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value GetTimeouts(const Napi::CallbackInfo& info);
   // getDaemons(): Promise<RawDaemon[]>
   Napi::Value GetDaemons(const Napi::CallbackInfo& info);
+  // readNetFile(name): Promise<string>, /proc/net/<name> of the handle's namespace
+  Napi::Value ReadNetFile(const Napi::CallbackInfo& info);
   // close(): Promise<void>; calls already queued finish first.
   Napi::Value Close(const Napi::CallbackInfo& info);
 

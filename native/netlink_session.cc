@@ -14,6 +14,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace ipvs {
@@ -121,6 +123,14 @@ void NetlinkSession::Open(const std::string& netnsPath) {
   SetSocketBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, kSocketBufferSize);
   SetSocketBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, kSocketBufferSize);
 
+  if (!netnsPath.empty()) {
+    netnsFd_ = open(netnsPath.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netnsFd_ < 0) {
+      int saved = errno;
+      nl_socket_free(sock);
+      ThrowErrno(saved, "cannot open " + netnsPath);
+    }
+  }
   sock_ = sock;
   fd_ = fd;
   family_ = family;
@@ -130,10 +140,42 @@ void NetlinkSession::Open(const std::string& netnsPath) {
 }
 
 void NetlinkSession::Close() {
+  if (netnsFd_ >= 0) close(netnsFd_);
+  netnsFd_ = -1;
   if (sock_ == nullptr) return;
   nl_socket_free(sock_);  // closes the fd
   sock_ = nullptr;
   fd_ = -1;
+}
+
+std::string NetlinkSession::ReadNetFile(const std::string& name) {
+  RequireOpen();
+  for (char c : name)
+    if (!(c == '_' || (c >= 'a' && c <= 'z'))) ThrowErrno(EINVAL, "invalid /proc/net file name");
+  // /proc/thread-self/net is the calling thread's namespace: read it from a
+  // thread that joined the session's namespace, when it has one.
+  int error = 0;
+  std::string text;
+  auto read = [&] {
+    if (netnsFd_ >= 0 && setns(netnsFd_, CLONE_NEWNET) != 0) {
+      error = errno;
+      return;
+    }
+    std::ifstream file("/proc/thread-self/net/" + name);
+    if (!file) {
+      error = errno ? errno : ENOENT;
+      return;
+    }
+    std::ostringstream out;
+    out << file.rdbuf();
+    text = out.str();
+  };
+  if (netnsFd_ >= 0)
+    std::thread(read).join();
+  else
+    read();
+  if (error != 0) ThrowErrno(error, "cannot read /proc/net/" + name);
+  return text;
 }
 
 void NetlinkSession::RequireOpen() const {

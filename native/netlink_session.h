@@ -53,6 +53,9 @@ class NetlinkSession {
   // A request answered by zero or more replies and then an ACK.
   void Transact(nl_msg* message, const std::function<void(nlmsghdr*)>& onMessage);
 
+  // The text of /proc/net/<name> as seen from this session's namespace.
+  std::string ReadNetFile(const std::string& name);
+
   std::mutex mutex;
 
  private:
@@ -65,6 +68,7 @@ class NetlinkSession {
                     const std::function<bool(nlmsghdr*)>& handle);
 
   nl_sock* sock_ = nullptr;
+  int netnsFd_ = -1;  // the namespace given to Open, kept for ReadNetFile
   int fd_ = -1;
   int family_ = -1;
   uint32_t port_ = 0;

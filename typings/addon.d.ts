@@ -125,6 +125,8 @@ export interface RawHandle {
   getDestinations(key: RawServiceKey): Promise<RawDestinationEntry[]>;
   getTimeouts(): Promise<RawTimeouts>;
   getDaemons(): Promise<RawDaemon[]>;
+  /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */
+  readNetFile(name: string): Promise<string>;
   close(): Promise<void>;
 }
 

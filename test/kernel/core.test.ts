@@ -93,12 +93,12 @@ describe('kernel: handle basics', function () {
   it('addDestination adds real servers with weight and forwarding', async () => {
     await handle.addService({ ...web, scheduler: 'lc' });
     await handle.addDestination(web, { address: '2.2.2.2', forwarding: 'masq', weight: 100 });
-    await handle.addDestination(web, { address: '3.3.3.3', port: 8080, forwarding: 'route', weight: 0 });
+    await handle.addDestination(web, { address: '3.3.3.3', forwarding: 'route', weight: 0 });
     await handle.addDestination(web, { address: '4.4.4.4', forwarding: 'tunnel', upperThreshold: 50, lowerThreshold: 10 });
     assert.deepEqual(savedRules(), [
       '-A -t 1.1.1.1:80 -s lc',
       '-a -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 100',
-      '-a -t 1.1.1.1:80 -r 3.3.3.3:8080 -g -w 0',
+      '-a -t 1.1.1.1:80 -r 3.3.3.3:80 -g -w 0',
       '-a -t 1.1.1.1:80 -r 4.4.4.4:80 -i -w 1 --tun-type ipip',
     ]);
     // ipvsadm -S leaves thresholds out; --thresholds shows them.
@@ -194,6 +194,7 @@ describe('kernel: handle basics', function () {
       [() => handle.addDestination(web, { address: '2001:db8::1', forwarding: 'masq' }), RangeError, /forwarding 'tunnel'/],
       [() => handle.addDestination(web, { address: '2.2.2.2', lowerThreshold: 5, upperThreshold: 1 }), RangeError, /lowerThreshold/],
       [() => handle.addDestination(web, { address: '2.2.2.2', wieght: 5 } as never), TypeError, /Unknown property 'wieght'/],
+      [() => handle.addDestination(web, { address: '2.2.2.2', port: 8080, forwarding: 'route' }), RangeError, /only 'masq' forwarding rewrites ports/],
     ];
     for (const [call, Kind, pattern] of bad) {
       await assert.rejects(call(), (e: Error) => {

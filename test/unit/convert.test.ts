@@ -81,6 +81,7 @@ describe('unit: destinations', () => {
     assert.equal(toDestination({ address: '2.2.2.2', forwarding: 'masq' }, k).raw.forwardingMethod, 0);
     assert.equal(toDestination({ address: '2.2.2.2', forwarding: 'local' }, k).raw.forwardingMethod, 1);
     assert.equal(toDestination({ address: '2.2.2.2', forwarding: 'tunnel' }, k).raw.forwardingMethod, 2);
+    assert.equal(toDestination({ address: '2.2.2.2', port: 8080, forwarding: 'masq' }, k).raw.port, 8080);
     const gue = toDestination({ address: '2001:db8::2', forwarding: 'tunnel', tunnel: { type: 'gue', port: 6080, checksum: 'remote' } }, k).raw;
     assert.deepEqual([gue.family, gue.tunnelType, gue.tunnelPort, gue.tunnelFlags], [10, 1, 6080, 2]);
   });
@@ -96,6 +97,7 @@ describe('unit: destinations', () => {
     ['gre remote checksum', { address: '2.2.2.2', forwarding: 'tunnel', tunnel: { type: 'gre', checksum: 'remote' } }, RangeError, /checksum/],
     ['bad forwarding', { address: '2.2.2.2', forwarding: 'dr' }, RangeError, /destination\.forwarding but received 'dr'/],
     ['missing address', { port: 80 }, TypeError, /destination\.address but received undefined/],
+    ['another port without NAT', { address: '2.2.2.2', port: 81, forwarding: 'tunnel' }, RangeError, /service's port 80 \(only 'masq' forwarding rewrites ports\) but received 81/],
   ];
   for (const [what, spec, Kind, pattern] of refused) {
     it(`refuses ${what}`, () => {
