@@ -149,7 +149,14 @@ export function toService(value: unknown, name = 'service'): CheckedService {
     if (!(flags & ServiceFlag.PERSISTENT))
       throw new RangeError(`Expected ${name}.persistence to be set: a persistence engine needs a persistent service`);
   }
-  if (expectBoolean(spec.onePacket, `${name}.onePacket`)) flags |= ServiceFlag.ONEPACKET;
+  if (expectBoolean(spec.onePacket, `${name}.onePacket`)) {
+    if (key.raw.protocol !== undefined && key.raw.protocol !== PROTOCOL_NUMBER.udp)
+      throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received protocol '${spec.protocol}'`);
+    flags |= ServiceFlag.ONEPACKET;
+  }
+  // A port-zero service matches every port; ipvsadm allows it only with persistence.
+  if (key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
+    throw new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${spec.persistence}`);
   if (spec.schedulerFlags !== undefined) {
     const f = expectObject(spec.schedulerFlags, `${name}.schedulerFlags`);
     expectKnownKeys(f, `${name}.schedulerFlags`, ['fallback', 'port', 'flag3']);

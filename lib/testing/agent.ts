@@ -3,7 +3,9 @@
 //
 //   server NAME TCP_PORTS UDP_PORTS SCTP_PORTS   (ports comma-separated)
 //     Listens on every port over IPv4 and IPv6 and answers each connection or
-//     datagram with the line "NAME CLIENT_ADDRESS": TCP and SCTP on accept and
+//     datagram with the line "NAME CLIENT_ADDRESS LOCAL_ADDRESS" (the address
+//     the packets were sent to: the VIP for direct routing and tunnels, the
+//     backend's own for NAT): TCP and SCTP on accept and
 //     then once per line received, UDP once per datagram, sent from the
 //     address the datagram was sent to (so direct routing replies come from
 //     the virtual IP). Prints {"ready": true, "sctp": bool} once listening.
@@ -79,7 +81,7 @@ def server(name, tcp_ports, udp_ports, sctp_ports):
                 except OSError:
                     continue
                 c.setblocking(False)
-                line = (name + ' ' + host(addr) + '\n').encode()
+                line = (name + ' ' + host(addr) + ' ' + host(c.getsockname()) + '\n').encode()
                 try:
                     c.send(line)
                 except OSError:
@@ -106,14 +108,17 @@ def server(name, tcp_ports, udp_ports, sctp_ports):
                 except OSError:
                     continue
                 cmsgs = []
+                local = '?'
                 for level, ctype, cdata in anc:
                     if family == socket.AF_INET and level == socket.IPPROTO_IP and ctype == IP_PKTINFO:
-                        # struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
+                        # struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }: reply from addr
                         cmsgs = [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack('i4s4s', 0, cdata[8:12], bytes(4)))]
+                        local = socket.inet_ntop(socket.AF_INET, cdata[8:12])
                     elif family == socket.AF_INET6 and level == socket.IPPROTO_IPV6 and ctype == IPV6_PKTINFO:
                         cmsgs = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, cdata[0:16] + struct.pack('i', 0))]
+                        local = socket.inet_ntop(socket.AF_INET6, cdata[0:16])
                 try:
-                    s.sendmsg([(name + ' ' + host(addr) + '\n').encode()], cmsgs, 0, addr)
+                    s.sendmsg([(name + ' ' + host(addr) + ' ' + local + '\n').encode()], cmsgs, 0, addr)
                 except OSError:
                     pass
 
@@ -155,10 +160,14 @@ def client():
 
     def answer(line):
         parts = line.split(' ')
-        return {'name': parts[0], 'peer': parts[1] if len(parts) > 1 else ''}
+        return {'name': parts[0], 'peer': parts[1] if len(parts) > 1 else '', 'local': parts[2] if len(parts) > 2 else ''}
 
     def finish(s):
-        # Half-close, wait for the server's close: the connection is over on both sides.
+        if s.proto == SCTP:
+            # SCTP: close() starts the graceful SHUTDOWN; a half-close never reads an end.
+            s.close()
+            return
+        # TCP: half-close, wait for the server's close: the connection is over on both sides.
         try:
             s.shutdown(socket.SHUT_WR)
             while s.recv(4096):

@@ -39,6 +39,8 @@ export interface TopologyOptions {
   python?: string;
   /** Seconds to wait for the servers and clients to start. Default 60. */
   startTimeout?: number;
+  /** How mark() marks packets; default the first installed of nft, iptables, tc. */
+  markMethod?: MarkMethod;
 }
 
 /** A client or backend namespace. */
@@ -81,6 +83,8 @@ export interface RequestResult {
   backend?: string;
   /** The client address the backend saw. */
   peer?: string;
+  /** The address the backend was reached at: the VIP with direct routing and tunnels, its own with NAT. */
+  local?: string;
   error?: string;
 }
 
@@ -90,6 +94,8 @@ export interface HeldConnection {
   readonly backend: string;
   /** The client address the backend saw. */
   readonly peer: string;
+  /** The address the backend was reached at. */
+  readonly local: string;
   /** Sends a line on the connection; resolves with the answering backend's name. */
   ping(): Promise<string>;
   /** Closes it and waits for the backend's close. */
@@ -98,7 +104,7 @@ export interface HeldConnection {
 
 /** A packet-marking rule (for fwmark services); see Topology.mark(). */
 export interface MarkRule {
-  /** Destination address (IPv4 or IPv6) whose packets to mark. */
+  /** Destination address or prefix (IPv4 or IPv6, e.g. '198.18.110.0/24') whose packets to mark. */
   destination: string;
   protocol?: TrafficProtocol;
   /** Destination port; needs protocol. */
@@ -278,6 +284,7 @@ export class Topology {
   private nftTables = new Set<string>();
   private readonly fouPorts = new Set<string>();
   private nextPref = 100;
+  private markWith?: MarkMethod;
   private destroyed = false;
   private readonly onExit = () => {
     for (const a of this.agents) a.child.kill('SIGKILL');
@@ -330,6 +337,10 @@ export class Topology {
     const clients = clientNames.map((n, i) => host(n, 'c', i, i, extra));
     const backends = backendNames.map((n, i) => host(n, 'b', i, clientNames.length + i, 1));
     const topology = new Topology(id, clients, backends, python);
+    if (options.markMethod !== undefined) {
+      if (!['nft', 'iptables', 'tc'].includes(options.markMethod)) throw new RangeError(`Expected markMethod 'nft', 'iptables' or 'tc' but received ${JSON.stringify(options.markMethod)}`);
+      topology.markWith = options.markMethod;
+    }
     process.on('exit', topology.onExit);
     try {
       await topology.build(options);
@@ -436,6 +447,13 @@ export class Topology {
     return h;
   }
 
+  /** The name of the backend that has this address (IPv4 or IPv6). */
+  backendAt(address: string): string {
+    const h = this.backends.find((b) => b.ipv4 === address || b.ipv6 === address);
+    if (!h) throw new RangeError(`No backend has the address ${address}`);
+    return h.name;
+  }
+
   /** Makes an address local on the director (a virtual IP for a service). */
   async addVip(address: string): Promise<void> {
     const v6 = this.family(address) === 6;
@@ -525,7 +543,7 @@ export class Topology {
       let j = i;
       while (j < specs.length && specs[j].client === client) j++;
       const reply = await this.agentFor(client).call({ op: 'request', requests: specs.slice(i, j).map((s) => this.wire(s)) });
-      for (const r of reply.results) results.push(r.error !== undefined ? { error: r.error } : { backend: r.name, peer: r.peer });
+      for (const r of reply.results) results.push(r.error !== undefined ? { error: r.error } : { backend: r.name, peer: r.peer, local: r.local });
       i = j;
     }
     return results;
@@ -542,6 +560,7 @@ export class Topology {
     return {
       backend: reply.name,
       peer: reply.peer,
+      local: reply.local,
       async ping() {
         const r = await agent.call({ op: 'ping', conn });
         if (r.error !== undefined) throw new Error(`held connection to ${vip} port ${port} (${reply.name}) failed: ${r.error}`);
@@ -557,6 +576,7 @@ export class Topology {
 
   /** Which marking tool mark() uses here: nft, else iptables, else tc (skbedit at the clients' links). */
   markMethod(): MarkMethod {
+    if (this.markWith) return this.markWith;
     if (hasCommand('nft')) return 'nft';
     if (hasCommand('iptables') && hasCommand('ip6tables')) return 'iptables';
     return 'tc';
@@ -568,7 +588,10 @@ export class Topology {
    * installed, else with tc (skbedit on the director's client links' ingress).
    */
   async mark(rule: MarkRule, method: MarkMethod = this.markMethod()): Promise<Marking> {
-    const v6 = this.family(rule.destination) === 6;
+    const [address, prefix, more] = rule.destination.split('/');
+    const v6 = this.family(address) === 6;
+    if (more !== undefined || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= (v6 ? 128 : 32))))
+      throw new RangeError(`Expected an address or address/prefix but received ${JSON.stringify(rule.destination)}`);
     if (!Number.isInteger(rule.mark) || rule.mark < 1 || rule.mark > 0xffffffff) throw new RangeError(`Expected a mark between 1 and 2^32-1 but received ${rule.mark}`);
     if (rule.port !== undefined && rule.protocol === undefined) throw new RangeError('mark(): a port needs a protocol');
     let remove: () => Promise<void>;
@@ -602,7 +625,7 @@ export class Topology {
           this.tcLinks.add(c.link);
           commands.push({ file: 'tc', args: ['qdisc', 'add', 'dev', c.link, 'clsact'] });
         }
-        const match = [v6 ? 'dst_ip' : 'dst_ip', rule.destination];
+        const match = ['dst_ip', rule.destination];
         if (rule.protocol) match.push('ip_proto', rule.protocol);
         if (rule.port !== undefined) match.push('dst_port', String(rule.port));
         commands.push({
@@ -645,14 +668,16 @@ export class Topology {
     process.removeListener('exit', this.onExit);
     for (const undo of [...this.markings]) await attempt(undo);
     for (const family of this.nftTables) await attempt(() => run('nft', ['delete', 'table', family, this.id]));
-    const existing = new Set((await run('ip', ['netns', 'list']).catch(() => '')).split('\n').map((l) => l.split(' ')[0]));
+    // Deleting the director's end of a veth pair deletes both ends at once
+    // (a namespace's devices otherwise go away asynchronously after its deletion).
     const commands: Command[] = [];
-    for (const h of [...this.clients, ...this.backends]) if (existing.has(h.namespace)) commands.push({ file: 'ip', args: ['netns', 'del', h.namespace] });
+    for (const h of [...this.clients, ...this.backends])
+      if (fs.existsSync(`/sys/class/net/${h.link}`)) commands.push({ file: 'ip', args: ['link', 'del', h.link] });
     if (fs.existsSync(`/sys/class/net/${this.vipDevice}`)) commands.push({ file: 'ip', args: ['link', 'del', this.vipDevice] });
     await attempt(() => runAll(commands));
-    // A veth pair goes with its namespace; make sure no director end is left.
-    for (const h of [...this.clients, ...this.backends])
-      if (fs.existsSync(`/sys/class/net/${h.link}`)) await attempt(() => run('ip', ['link', 'del', h.link]));
+    const existing = new Set((await run('ip', ['netns', 'list']).catch(() => '')).split('\n').map((l) => l.split(' ')[0]));
+    const namespaces = [...this.clients, ...this.backends].filter((h) => existing.has(h.namespace));
+    await attempt(() => runAll(namespaces.map((h) => ({ file: 'ip', args: ['netns', 'del', h.namespace] }))));
     for (const [path, value] of this.restore.reverse()) await attempt(async () => this.writeSysctl(path, value));
     if (errors.length > 0) throw new Error(`Topology.destroy: ${errors.join('; ')}`);
   }

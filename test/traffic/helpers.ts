@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import type { Service } from '../../lib';
+import type { MarkMethod } from '../../lib/testing/topology';
 
 /** Refuses to run against a machine's real table: only inside the sandbox. */
 export function assertSandbox(): void {
@@ -50,4 +51,26 @@ export function findService(services: Service[], address: string, port?: number)
 /** Prints a line under the test's title (mocha's reporter indentation). */
 export function note(text: string): void {
   if (process.env.IPVS_TRAFFIC_QUIET !== '1') console.log(`      ${text}`);
+}
+
+/**
+ * The kernel publishes its counters (conns, packets, bytes) from the rate
+ * estimator, every 2 seconds: poll until `ready` holds, at most `ms`.
+ */
+export async function eventually<T>(probe: () => Promise<T | undefined | false>, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** IPVS_TRAFFIC_MARK=nft|iptables|tc forces how fwmark tests mark packets; default the topology's choice. */
+export function markMethod(): MarkMethod | undefined {
+  const m = process.env.IPVS_TRAFFIC_MARK;
+  if (m === undefined || m === '') return undefined;
+  if (m !== 'nft' && m !== 'iptables' && m !== 'tc') throw new Error(`IPVS_TRAFFIC_MARK must be nft, iptables or tc, not ${m}`);
+  return m;
 }

@@ -29,7 +29,9 @@ describe('unit: service keys and specs', () => {
   });
 
   it('encodes persistence, one-packet and scheduler flags', () => {
-    const s = toService({ ...web, persistence: { timeout: 300, netmask: 24 }, onePacket: true, schedulerFlags: { fallback: true, port: true } });
+    assert.equal(toService({ ...web, port: 0, persistence: { timeout: 60 } }).raw.port, 0);
+    assert.equal(toService({ fwmark: 1, onePacket: true }).raw.flags, 0x4);
+    const s = toService({ ...web, protocol: 'udp', persistence: { timeout: 300, netmask: 24 }, onePacket: true, schedulerFlags: { fallback: true, port: true } });
     assert.equal(s.raw.flags, 0x1 | 0x4 | 0x8 | 0x10);
     assert.equal(s.raw.timeout, 300);
     assert.equal(s.raw.netmask, 0xffffff00);
@@ -58,6 +60,8 @@ describe('unit: service keys and specs', () => {
     ['pe without persistence', { ...web, persistenceEngine: 'sip' }, RangeError, /persistence engine needs a persistent service/],
     ['onePacket not boolean', { ...web, onePacket: 1 }, TypeError, /service\.onePacket/],
     ['unknown field', { ...web, sheduler: 'rr' }, TypeError, /Unknown property 'sheduler'/],
+    ['one-packet on tcp', { ...web, onePacket: true }, RangeError, /udp or fwmark service for service\.onePacket/],
+    ['port 0 without persistence', { ...web, port: 0 }, RangeError, /port-zero service must be persistent/],
     ['unknown flag', { ...web, schedulerFlags: { sticky: true } }, TypeError, /Unknown property 'sticky'/],
   ];
   for (const [what, spec, Kind, pattern] of refused) {
