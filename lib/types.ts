@@ -1,4 +1,5 @@
 // The public shapes of IPVS objects.
+import type { RawStats } from '../typings/addon';
 import type { Family, ForwardingMethod, Protocol, Scheduler, TunnelType } from './constants';
 
 /** A virtual service named by protocol, virtual address and port. */
@@ -84,21 +85,13 @@ export interface DestinationSpec {
   tunnel?: Tunnel;
 }
 
-/** Counters (since creation or the last zero) and rates; exact as bigint. */
-export interface Stats {
-  conns: bigint;
-  inpkts: bigint;
-  outpkts: bigint;
-  inbytes: bigint;
-  outbytes: bigint;
-  /** Connections per second. */
-  cps: bigint;
-  inpps: bigint;
-  outpps: bigint;
-  /** Bytes per second. */
-  inbps: bigint;
-  outbps: bigint;
-}
+/**
+ * Counters since creation or the last zero() (conns, inpkts, outpkts,
+ * inbytes, outbytes) and the estimator's rates (cps, inpps, outpps, inbps,
+ * outbps), all as bigint so 64-bit values stay exact. The kernel folds its
+ * per-CPU counters in every 2 seconds.
+ */
+export type Stats = RawStats;
 
 /** A destination as the kernel reports it. */
 export interface Destination {
