@@ -52,7 +52,8 @@ async function main() {
 
   await suite('unit', process.execPath, [mocha, 'dist/test/unit/**/*.test.js']);
 
-  const kernelSuite = [process.execPath, mocha, '--timeout', '120000', 'dist/test/kernel/**/*.test.js'];
+  // Kernel state tests and real-traffic tests, one boot for both.
+  const kernelSuite = [process.execPath, mocha, '--timeout', '120000', 'dist/test/kernel/**/*.test.js', 'dist/test/traffic/**/*.test.js'];
   if (hostHasIpvs()) {
     await suite('kernel (host kernel, fresh network namespace)', sandbox, ['--', ...kernelSuite]);
   } else {

@@ -2,24 +2,25 @@
 // it ships inside dist/ with no extra file): one process per namespace.
 //
 //   server NAME TCP_PORTS UDP_PORTS SCTP_PORTS   (ports comma-separated)
-//     Listens on every port over IPv4 and IPv6 and answers each connection or
-//     datagram with the line "NAME CLIENT_ADDRESS LOCAL_ADDRESS" (the address
-//     the packets were sent to: the VIP for direct routing and tunnels, the
-//     backend's own for NAT): TCP and SCTP on accept and
-//     then once per line received, UDP once per datagram, sent from the
-//     address the datagram was sent to (so direct routing replies come from
-//     the virtual IP). Prints {"ready": true, "sctp": bool} once listening.
+//     Listens on every port over IPv4 and IPv6. Answers each TCP or SCTP
+//     connection (on accept, then once per line received) and each UDP
+//     datagram with the line "NAME CLIENT_ADDRESS LOCAL_ADDRESS", where
+//     LOCAL_ADDRESS is the address the packets were sent to: the VIP with
+//     direct routing and tunnels, the backend's own with NAT. UDP answers are
+//     sent from that address (so direct-routing replies come from the VIP).
+//     Prints {"ready": true, "sctp": bool} once listening.
 //   client
 //     Reads JSON commands on stdin and answers each with one JSON line:
 //     {"id", "op": "request", "requests": [...]} makes each request in turn
-//     (a new socket, optional source address/port, connect, read the answer,
-//     half-close, wait for the server's close) and returns "results";
-//     "open" keeps the connection ("conn" names it), "ping" sends a line on a
-//     kept connection and reads the answer, "close" ends it.
+//     (a new socket, optional source address/port, connect, read the answer;
+//     TCP then half-closes and waits for the server's close, SCTP closes) and
+//     returns "results"; "open" keeps the connection ("conn" names it),
+//     "ping" sends a line on a kept connection and reads the answer, "close"
+//     ends it.
 // Python rather than a process per request: starting a process costs ~0.3-1 s
 // in the emulated VM, one request in a running agent a few milliseconds.
 export const AGENT_SOURCE = String.raw`
-import json, os, select, selectors, socket, struct, sys, time
+import json, selectors, socket, struct, sys
 
 IP_PKTINFO = getattr(socket, 'IP_PKTINFO', 8)
 IPV6_RECVPKTINFO = getattr(socket, 'IPV6_RECVPKTINFO', 49)
@@ -34,7 +35,7 @@ def out(obj):
 
 def server(name, tcp_ports, udp_ports, sctp_ports):
     sel = selectors.DefaultSelector()
-    have = {'tcp': True, 'udp': True, 'sctp': True}
+    sctp_ok = True
     errors = []
 
     def listen(family, kind, proto, port, label):
@@ -63,9 +64,9 @@ def server(name, tcp_ports, udp_ports, sctp_ports):
             try:
                 listen(fam, socket.SOCK_STREAM, SCTP, p, 'sctp')
             except OSError as e:
-                have['sctp'] = False
+                sctp_ok = False
                 errors.append('sctp: ' + str(e))
-    out({'ready': True, 'sctp': have['sctp'] and bool(sctp_ports), 'errors': errors})
+    out({'ready': True, 'sctp': sctp_ok and bool(sctp_ports), 'errors': errors})
 
     def host(addr):
         h = addr[0]

@@ -229,17 +229,16 @@ class Agent {
       }
     });
     this.done = new Promise((resolve) => {
-      child.on('error', (error) => {
-        this.exited = new Error(`${label}: ${error.message}`);
-        onFirstError(this.exited);
-      });
-      child.on('exit', (code, signal) => {
-        this.exited = new Error(`${label} exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`);
-        onFirstError(this.exited);
-        for (const p of this.pending.values()) p.reject(this.exited);
+      const fail = (error: Error) => {
+        this.exited ??= error;
+        onFirstError(error);
+        for (const p of this.pending.values()) p.reject(error);
         this.pending.clear();
         resolve();
-      });
+      };
+      // 'error': could not start (or signal); 'exit': it ended.
+      child.on('error', (error) => fail(new Error(`${label}: ${error.message}`)));
+      child.on('exit', (code, signal) => fail(new Error(`${label} exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`)));
     });
   }
 
