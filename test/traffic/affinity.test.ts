@@ -3,7 +3,7 @@
 import assert from 'assert/strict';
 import * as ipvs from '../../lib';
 import { Topology } from '../../lib/testing/topology';
-import { assertSandbox, eventually, markMethod, note, tally, vipAllocator } from './helpers';
+import { eventually, markMethod, note, tally, vipAllocator, useTrafficNetwork } from './helpers';
 
 describe('traffic: affinity, drain, fwmark', function () {
   this.timeout(180_000);
@@ -11,19 +11,11 @@ describe('traffic: affinity, drain, fwmark', function () {
   let handle: ipvs.IpvsHandle;
   const vips = vipAllocator(103);
 
-  before(async function () {
-    assertSandbox();
-    handle = await ipvs.open();
-    await handle.flush();
     // client1 has two addresses in its /24; client2 is in another /24.
-    topo = await Topology.create({ backends: 2, clients: 2, clientAddresses: 2, markMethod: markMethod() });
+  useTrafficNetwork({ backends: 2, clients: 2, clientAddresses: 2, markMethod: markMethod() }, (t, h) => {
+    topo = t;
+    handle = h;
   });
-  after(async function () {
-    await handle?.flush();
-    await handle?.close();
-    await topo?.destroy();
-  });
-  afterEach(async () => handle.flush());
 
   async function rrService(options: ipvs.ServiceOptions = {}): Promise<ipvs.AddressServiceKey> {
     const vip = vips.v4();

@@ -3,7 +3,7 @@
 import assert from 'assert/strict';
 import * as ipvs from '../../lib';
 import { Topology } from '../../lib/testing/topology';
-import { assertSandbox, eventually, findService, kernelAtLeast, note, vipAllocator } from './helpers';
+import { eventually, findService, kernelAtLeast, note, vipAllocator, useTrafficNetwork } from './helpers';
 
 describe('traffic: forwarding methods', function () {
   this.timeout(180_000);
@@ -11,18 +11,10 @@ describe('traffic: forwarding methods', function () {
   let handle: ipvs.IpvsHandle;
   const vips = vipAllocator(102);
 
-  before(async function () {
-    assertSandbox();
-    handle = await ipvs.open();
-    await handle.flush();
-    topo = await Topology.create({ backends: 2 });
+  useTrafficNetwork({ backends: 2 }, (t, h) => {
+    topo = t;
+    handle = h;
   });
-  after(async function () {
-    await handle?.flush();
-    await handle?.close();
-    await topo?.destroy();
-  });
-  afterEach(async () => handle.flush());
 
   /** An rr service on a fresh VIP with both backends, all with the given forwarding. */
   async function rrService(family: 'ipv4' | 'ipv6', destination: Omit<ipvs.DestinationSpec, 'address'>) {

@@ -2,8 +2,8 @@
 // namespaces (lib/testing/topology). Runs only inside scripts/sandbox.
 import * as fs from 'fs';
 import * as os from 'os';
-import type { Service } from '../../lib';
-import type { MarkMethod } from '../../lib/testing/topology';
+import { open, type IpvsHandle, type Service } from '../../lib';
+import { Topology, type MarkMethod, type TopologyOptions } from '../../lib/testing/topology';
 
 /** Refuses to run against a machine's real table: only inside the sandbox. */
 export function assertSandbox(): void {
@@ -73,4 +73,27 @@ export function markMethod(): MarkMethod | undefined {
   if (m === undefined || m === '') return undefined;
   if (m !== 'nft' && m !== 'iptables' && m !== 'tc') throw new Error(`IPVS_TRAFFIC_MARK must be nft, iptables or tc, not ${m}`);
   return m;
+}
+
+/**
+ * A suite's network and handle: before its tests a Topology and an IPVS
+ * handle (given to `use`), the table flushed after each test, everything
+ * torn down after the suite.
+ */
+export function useTrafficNetwork(options: TopologyOptions, use: (topo: Topology, handle: IpvsHandle) => void): void {
+  let topo: Topology | undefined;
+  let handle: IpvsHandle | undefined;
+  before(async function () {
+    assertSandbox();
+    handle = await open();
+    await handle.flush();
+    topo = await Topology.create(options);
+    use(topo, handle);
+  });
+  after(async function () {
+    await handle?.flush();
+    await handle?.close();
+    await topo?.destroy();
+  });
+  afterEach(async () => handle?.flush());
 }

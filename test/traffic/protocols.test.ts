@@ -3,7 +3,7 @@
 import assert from 'assert/strict';
 import * as ipvs from '../../lib';
 import { Topology } from '../../lib/testing/topology';
-import { assertSandbox, eventually, findService, note, tally, vipAllocator } from './helpers';
+import { eventually, findService, note, tally, vipAllocator, useTrafficNetwork } from './helpers';
 
 describe('traffic: protocols and counters', function () {
   this.timeout(180_000);
@@ -11,18 +11,10 @@ describe('traffic: protocols and counters', function () {
   let handle: ipvs.IpvsHandle;
   const vips = vipAllocator(104);
 
-  before(async function () {
-    assertSandbox();
-    handle = await ipvs.open();
-    await handle.flush();
-    topo = await Topology.create({ backends: 2 });
+  useTrafficNetwork({ backends: 2 }, (t, h) => {
+    topo = t;
+    handle = h;
   });
-  after(async function () {
-    await handle?.flush();
-    await handle?.close();
-    await topo?.destroy();
-  });
-  afterEach(async () => handle.flush());
 
   async function rrService(protocol: ipvs.Protocol, forwarding: ipvs.ForwardingMethod = 'masq'): Promise<ipvs.AddressServiceKey> {
     const vip = vips.v4();

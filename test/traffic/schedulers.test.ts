@@ -6,7 +6,7 @@
 import assert from 'assert/strict';
 import * as ipvs from '../../lib';
 import { HeldConnection, Topology } from '../../lib/testing/topology';
-import { assertSandbox, kernelAtLeast, markMethod, note, tally, vipAllocator } from './helpers';
+import { kernelAtLeast, markMethod, note, tally, useTrafficNetwork, vipAllocator } from './helpers';
 
 interface Dest {
   backend: string;
@@ -41,21 +41,14 @@ describe('traffic: schedulers', function () {
   const vips = vipAllocator(101);
   let held: HeldConnection[] = [];
 
-  before(async function () {
-    assertSandbox();
-    handle = await ipvs.open();
-    await handle.flush();
-    topo = await Topology.create({ backends: 3, clientAddresses: 12, markMethod: markMethod() });
-  });
-  after(async function () {
-    await handle?.flush();
-    await handle?.close();
-    await topo?.destroy();
-  });
+  // Registered first, so held connections close before the shared hook flushes the table.
   afterEach(async () => {
     await Promise.all(held.map((c) => c.close()));
     held = [];
-    await handle.flush();
+  });
+  useTrafficNetwork({ backends: 3, clientAddresses: 12, markMethod: markMethod() }, (t, h) => {
+    topo = t;
+    handle = h;
   });
 
   /** A TCP service on a fresh VIP, port 80, with NAT destinations added in the given order. */
