@@ -172,6 +172,22 @@ describe('kernel: handle basics', function () {
     assert.equal(mark.destinations.length, 0);
   });
 
+  it('getService and listServices read one service, and all without destinations', async () => {
+    await handle.addService({ ...web, scheduler: 'rr', persistence: { timeout: 60 } });
+    await handle.addDestination(web, { address: '2.2.2.2', forwarding: 'masq' });
+    await handle.addService({ ...web, port: 81 });
+    const one = await handle.getService(web);
+    assert.deepEqual([one.scheduler, one.persistence, one.destinations.map((d) => d.address)], ['rr', { timeout: 60, netmask: '255.255.255.255' }, ['2.2.2.2']]);
+    const all = await handle.listServices();
+    assert.deepEqual(all.map((s) => s.port).sort(), [80, 81]);
+    assert.ok(all.every((s) => s.destinations.length === 0));
+    await assert.rejects(handle.getService({ ...web, port: 82 }), (e: ipvs.IpvsError) => {
+      assert.equal(e.code, 'ESRCH');
+      assert.equal(e.message, 'service tcp 1.1.1.1:82 does not exist');
+      return true;
+    });
+  });
+
   it('flush() empties the table', async () => {
     ipvsadm('-A', '-t', '1.1.1.1:80');
     ipvsadm('-A', '-t', '1.1.1.1:81');

@@ -13,7 +13,10 @@ describe('kernel: network namespaces', function () {
   after(function () {
     for (const n of names) execFileSync('ip', ['netns', 'del', n]);
   });
-  beforeEach(resetTable);
+  beforeEach(() => {
+    resetTable();
+    for (const n of names) execFileSync('ip', ['netns', 'exec', n, 'ipvsadm', '-C']);
+  });
 
   it('open({ netns }) talks to that namespace only, several at once', async () => {
     const [a, b] = await Promise.all(names.map((netns) => ipvs.open({ netns })));
@@ -28,6 +31,19 @@ describe('kernel: network namespaces', function () {
       assert.equal((await a.list())[0].scheduler, 'rr');
     } finally {
       await Promise.all([a.close(), b.close(), root.close()]);
+    }
+  });
+
+  it('open({ netns }) takes a path too, e.g. /run/netns/<name> or /proc/<pid>/ns/net', async () => {
+    const byPath = await ipvs.open({ netns: `/run/netns/${names[1]}` });
+    const self = await ipvs.open({ netns: '/proc/self/ns/net' });
+    try {
+      await byPath.addService({ fwmark: 3, scheduler: 'rr' });
+      await self.addService({ fwmark: 4, scheduler: 'rr' });
+      assert.deepEqual(savedRules(names[1]), ['-A -f 3 -s rr']);
+      assert.deepEqual(savedRules(), ['-A -f 4 -s rr']);
+    } finally {
+      await Promise.all([byPath.close(), self.close()]);
     }
   });
 
