@@ -104,6 +104,27 @@ describe('traffic: protocols and counters', function () {
     }
   });
 
+  it('listConnections() shows live connections, then their closing state', async () => {
+    const key = await rrService('tcp');
+    const held = [];
+    for (let i = 0; i < 2; i++) held.push(await topo.open(key.address, 80));
+    const mine = async () =>
+      (await handle.listConnections()).filter((c) => c.virtual.address === key.address && c.virtual.port === key.port);
+    const live = await mine();
+    note(`live: ${live.map((c) => `${c.client.address}:${c.client.port} -> ${c.destination.address} ${c.state} ${c.expires}s`).join('; ')}`);
+    assert.equal(live.length, 2);
+    assert.ok(live.every((c) => c.protocol === 'tcp' && c.state === 'ESTABLISHED'));
+    assert.deepEqual(live.map((c) => topo.backendAt(c.destination.address)).sort(), held.map((c) => c.backend).sort());
+    assert.ok(live.every((c) => c.destination.port === 80 && topo.clients[0].ipv4Addresses.includes(c.client.address)));
+    // The client address the backends saw is the one in the table (NAT keeps it).
+    assert.deepEqual(live.map((c) => c.client.address).sort(), held.map((c) => c.peer).sort());
+    for (const c of held) await c.close();
+    const closed = await mine();
+    note(`after closing: ${closed.map((c) => c.state).join(', ')}`);
+    assert.equal(closed.length, 2);
+    assert.ok(closed.every((c) => c.state !== 'ESTABLISHED'));
+  });
+
   it('stats move with the traffic and zero() resets them', async () => {
     const key = await rrService('tcp');
     const before = findService(await handle.list(), key.address);
