@@ -184,8 +184,8 @@ void NetlinkSession::RequireOpen() const {
 
 uint32_t NetlinkSession::Stamp(nl_msg* message, int extraFlags) {
   nlmsghdr* header = nlmsg_hdr(message);
-  uint32_t seq = ++seq_;
-  if (seq == 0) seq = ++seq_;  // 0 is what unsolicited messages carry
+  if (seq_ == UINT32_MAX) seq_ = 0;
+  uint32_t seq = ++seq_;  // never 0: that is what unsolicited messages carry
   header->nlmsg_seq = seq;
   header->nlmsg_pid = port_;
   header->nlmsg_flags |= NLM_F_REQUEST | extraFlags;
@@ -244,7 +244,9 @@ std::vector<Failure> NetlinkSession::Execute(const std::vector<nl_msg*>& message
   std::vector<Failure> failures;
   size_t next = 0;
   while (next < messages.size()) {
-    // Pack a buffer.
+    // Pack a buffer. Its sequence numbers must not wrap, or the range check
+    // in ReceiveUntil would drop its replies.
+    if (seq_ > UINT32_MAX - kMaxMessagesPerSend - 2) seq_ = 0;
     size_t begin = next;
     sendBuffer_.clear();
     uint32_t firstSeq = 0, lastSeq = 0;
