@@ -122,7 +122,8 @@ export class IpvsHandle {
    */
   async editService(key: ServiceKey, changes: ServiceOptions): Promise<void> {
     const k = toServiceKey(key);
-    expectObject(changes, 'changes');
+    // Only settings: a key field here would make the edit hit another service.
+    expectKnownKeys(expectObject(changes, 'changes'), 'changes', ['scheduler', 'persistence', 'persistenceEngine', 'onePacket', 'schedulerFlags']);
     const current = await this.getService(key);
     const merged: Record<string, unknown> = {
       ...(current.fwmark ? { fwmark: current.fwmark, family: current.family } : { protocol: current.protocol, address: current.address, port: current.port }),

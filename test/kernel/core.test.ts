@@ -225,6 +225,7 @@ describe('kernel: handle basics', function () {
   it('editService changes one setting and keeps the others', async () => {
     await handle.addService({ ...web, scheduler: 'sh', schedulerFlags: { port: true }, persistence: { timeout: 30 } });
     await handle.editService(web, { scheduler: 'mh' });
+    await assert.rejects(handle.editService(web, { port: 81 } as never), /Unknown property 'port' in changes/);
     assert.deepEqual(savedRules(), ['-A -t 1.1.1.1:80 -s mh -p 30 -b mh-port']);
   });
 
