@@ -17,7 +17,7 @@ import {
   toSyncState,
   toTimeouts,
 } from './convert';
-import { Failed, fromNative } from './errors';
+import { Failed, fromNative, kernelError } from './errors';
 import { KernelFeatures } from './features';
 import { RequestQueue } from './queue';
 import type {
@@ -36,6 +36,7 @@ import type {
 import { expectObject, expectKnownKeys } from './validate';
 
 const C = addon.constants;
+const ENOENT = 2;
 
 /** Options of open(). */
 export interface OpenOptions {
@@ -186,10 +187,9 @@ export class IpvsHandle {
       (d) => d.address === key.raw.address && d.port === key.raw.port,
     );
     const failed = this.failed('editDestination', k, undefined, key.name);
-    if (current === undefined) {
-      // Let the kernel say which of service or destination is missing.
-      return this.change({ command: C.IPVS_CMD_SET_DEST, service: k.raw, destination: key.raw }, failed);
-    }
+    // Said here rather than by sending a half-empty SET that could, in a race
+    // with its creation, zero the destination.
+    if (current === undefined) throw kernelError(ENOENT, failed);
     const merged: Record<string, unknown> = {
       address: current.address,
       port: current.port,
