@@ -3,6 +3,7 @@
 // build/Release, and `bindings` does not know prebuilds/ at all.
 import * as path from 'path';
 import type { RawAddon } from '../typings/addon';
+import { legacyHandle } from './addon-legacy';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const load: (dir: string) => unknown = require('node-gyp-build');
@@ -10,5 +11,6 @@ const load: (dir: string) => unknown = require('node-gyp-build');
 /** The package root: this file is dist/lib/addon.js. */
 const root = path.join(__dirname, '..', '..');
 
-export const addon = load(root) as RawAddon;
+const raw = load(root) as RawAddon;
+export const addon: RawAddon = { ...raw, Handle: legacyHandle(raw.Handle) };
 export type * from '../typings/addon';

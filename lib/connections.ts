@@ -1,5 +1,6 @@
 // The connection table. No netlink command lists connections: the kernel
 // shows them in /proc/net/ip_vs_conn of each network namespace.
+import { ipv4Text, ipv6Text } from './address';
 import type { Protocol } from './constants';
 
 /** One entry of the IPVS connection table. */
@@ -20,31 +21,8 @@ export interface Connection {
 
 /** The address of a /proc/net/ip_vs_conn column: 8 hex digits (IPv4) or full IPv6. */
 function address(token: string): string {
-  if (token.includes(':')) return compressIpv6(token);
-  const n = parseInt(token, 16);
-  return [24, 16, 8, 0].map((shift) => (n >>> shift) & 0xff).join('.');
-}
-
-/** '2001:0db8:0000:0000:0000:0000:0000:0001' -> '2001:db8::1' (RFC 5952). */
-export function compressIpv6(full: string): string {
-  const groups = full.split(':').map((g) => parseInt(g, 16).toString(16));
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < groups.length; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === '0') j++;
-    if (j - i > bestLength) {
-      best = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLength).join(':')}`;
+  if (token.includes(':')) return ipv6Text(token.split(':').map((g) => parseInt(g, 16)));
+  return ipv4Text(parseInt(token, 16));
 }
 
 /** Parses the text of /proc/net/ip_vs_conn (or ip_vs_conn_sync). */

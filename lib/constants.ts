@@ -1,5 +1,6 @@
 // Names users see, in IPVS's and ipvsadm's own words, and the kernel numbers
 // behind them. Users pass the string values; the objects give them names.
+import { addon } from './addon';
 
 /** Scheduling algorithms, by the kernel module suffix ipvsadm's `-s` takes. */
 export const Scheduler = {
@@ -61,10 +62,13 @@ export type Family = (typeof Family)[keyof typeof Family];
 export const TunnelType = { IPIP: 'ipip', GUE: 'gue', GRE: 'gre' } as const;
 export type TunnelType = (typeof TunnelType)[keyof typeof TunnelType];
 
-// --- Kernel numbers (include/uapi/linux/ip_vs.h, in.h, socket.h) ---------
+// --- Kernel numbers (include/uapi/linux/ip_vs.h, in.h, socket.h): the only
+// place in lib/ that knows them. The command numbers come from the addon,
+// which was compiled against the kernel header.
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
+export const FAMILY_NUMBER: Record<Family, number> = { ipv4: AF_INET, ipv6: AF_INET6 };
 
 export const PROTOCOL_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17, sctp: 132 };
 
@@ -78,6 +82,10 @@ export const FORWARDING_NUMBER: Record<ForwardingMethod, number> = {
 
 export const TUNNEL_NUMBER: Record<TunnelType, number> = { ipip: 0, gue: 1, gre: 2 };
 
+/** IP_VS_TUNNEL_ENCAP_FLAG_*: checksum options of GUE and GRE tunnels. */
+export const TUNNEL_FLAG = { none: 0, checksum: 1, remote: 2 } as const;
+export type TunnelChecksum = keyof typeof TUNNEL_FLAG;
+
 /** IP_VS_SVC_F_* */
 export const ServiceFlag = {
   PERSISTENT: 0x1,
@@ -87,6 +95,22 @@ export const ServiceFlag = {
   SCHED2: 0x10,
   SCHED3: 0x20,
 } as const;
+
+/** IP_VS_SVC_PERSISTENT_TIMEOUT: what ipvsadm's `-p` alone means, in seconds. */
+export const DEFAULT_PERSISTENCE_TIMEOUT = 360;
+
+/** IP_VS_STATE_MASTER / IP_VS_STATE_BACKUP. */
+export const SYNC_STATE_NUMBER = { master: 1, backup: 2 } as const;
+
+/** IP_VS_SCHEDNAME_MAXLEN and IP_VS_PENAME_MAXLEN less the NUL; IFNAMSIZ less the NUL. */
+export const NAME_MAX_LENGTH = 15;
+export const INTERFACE_MAX_LENGTH = 15;
+
+/** IPVS_CMD_* */
+export const Command = addon.constants;
+
+/** The errno values the facade itself reasons about. */
+export const Errno = { ENOENT: 2, ESRCH: 3, EBADF: 9, EEXIST: 17, EINVAL: 22 } as const;
 
 /** Inverts a name -> number table. */
 export function byNumber<K extends string>(table: Record<K, number>): Map<number, K> {

@@ -1,104 +1,108 @@
-// Public shapes <-> the addon's raw shapes, with validation on the way in and
-// the names used in messages.
-import * as net from 'net';
-import type { RawDaemon, RawDestination, RawDestinationEntry, RawService, RawServiceEntry, RawServiceKey, RawTimeouts } from './addon';
+// Public shapes -> the addon's raw shapes, with validation on the way in, the
+// names used in messages, and the identities apply() and the edits compare.
+// Each field keeps its public name down to the wire (raw values are the
+// kernel's numbers; see constants.ts).
+import type { RawDaemon, RawDestination, RawService, RawServiceKey, RawTimeouts } from './addon';
+import { hostPort, ipv4Number } from './address';
 import {
-  AF_INET,
-  AF_INET6,
+  DEFAULT_PERSISTENCE_TIMEOUT,
   Family,
+  FAMILY_NUMBER,
   FORWARDING_NUMBER,
   ForwardingMethod,
+  INTERFACE_MAX_LENGTH,
+  NAME_MAX_LENGTH,
   PROTOCOL_NUMBER,
   Protocol,
   ServiceFlag,
+  SYNC_STATE_NUMBER,
+  TUNNEL_FLAG,
   TUNNEL_NUMBER,
+  TunnelChecksum,
   TunnelType,
-  byNumber,
 } from './constants';
-import type { Destination, Service, SyncDaemon, SyncState } from './types';
+import type { SyncState } from './types';
 import {
+  describe,
   expectAddress,
   expectBoolean,
   expectInteger,
-  expectKnownKeys,
+  expectInterfaceName,
   expectName,
-  expectObject,
   expectOneOf,
+  fields,
   optionalInteger,
 } from './validate';
 
 const PROTOCOLS = Object.keys(PROTOCOL_NUMBER) as Protocol[];
 const FORWARDING_METHODS = Object.keys(FORWARDING_NUMBER) as ForwardingMethod[];
 const TUNNEL_TYPES = Object.keys(TUNNEL_NUMBER) as TunnelType[];
+const CHECKSUMS = Object.keys(TUNNEL_FLAG) as TunnelChecksum[];
 const FAMILIES: Family[] = ['ipv4', 'ipv6'];
-const CHECKSUMS = ['none', 'checksum', 'remote'] as const;
-
-const PROTOCOL_NAME = byNumber(PROTOCOL_NUMBER);
-const FORWARDING_NAME = byNumber(FORWARDING_NUMBER);
-const TUNNEL_NAME = byNumber(TUNNEL_NUMBER);
 
 const U32_MAX = 0xffffffff;
 const INT32_MAX = 0x7fffffff;
 /** The kernel stores timeout * HZ in 32 bits; this is safe for HZ up to 1000. */
 export const PERSISTENCE_TIMEOUT_MAX = Math.floor(U32_MAX / 1000);
 
-// IP_VS_TUNNEL_ENCAP_FLAG_*: NOCSUM 0, CSUM 1, REMCSUM 2.
-const CHECKSUM_FLAGS = { none: 0, checksum: 1, remote: 2 } as const;
-
-export function familyNumber(family: Family): number {
-  return family === 'ipv6' ? AF_INET6 : AF_INET;
-}
-
-export function familyName(af: number): Family {
-  return af === AF_INET6 ? 'ipv6' : 'ipv4';
-}
-
-function hostPort(address: string, port: number): string {
-  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 // --- Service keys -----------------------------------------------------------
 
-const KEY_FIELDS = ['protocol', 'address', 'port', 'fwmark', 'family'];
-const SERVICE_FIELDS = [...KEY_FIELDS, 'scheduler', 'persistence', 'persistenceEngine', 'onePacket', 'schedulerFlags'];
-// What list() returns may be passed back as a key or spec.
-const READ_BACK_FIELDS = ['flags', 'stats', 'destinations'];
+const SETTING_FIELDS = ['scheduler', 'persistence', 'persistenceEngine', 'onePacket', 'schedulerFlags'];
+/** What a service spec may hold: its key, its settings, and what list() adds. */
+const SERVICE_FIELDS = new Set(['protocol', 'address', 'port', 'fwmark', 'family', ...SETTING_FIELDS, 'stats', 'destinations']);
+export const SERVICE_SETTING_FIELDS = new Set(SETTING_FIELDS);
 
-/** A validated key in the addon's shape, plus its description for messages. */
+/** A validated key in the addon's shape, plus its description and identity. */
 export interface CheckedKey {
   raw: RawServiceKey;
   family: Family;
   /** 'service tcp 1.1.1.1:80' or 'service fwmark 5 (ipv4)'. */
   name: string;
+  /** Equal for two keys exactly when they name the same service. */
+  id: string;
 }
 
-export function toServiceKey(value: unknown, name = 'service'): CheckedKey {
-  const key = expectObject(value, name);
-  const fwmark = key.fwmark;
-  if (fwmark !== undefined && fwmark !== 0) {
-    expectInteger(fwmark, `${name}.fwmark`, 1, U32_MAX);
-    const family = key.family === undefined ? 'ipv4' : expectOneOf(key.family, `${name}.family`, FAMILIES);
-    return {
-      raw: { family: familyNumber(family), fwmark: fwmark as number },
-      family,
-      name: `service fwmark ${fwmark} (${family})`,
-    };
+/** The identity of a raw service key (as the addon and the kernel's listing give it). */
+export function serviceId(raw: RawServiceKey): string {
+  return raw.fwmark ? `fwmark ${raw.fwmark} ${raw.family}` : `${raw.protocol} ${raw.address} ${raw.port}`;
+}
+
+export function serviceName(raw: RawServiceKey): string {
+  if (raw.fwmark) return `service fwmark ${raw.fwmark} (${raw.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4'})`;
+  const protocol = PROTOCOLS.find((p) => PROTOCOL_NUMBER[p] === raw.protocol) ?? `protocol ${raw.protocol}`;
+  return `service ${protocol} ${hostPort(raw.address ?? '', raw.port ?? 0)}`;
+}
+
+function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
+  if (value.fwmark !== undefined) {
+    const fwmark = expectInteger(value.fwmark, `${name}.fwmark`, 1, U32_MAX);
+    for (const field of ['protocol', 'address', 'port'])
+      if (value[field] !== undefined)
+        throw new TypeError(`Expected either ${name}.fwmark or ${name}.protocol/address/port but received both (${field}: ${describe(value[field])})`);
+    const family = value.family === undefined ? 'ipv4' : expectOneOf(value.family, `${name}.family`, FAMILIES);
+    const raw = { family: FAMILY_NUMBER[family], fwmark };
+    return { raw, family, name: serviceName(raw), id: serviceId(raw) };
   }
-  const protocol = expectOneOf(key.protocol, `${name}.protocol`, PROTOCOLS);
-  const version = expectAddress(key.address, `${name}.address`);
+  const protocol = expectOneOf(value.protocol, `${name}.protocol`, PROTOCOLS);
+  const { version, address } = expectAddress(value.address, `${name}.address`);
   const family: Family = version === 6 ? 'ipv6' : 'ipv4';
-  if (key.family !== undefined && key.family !== family)
-    throw new RangeError(`Expected ${name}.family to match the ${family} address ${key.address} but received '${key.family}'`);
-  const port = expectInteger(key.port, `${name}.port`, 0, 65535);
-  const address = key.address as string;
-  return {
-    raw: { family: familyNumber(family), protocol: PROTOCOL_NUMBER[protocol], address, port },
-    family,
-    name: `service ${protocol} ${hostPort(address, port)}`,
-  };
+  if (value.family !== undefined && value.family !== family)
+    throw new RangeError(`Expected ${name}.family to be '${family}' for the address ${address} but received ${describe(value.family)}`);
+  const port = expectInteger(value.port, `${name}.port`, 0, 65535);
+  const raw = { family: FAMILY_NUMBER[family], protocol: PROTOCOL_NUMBER[protocol], address, port };
+  return { raw, family, name: serviceName(raw), id: serviceId(raw) };
+}
+
+/** A service key; a full spec or a listed service also serves as one (its settings are ignored). */
+export function toServiceKey(value: unknown, name = 'service'): CheckedKey {
+  return checkedKey(fields(value, name, SERVICE_FIELDS), name);
 }
 
 // --- Services -----------------------------------------------------------------
+
+function prefixMask(prefix: number): number {
+  return prefix === 0 ? 0 : (U32_MAX << (32 - prefix)) >>> 0;
+}
 
 function toNetmask(value: unknown, family: Family, name: string): number {
   if (family === 'ipv6') {
@@ -107,198 +111,76 @@ function toNetmask(value: unknown, family: Family, name: string): number {
     return expectInteger(value, name, 1, 128);
   }
   if (value === undefined) return U32_MAX;
-  if (typeof value === 'number') {
-    const prefix = expectInteger(value, name, 0, 32);
-    return prefix === 0 ? 0 : (U32_MAX << (32 - prefix)) >>> 0;
-  }
-  if (typeof value !== 'string' || !net.isIPv4(value))
-    throw new TypeError(`Expected a dotted IPv4 mask or a prefix length 0-32 for ${name} but received ${JSON.stringify(value)}`);
-  return value.split('.').reduce((mask, octet) => ((mask << 8) | Number(octet)) >>> 0, 0);
+  if (typeof value === 'number') return prefixMask(expectInteger(value, name, 0, 32));
+  if (typeof value !== 'string' || expectAddress(value, name).version !== 4)
+    throw new TypeError(`Expected a prefix length 0-32 or a dotted IPv4 mask for ${name} but received ${describe(value)}`);
+  return ipv4Number(value);
 }
 
-/** The IPv4 mask as text, e.g. 0xffffff00 -> '255.255.255.0'. */
-export function netmaskText(mask: number): string {
-  return [24, 16, 8, 0].map((shift) => (mask >>> shift) & 0xff).join('.');
+/** The public form of a kernel netmask: a prefix length, or dotted text for a non-contiguous IPv4 mask. */
+export function netmaskValue(netmask: number, family: number): number | string {
+  if (family === FAMILY_NUMBER.ipv6) return netmask;
+  const inverted = ~netmask >>> 0;
+  if ((inverted & (inverted + 1)) === 0) return 32 - Math.log2(inverted + 1);
+  return `${netmask >>> 24}.${(netmask >>> 16) & 0xff}.${(netmask >>> 8) & 0xff}.${netmask & 0xff}`;
 }
 
 export interface CheckedService extends CheckedKey {
   raw: RawService;
-  scheduler: string;
-  persistenceEngine?: string;
 }
 
 export function toService(value: unknown, name = 'service'): CheckedService {
-  const key = toServiceKey(value, name);
-  const spec = value as Record<string, unknown>;
-  expectKnownKeys(spec, name, [...SERVICE_FIELDS, ...READ_BACK_FIELDS]);
-  const scheduler = spec.scheduler === undefined ? 'wlc' : expectName(spec.scheduler, `${name}.scheduler`);
+  const spec = fields(value, name, SERVICE_FIELDS);
+  const key = checkedKey(spec, name);
+  const scheduler = spec.scheduler === undefined ? 'wlc' : expectName(spec.scheduler, `${name}.scheduler`, NAME_MAX_LENGTH);
 
   let flags = 0;
   let timeout = 0;
   let netmask = toNetmask(undefined, key.family, `${name}.persistence.netmask`);
   if (spec.persistence !== undefined && spec.persistence !== null) {
-    const p = expectObject(spec.persistence, `${name}.persistence`);
-    expectKnownKeys(p, `${name}.persistence`, ['timeout', 'netmask']);
-    timeout = expectInteger(p.timeout, `${name}.persistence.timeout`, 1, PERSISTENCE_TIMEOUT_MAX);
+    const p = fields(spec.persistence, `${name}.persistence`, PERSISTENCE_FIELDS);
+    timeout = optionalInteger(p.timeout, `${name}.persistence.timeout`, 1, PERSISTENCE_TIMEOUT_MAX, DEFAULT_PERSISTENCE_TIMEOUT);
     netmask = toNetmask(p.netmask, key.family, `${name}.persistence.netmask`);
     flags |= ServiceFlag.PERSISTENT;
   }
-  let persistenceEngine: string | undefined;
+  let persistenceEngine = '';
   if (spec.persistenceEngine !== undefined && spec.persistenceEngine !== null) {
-    persistenceEngine = expectName(spec.persistenceEngine, `${name}.persistenceEngine`);
+    persistenceEngine = expectName(spec.persistenceEngine, `${name}.persistenceEngine`, NAME_MAX_LENGTH);
     if (!(flags & ServiceFlag.PERSISTENT))
-      throw new RangeError(`Expected ${name}.persistence to be set: a persistence engine needs a persistent service`);
+      throw new RangeError(`Expected ${name}.persistence to be set for ${name}.persistenceEngine (an engine needs a persistent service) but received ${describe(spec.persistence)}`);
   }
   if (expectBoolean(spec.onePacket, `${name}.onePacket`)) {
     if (key.raw.protocol !== undefined && key.raw.protocol !== PROTOCOL_NUMBER.udp)
-      throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received protocol '${spec.protocol}'`);
+      throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received protocol ${describe(spec.protocol)}`);
     flags |= ServiceFlag.ONEPACKET;
   }
   // A port-zero service matches every port; ipvsadm allows it only with persistence.
   if (key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
-    throw new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${spec.persistence}`);
+    throw new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${describe(spec.persistence)}`);
   if (spec.schedulerFlags !== undefined) {
-    const f = expectObject(spec.schedulerFlags, `${name}.schedulerFlags`);
-    expectKnownKeys(f, `${name}.schedulerFlags`, ['fallback', 'port', 'flag3']);
+    const f = fields(spec.schedulerFlags, `${name}.schedulerFlags`, SCHEDULER_FLAG_FIELDS);
     if (expectBoolean(f.fallback, `${name}.schedulerFlags.fallback`)) flags |= ServiceFlag.SCHED1;
     if (expectBoolean(f.port, `${name}.schedulerFlags.port`)) flags |= ServiceFlag.SCHED2;
     if (expectBoolean(f.flag3, `${name}.schedulerFlags.flag3`)) flags |= ServiceFlag.SCHED3;
   }
+  return { ...key, raw: { ...key.raw, scheduler, flags, timeout, netmask, persistenceEngine } };
+}
+
+const PERSISTENCE_FIELDS = new Set(['timeout', 'netmask']);
+const SCHEDULER_FLAG_FIELDS = new Set(['fallback', 'port', 'flag3']);
+
+/** A service's settings in the public shape, from its raw form (for edits and listings). */
+export function serviceSettings(raw: RawService): {
+  scheduler: string;
+  persistence: { timeout: number; netmask: number | string } | null;
+  persistenceEngine: string | null;
+  onePacket: boolean;
+  schedulerFlags: { fallback: boolean; port: boolean; flag3: boolean };
+} {
+  const flags = raw.flags;
   return {
-    ...key,
-    raw: { ...key.raw, scheduler, flags, timeout, netmask, persistenceEngine: persistenceEngine ?? '' },
-    scheduler,
-    persistenceEngine,
-  };
-}
-
-// --- Destinations ---------------------------------------------------------------
-
-const DESTINATION_FIELDS = ['address', 'port', 'weight', 'forwarding', 'upperThreshold', 'lowerThreshold', 'tunnel'];
-const DESTINATION_READ_BACK_FIELDS = ['family', 'activeConnections', 'inactiveConnections', 'persistentConnections', 'stats'];
-
-export interface CheckedDestination {
-  raw: RawDestination;
-  /** 'destination 2.2.2.2:80' */
-  name: string;
-}
-
-/** Only address and port: what names a destination within its service. */
-export function toDestinationKey(value: unknown, service: CheckedKey, name = 'destination'): CheckedDestination {
-  const d = expectObject(value, name);
-  const version = expectAddress(d.address, `${name}.address`);
-  const defaultPort = service.raw.fwmark ? 0 : service.raw.port ?? 0;
-  const port = optionalInteger(d.port, `${name}.port`, 0, 65535, defaultPort);
-  const address = d.address as string;
-  return {
-    raw: {
-      family: version === 6 ? AF_INET6 : AF_INET,
-      address,
-      port,
-      forwardingMethod: 0,
-      weight: 0,
-      upperThreshold: 0,
-      lowerThreshold: 0,
-    },
-    name: `destination ${hostPort(address, port)}`,
-  };
-}
-
-export function toDestination(value: unknown, service: CheckedKey, name = 'destination'): CheckedDestination {
-  const checked = toDestinationKey(value, service, name);
-  const d = value as Record<string, unknown>;
-  expectKnownKeys(d, name, [...DESTINATION_FIELDS, ...DESTINATION_READ_BACK_FIELDS]);
-  const forwarding = d.forwarding === undefined ? 'route' : expectOneOf(d.forwarding, `${name}.forwarding`, FORWARDING_METHODS);
-  const weight = optionalInteger(d.weight, `${name}.weight`, 0, INT32_MAX, 1);
-  const upperThreshold = optionalInteger(d.upperThreshold, `${name}.upperThreshold`, 0, INT32_MAX, 0);
-  const lowerThreshold = optionalInteger(d.lowerThreshold, `${name}.lowerThreshold`, 0, INT32_MAX, 0);
-  if (lowerThreshold > upperThreshold)
-    throw new RangeError(
-      `Expected ${name}.lowerThreshold to be at most upperThreshold (${upperThreshold}) but received ${lowerThreshold}`,
-    );
-  const raw = checked.raw;
-  // Only NAT rewrites the port: with other methods the packet keeps the
-  // virtual port, so another port would be a lie (ipvsadm silently replaces it).
-  const servicePort = service.raw.fwmark ? 0 : service.raw.port ?? 0;
-  if (forwarding !== 'masq' && servicePort !== 0 && raw.port !== servicePort)
-    throw new RangeError(
-      `Expected ${name}.port to be the service's port ${servicePort} (only 'masq' forwarding rewrites ports) but received ${raw.port}`,
-    );
-  if (raw.family !== service.raw.family && forwarding !== 'tunnel')
-    throw new RangeError(
-      `Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`,
-    );
-  raw.forwardingMethod = FORWARDING_NUMBER[forwarding];
-  raw.weight = weight;
-  raw.upperThreshold = upperThreshold;
-  raw.lowerThreshold = lowerThreshold;
-  if (d.tunnel !== undefined && d.tunnel !== null) {
-    if (forwarding !== 'tunnel')
-      throw new RangeError(`Expected ${name}.forwarding to be 'tunnel' when ${name}.tunnel is set but received '${forwarding}'`);
-    Object.assign(raw, toTunnel(d.tunnel, `${name}.tunnel`));
-  }
-  return checked;
-}
-
-function toTunnel(value: unknown, name: string): Pick<RawDestination, 'tunnelType' | 'tunnelPort' | 'tunnelFlags'> {
-  const t = expectObject(value, name);
-  expectKnownKeys(t, name, ['type', 'port', 'checksum']);
-  const type = expectOneOf(t.type, `${name}.type`, TUNNEL_TYPES);
-  const checksum = t.checksum === undefined ? 'none' : expectOneOf(t.checksum, `${name}.checksum`, CHECKSUMS);
-  if (type === 'ipip' && checksum !== 'none')
-    throw new RangeError(`Expected ${name}.checksum 'none' for an ipip tunnel but received '${checksum}'`);
-  if (type === 'gre' && checksum === 'remote')
-    throw new RangeError(`Expected ${name}.checksum 'none' or 'checksum' for a gre tunnel but received 'remote'`);
-  let port: number | undefined;
-  if (type === 'gue') port = expectInteger(t.port, `${name}.port`, 1, 65535);
-  else if (t.port !== undefined) throw new RangeError(`Expected no ${name}.port for a ${type} tunnel but received ${t.port}`);
-  return { tunnelType: TUNNEL_NUMBER[type], tunnelPort: port, tunnelFlags: CHECKSUM_FLAGS[checksum] };
-}
-
-// --- Read back ----------------------------------------------------------------
-
-export function fromDestination(raw: RawDestinationEntry): Destination {
-  const forwarding = FORWARDING_NAME.get(raw.forwardingMethod) ?? 'masq';
-  let tunnel: Destination['tunnel'] = null;
-  if (forwarding === 'tunnel' && raw.tunnelType !== undefined) {
-    const type = TUNNEL_NAME.get(raw.tunnelType) ?? 'ipip';
-    const flags = raw.tunnelFlags ?? 0;
-    tunnel = {
-      type,
-      port: raw.tunnelPort ?? 0,
-      checksum: flags & CHECKSUM_FLAGS.remote ? 'remote' : flags & CHECKSUM_FLAGS.checksum ? 'checksum' : 'none',
-    };
-  }
-  return {
-    address: raw.address,
-    family: familyName(raw.family),
-    port: raw.port,
-    weight: raw.weight,
-    forwarding,
-    upperThreshold: raw.upperThreshold,
-    lowerThreshold: raw.lowerThreshold,
-    tunnel,
-    activeConnections: raw.activeConns,
-    inactiveConnections: raw.inactiveConns,
-    persistentConnections: raw.persistentConns,
-    stats: raw.stats,
-  };
-}
-
-export function fromService(raw: RawServiceEntry): Service {
-  const family = familyName(raw.family);
-  const flags = raw.flags & ~ServiceFlag.HASHED;
-  const persistent = (flags & ServiceFlag.PERSISTENT) !== 0;
-  return {
-    family,
-    protocol: PROTOCOL_NAME.get(raw.protocol) ?? 'tcp',
-    address: raw.address,
-    port: raw.port,
-    fwmark: raw.fwmark,
     scheduler: raw.scheduler,
-    persistence: persistent
-      ? { timeout: raw.timeout, netmask: family === 'ipv4' ? netmaskText(raw.netmask) : raw.netmask }
-      : null,
+    persistence: flags & ServiceFlag.PERSISTENT ? { timeout: raw.timeout, netmask: netmaskValue(raw.netmask, raw.family) } : null,
     persistenceEngine: raw.persistenceEngine || null,
     onePacket: (flags & ServiceFlag.ONEPACKET) !== 0,
     schedulerFlags: {
@@ -306,20 +188,131 @@ export function fromService(raw: RawServiceEntry): Service {
       port: (flags & ServiceFlag.SCHED2) !== 0,
       flag3: (flags & ServiceFlag.SCHED3) !== 0,
     },
-    flags,
-    stats: raw.stats,
-    destinations: (raw.destinations ?? []).map(fromDestination),
   };
+}
+
+/** Nested settings merge field by field: `{persistence: {timeout: 60}}` keeps the netmask. */
+const NESTED_SETTINGS = new Set(['persistence', 'schedulerFlags', 'tunnel']);
+
+/** `current` with `changes` laid over it; nested settings merge one level down, null clears. */
+export function mergeSettings(current: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [field, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    const before = current[field];
+    if (NESTED_SETTINGS.has(field) && value !== null && typeof value === 'object' && before !== null && typeof before === 'object') {
+      const nested: Record<string, unknown> = { ...(before as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) nested[k] = v;
+      merged[field] = nested;
+    } else merged[field] = value;
+  }
+  return merged;
+}
+
+/** The edit of a service: its current raw settings with validated changes. */
+export function editedService(current: RawService, changes: Record<string, unknown>, name: string): CheckedService {
+  const key = current.fwmark ? { fwmark: current.fwmark, family: current.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4' } : {
+    protocol: PROTOCOLS.find((p) => PROTOCOL_NUMBER[p] === current.protocol),
+    address: current.address,
+    port: current.port,
+  };
+  const merged = mergeSettings({ ...key, ...serviceSettings(current) }, changes);
+  return toService(merged, name);
+}
+
+// --- Destinations ---------------------------------------------------------------
+
+export const DESTINATION_FIELDS = new Set([
+  'address', 'port', 'weight', 'forwarding', 'upperThreshold', 'lowerThreshold', 'tunnel',
+  // What list() adds: a listed destination is valid input.
+  'family', 'activeConnections', 'inactiveConnections', 'persistentConnections', 'stats',
+]);
+export const DESTINATION_SETTING_FIELDS = new Set(['weight', 'forwarding', 'upperThreshold', 'lowerThreshold', 'tunnel']);
+
+export interface CheckedDestination {
+  raw: RawDestination;
+  /** 'destination 2.2.2.2:80' */
+  name: string;
+  /** Equal for two destinations of one service exactly when they are the same. */
+  id: string;
+}
+
+export function destinationId(address: string, port: number): string {
+  return `${address} ${port}`;
+}
+
+function defaultPort(service: CheckedKey): number {
+  return service.raw.fwmark ? 0 : service.raw.port ?? 0;
+}
+
+function checkedDestinationKey(d: Record<string, unknown>, service: CheckedKey, name: string): CheckedDestination {
+  const { version, address } = expectAddress(d.address, `${name}.address`);
+  const port = optionalInteger(d.port, `${name}.port`, 0, 65535, defaultPort(service));
+  if (d.family !== undefined && d.family !== (version === 6 ? 'ipv6' : 'ipv4'))
+    throw new RangeError(`Expected ${name}.family to match the address ${address} but received ${describe(d.family)}`);
+  return {
+    raw: { family: version === 6 ? FAMILY_NUMBER.ipv6 : FAMILY_NUMBER.ipv4, address, port, forwarding: 0, weight: 0, upperThreshold: 0, lowerThreshold: 0 },
+    name: `destination ${hostPort(address, port)}`,
+    id: destinationId(address, port),
+  };
+}
+
+/** Only address and port: what names a destination within its service. */
+export function toDestinationKey(value: unknown, service: CheckedKey, name = 'destination'): CheckedDestination {
+  return checkedDestinationKey(fields(value, name, DESTINATION_FIELDS), service, name);
+}
+
+export function toDestination(value: unknown, service: CheckedKey, name = 'destination'): CheckedDestination {
+  const d = fields(value, name, DESTINATION_FIELDS);
+  const checked = checkedDestinationKey(d, service, name);
+  const raw = checked.raw;
+  const forwarding = d.forwarding === undefined ? 'route' : expectOneOf(d.forwarding, `${name}.forwarding`, FORWARDING_METHODS);
+  raw.weight = optionalInteger(d.weight, `${name}.weight`, 0, INT32_MAX, 1);
+  raw.upperThreshold = optionalInteger(d.upperThreshold, `${name}.upperThreshold`, 0, INT32_MAX, 0);
+  raw.lowerThreshold = optionalInteger(d.lowerThreshold, `${name}.lowerThreshold`, 0, INT32_MAX, 0);
+  if (raw.lowerThreshold > raw.upperThreshold)
+    throw new RangeError(`Expected ${name}.lowerThreshold to be at most upperThreshold (${raw.upperThreshold}) but received ${raw.lowerThreshold}`);
+  // Only NAT rewrites the port: with other methods the packet keeps the
+  // virtual port, so another port would be a lie (ipvsadm silently replaces it).
+  const servicePort = defaultPort(service);
+  if (forwarding !== 'masq' && servicePort !== 0 && raw.port !== servicePort)
+    throw new RangeError(`Expected ${name}.port to be the service's port ${servicePort} (only 'masq' forwarding rewrites ports) but received ${raw.port}`);
+  if (raw.family !== service.raw.family && forwarding !== 'tunnel')
+    throw new RangeError(`Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`);
+  raw.forwarding = FORWARDING_NUMBER[forwarding];
+  if (d.tunnel !== undefined && d.tunnel !== null) {
+    if (forwarding !== 'tunnel')
+      throw new RangeError(`Expected ${name}.forwarding to be 'tunnel' when ${name}.tunnel is set but received '${forwarding}'`);
+    toTunnel(d.tunnel, `${name}.tunnel`, raw);
+  }
+  return checked;
+}
+
+const TUNNEL_FIELDS = new Set(['type', 'port', 'checksum']);
+
+function toTunnel(value: unknown, name: string, raw: RawDestination): void {
+  const t = fields(value, name, TUNNEL_FIELDS);
+  const type = t.type === undefined ? 'ipip' : expectOneOf(t.type, `${name}.type`, TUNNEL_TYPES);
+  const checksum = t.checksum === undefined ? 'none' : expectOneOf(t.checksum, `${name}.checksum`, CHECKSUMS);
+  if (type === 'ipip' && checksum !== 'none')
+    throw new RangeError(`Expected ${name}.checksum 'none' for an ipip tunnel but received '${checksum}'`);
+  if (type === 'gre' && checksum === 'remote')
+    throw new RangeError(`Expected ${name}.checksum 'none' or 'checksum' for a gre tunnel but received 'remote'`);
+  raw.tunnelType = TUNNEL_NUMBER[type];
+  raw.tunnelFlags = TUNNEL_FLAG[checksum];
+  if (type === 'gue') raw.tunnelPort = expectInteger(t.port, `${name}.port`, 1, 65535);
+  // Other tunnels have no port: a listing that says 0 means none.
+  else if (t.port !== undefined && t.port !== 0) throw new RangeError(`Expected no ${name}.port for a ${type} tunnel but received ${describe(t.port)}`);
 }
 
 // --- Timeouts and sync daemons --------------------------------------------------
 
 /** The kernel multiplies by HZ into an int: this bound is safe for HZ up to 1000. */
 export const TIMEOUT_MAX = Math.floor(INT32_MAX / 1000);
+const TIMEOUT_FIELDS = new Set(['tcp', 'tcpFin', 'udp']);
 
 export function toTimeouts(value: unknown): RawTimeouts {
-  const t = expectObject(value, 'timeouts');
-  expectKnownKeys(t, 'timeouts', ['tcp', 'tcpFin', 'udp']);
+  const t = fields(value, 'timeouts', TIMEOUT_FIELDS);
   // 0 (or leaving one out) keeps the current value.
   return {
     tcp: optionalInteger(t.tcp, 'timeouts.tcp', 0, TIMEOUT_MAX, 0),
@@ -329,7 +322,6 @@ export function toTimeouts(value: unknown): RawTimeouts {
 }
 
 const SYNC_STATES: SyncState[] = ['master', 'backup'];
-export const SYNC_STATE_NUMBER: Record<SyncState, number> = { master: 1, backup: 2 };
 
 export function toSyncState(value: unknown, name: string): SyncState {
   return expectOneOf(value, name, SYNC_STATES);
@@ -343,42 +335,25 @@ export interface CheckedDaemon {
   extended: boolean;
 }
 
+const DAEMON_FIELDS = new Set(['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl']);
+
 export function toDaemon(value: unknown): CheckedDaemon {
-  const d = expectObject(value, 'daemon');
-  expectKnownKeys(d, 'daemon', ['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl']);
+  const d = fields(value, 'daemon', DAEMON_FIELDS);
   const state = toSyncState(d.state, 'daemon.state');
-  // IP_VS_IFNAME_MAXLEN is 16 with the NUL.
-  const ifname = expectName(d.interface, 'daemon.interface', 15);
-  const raw: RawDaemon = {
-    state: SYNC_STATE_NUMBER[state],
-    multicastInterface: ifname,
-    syncId: optionalInteger(d.syncId, 'daemon.syncId', 0, 255, 0),
-  };
-  if (d.maxLength !== undefined) raw.syncMaxLen = expectInteger(d.maxLength, 'daemon.maxLength', 1, 65535);
+  const ifname = expectInterfaceName(d.interface, 'daemon.interface', INTERFACE_MAX_LENGTH);
+  const raw: RawDaemon = { state: SYNC_STATE_NUMBER[state], interface: ifname, syncId: optionalInteger(d.syncId, 'daemon.syncId', 0, 255, 0) };
+  if (d.maxLength !== undefined) raw.maxLength = expectInteger(d.maxLength, 'daemon.maxLength', 1, 65535);
   if (d.group !== undefined) {
-    const version = expectAddress(d.group, 'daemon.group');
-    const group = d.group as string;
-    const multicast = version === 4 ? Number(group.split('.')[0]) >> 4 === 0xe : /^ff/i.test(group);
-    if (!multicast) throw new RangeError(`Expected a multicast address for daemon.group but received '${group}'`);
-    raw.multicastGroup = group;
+    const { version, address } = expectAddress(d.group, 'daemon.group');
+    const multicast = version === 4 ? ipv4Number(address) >>> 28 === 0xe : address.startsWith('ff');
+    if (!multicast) throw new RangeError(`Expected a multicast address for daemon.group but received ${describe(d.group)}`);
+    raw.group = address;
   }
-  if (d.port !== undefined) raw.multicastPort = expectInteger(d.port, 'daemon.port', 1, 65535);
-  if (d.ttl !== undefined) raw.multicastTtl = expectInteger(d.ttl, 'daemon.ttl', 1, 255);
+  if (d.port !== undefined) raw.port = expectInteger(d.port, 'daemon.port', 1, 65535);
+  if (d.ttl !== undefined) raw.ttl = expectInteger(d.ttl, 'daemon.ttl', 1, 255);
   return {
     raw,
     name: `sync daemon ${state} on ${ifname}`,
     extended: d.maxLength !== undefined || d.group !== undefined || d.port !== undefined || d.ttl !== undefined,
-  };
-}
-
-export function fromDaemon(raw: RawDaemon): SyncDaemon {
-  return {
-    state: raw.state === SYNC_STATE_NUMBER.backup ? 'backup' : 'master',
-    interface: raw.multicastInterface,
-    syncId: raw.syncId,
-    maxLength: raw.syncMaxLen ?? null,
-    group: raw.multicastGroup ?? null,
-    port: raw.multicastPort ?? null,
-    ttl: raw.multicastTtl ?? null,
   };
 }

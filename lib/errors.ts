@@ -2,11 +2,18 @@
 // reports. Input the facade rejects before sending is a TypeError or
 // RangeError instead (see validate.ts).
 import * as util from 'util';
+import type { RawError, RawFailure } from './addon';
 
 /** Code for "the IPVS generic netlink family does not exist here". */
 export const IPVS_UNAVAILABLE = 'ERR_IPVS_UNAVAILABLE';
 /** Code for a call on a closed handle. */
 export const HANDLE_CLOSED = 'ERR_IPVS_HANDLE_CLOSED';
+/** Code for a change that was sent but whose answer was lost: it may or may not be applied (errno: the cause). */
+export const OUTCOME_UNKNOWN = 'ERR_IPVS_OUTCOME_UNKNOWN';
+/** Code for a change never sent because an earlier socket failure stopped its batch: not applied (errno: the cause). */
+export const NOT_SENT = 'ERR_IPVS_NOT_SENT';
+/** Code for an apply() refused before sending anything because it would remove more than maxDeletes. */
+export const TOO_MANY_DELETES = 'ERR_IPVS_TOO_MANY_DELETES';
 
 export interface IpvsErrorDetails {
   /** 'EEXIST', 'ESRCH', ..., or one of the ERR_IPVS_* codes. */
@@ -17,7 +24,7 @@ export interface IpvsErrorDetails {
   operation: string;
   /** The object it concerned, e.g. 'service tcp 1.1.1.1:80'; '' for none. */
   object: string;
-  /** The kernel's own extended-ACK text, when it sent one. */
+  /** The kernel's own extended-ACK text, when it sent one (never the library's). */
   kernelMessage?: string;
 }
 
@@ -105,20 +112,43 @@ export function kernelError(errno: number, f: Failed, kernelMessage?: string): I
   });
 }
 
-/** Turns a native rejection into an IpvsError (or passes through a TypeError). */
+/** The error for one failed request of a batch, by its outcome. */
+export function failureError(failure: RawFailure, f: Failed): IpvsError {
+  const cause = `${errnoName(failure.errno)}: ${failure.message ?? errnoMessage(failure.errno)}`;
+  const where = `${f.operation}${f.object ? ` ${f.object}` : ''}`;
+  switch (failure.outcome) {
+    case 'refused':
+      return kernelError(failure.errno, f, failure.kernelMessage);
+    case 'unknown':
+      return new IpvsError(`${where}: outcome unknown, it may or may not have been applied (${cause})`, {
+        code: OUTCOME_UNKNOWN, errno: failure.errno, operation: f.operation, object: f.object,
+      });
+    case 'unsent':
+      return new IpvsError(`${where}: not sent, an earlier failure stopped the batch (${cause})`, {
+        code: NOT_SENT, errno: failure.errno, operation: f.operation, object: f.object,
+      });
+    default:
+      return new IpvsError(`${where}: the request could not be encoded (${cause})`, {
+        code: errnoName(failure.errno), errno: failure.errno, operation: f.operation, object: f.object,
+      });
+  }
+}
+
+/** Turns a native rejection into an IpvsError (a TypeError or RangeError passes through). */
 export function fromNative(error: unknown, f: Failed): Error {
-  if (error instanceof IpvsError) return error;
-  if (!(error instanceof Error) || typeof (error as { errno?: unknown }).errno !== 'number') return error as Error;
-  const raw = error as Error & { errno: number; kernelMessage?: string; unavailable?: boolean; closed?: boolean };
+  if (error instanceof IpvsError || error instanceof TypeError || error instanceof RangeError) return error;
+  const raw = error as Partial<RawError>;
+  if (!(error instanceof Error) || typeof raw.errno !== 'number')
+    return new IpvsError(`${f.operation}${f.object ? ` ${f.object}` : ''} failed: ${String((error as Error)?.message ?? error)}`, {
+      code: 'EIO', errno: 5, operation: f.operation, object: f.object,
+    });
   if (raw.unavailable)
     return new IpvsError(`${f.operation}${f.object ? ` ${f.object}` : ''}: ${raw.message}`, { code: IPVS_UNAVAILABLE, errno: raw.errno, operation: f.operation, object: f.object });
-  if (raw.closed)
-    return new IpvsError(`${f.operation}: the IPVS handle is closed`, {
-      code: HANDLE_CLOSED,
-      errno: raw.errno,
-      operation: f.operation,
-      object: f.object,
-    });
-  // Socket-level failures carry their own description; kernel refusals get ours.
+  if (raw.closed) return closedError(f);
   return kernelError(raw.errno, f, raw.kernelMessage);
+}
+
+/** The error of a call on a closed handle. */
+export function closedError(f: Failed): IpvsError {
+  return new IpvsError(`${f.operation}: the IPVS handle is closed`, { code: HANDLE_CLOSED, errno: 9, operation: f.operation, object: f.object });
 }

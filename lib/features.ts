@@ -57,7 +57,7 @@ export class KernelFeatures {
 
   /** '; twos needs Linux 6.2 or later, this kernel is 6.1.0' or ''. */
   schedulerHint(scheduler: string): string {
-    const since = SCHEDULER_SINCE[scheduler];
+    const since = Object.prototype.hasOwnProperty.call(SCHEDULER_SINCE, scheduler) ? SCHEDULER_SINCE[scheduler] : undefined;
     if (!since || atLeast(this.version, since[0], since[1])) return '';
     return `; ${scheduler} needs Linux ${since[0]}.${since[1]} or later, this kernel is ${this.release}`;
   }

@@ -1,6 +1,6 @@
 // The table as `ipvsadm -Ln` prints it (numeric, no stats), so that output of
 // tools built on this library reads like the command people know.
-import * as net from 'net';
+import { addressWords, hostPort, ipv4Text } from './address';
 import { PROTOCOL_NUMBER, type ForwardingMethod } from './constants';
 import type { Destination, Info, Service } from './types';
 
@@ -11,32 +11,6 @@ const FORWARD_NAME: Record<ForwardingMethod, string> = {
   route: 'Route',
   bypass: 'Bypass',
 };
-
-function hostPort(address: string, port: number, family: string): string {
-  return family === 'ipv6' ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/** The eight 16-bit groups of an IPv6 address in text form. */
-function ipv6Groups(address: string): number[] {
-  let text = address;
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number);
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-  return groups.map((g) => parseInt(g, 16));
-}
-
-/** An address as the big-endian 32-bit words ipvsadm compares. */
-export function addressWords(address: string): number[] {
-  if (net.isIPv4(address)) return [address.split('.').reduce((w, octet) => ((w << 8) | Number(octet)) >>> 0, 0)];
-  const g = ipv6Groups(address);
-  return [0, 2, 4, 6].map((i) => g[i] * 0x10000 + g[i + 1]);
-}
 
 // ipvsadm sorts with C `int r = a - b` on unsigned values: the difference
 // wraps to 32-bit signed, and so does the order. `| 0` does the same here.
@@ -51,11 +25,11 @@ function compareWords(a: number[], b: number[]): number {
 /** ipvsadm's ipvs_cmp_services: fwmark, family, protocol, address, port. */
 function compareServices(a: Service, b: Service): number {
   return (
-    (a.fwmark - b.fwmark) | 0 ||
+    ((a.fwmark ?? 0) - (b.fwmark ?? 0)) | 0 ||
     (a.family === b.family ? 0 : a.family === 'ipv4' ? -1 : 1) ||
-    PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol] ||
-    compareWords(addressWords(a.address), addressWords(b.address)) ||
-    a.port - b.port
+    PROTOCOL_NUMBER[a.protocol ?? 'tcp'] - PROTOCOL_NUMBER[b.protocol ?? 'tcp'] ||
+    compareWords(addressWords(a.address ?? (a.family === 'ipv6' ? '::' : '0.0.0.0')), addressWords(b.address ?? (b.family === 'ipv6' ? '::' : '0.0.0.0'))) ||
+    (a.port ?? 0) - (b.port ?? 0)
   );
 }
 
@@ -65,9 +39,10 @@ function compareDestinations(a: Destination, b: Destination): number {
 }
 
 function serviceLine(s: Service): string {
-  const name = s.fwmark
-    ? `FWM  ${s.fwmark}${s.family === 'ipv6' ? ' IPv6' : ''}`
-    : `${s.protocol.toUpperCase().padEnd(4)} ${hostPort(s.address, s.port, s.family)}`;
+  const name =
+    s.fwmark !== undefined
+      ? `FWM  ${s.fwmark}${s.family === 'ipv6' ? ' IPv6' : ''}`
+      : `${s.protocol.toUpperCase().padEnd(4)} ${hostPort(s.address, s.port)}`;
   let line = `${name} ${s.scheduler}`;
   const flags: string[] = [];
   if (s.schedulerFlags.fallback) flags.push(s.scheduler === 'sh' || s.scheduler === 'mh' ? `${s.scheduler}-fallback` : 'flag-1');
@@ -76,8 +51,13 @@ function serviceLine(s: Service): string {
   if (flags.length) line += ` (${flags.join(',')})`;
   if (s.persistence) {
     line += ` persistent ${s.persistence.timeout}`;
-    const full = s.family === 'ipv4' ? '255.255.255.255' : 128;
-    if (s.persistence.netmask !== full) line += ` mask ${s.persistence.netmask}`;
+    const netmask = s.persistence.netmask;
+    if (s.family === 'ipv6') {
+      if (netmask !== 128) line += ` mask ${netmask}`;
+    } else if (netmask !== 32) {
+      // ipvsadm prints IPv4 masks dotted.
+      line += ` mask ${typeof netmask === 'number' ? ipv4Text(netmask === 0 ? 0 : (0xffffffff << (32 - netmask)) >>> 0) : netmask}`;
+    }
     if (s.persistenceEngine) line += ` pe ${s.persistenceEngine}`;
   }
   if (s.onePacket) line += ' ops';
@@ -94,7 +74,7 @@ export function formatIpvsadmList(services: Service[], info: Info): string {
   for (const s of [...services].sort(compareServices)) {
     lines.push(serviceLine(s));
     for (const d of [...s.destinations].sort(compareDestinations)) {
-      const name = hostPort(d.address, d.port, d.family);
+      const name = hostPort(d.address, d.port);
       lines.push(
         `  -> ${name.padEnd(28)} ${FORWARD_NAME[d.forwarding].padEnd(7)} ${String(d.weight).padEnd(6)} ` +
           `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}`,

@@ -1,14 +1,17 @@
 // IpvsHandle: one netlink socket in one network namespace, with a method per
 // IPVS operation. Every method validates its input first (TypeError /
-// RangeError, nothing sent), then returns a Promise settled off the event loop.
-import { addon, RawDestination, RawHandle, RawRequest } from './addon';
+// RangeError, nothing sent), then returns a Promise settled off the event
+// loop, in call order relative to every other call on the handle.
+import { addon, RawDestinationEntry, RawHandle, RawRequest, RawServiceEntry } from './addon';
 import { parseConnections, type Connection } from './connections';
+import { Command, Errno, SYNC_STATE_NUMBER } from './constants';
 import {
   CheckedDestination,
   CheckedKey,
-  fromDaemon,
-  fromService,
-  SYNC_STATE_NUMBER,
+  DESTINATION_FIELDS,
+  editedService,
+  mergeSettings,
+  SERVICE_SETTING_FIELDS,
   toDaemon,
   toDestination,
   toDestinationKey,
@@ -17,14 +20,16 @@ import {
   toSyncState,
   toTimeouts,
 } from './convert';
-import { Failed, fromNative, kernelError } from './errors';
+import { closedError, Failed, failureError, fromNative, kernelError } from './errors';
 import { KernelFeatures } from './features';
-import { RequestQueue } from './queue';
+import { destinationSettings, destinationsOf, rawEntries, serviceEntriesOf, servicesOf } from './listing';
+import { Outcome, RequestQueue, SendOptions } from './queue';
 import type {
   Destination,
   DestinationSpec,
   Info,
   Service,
+  ServiceEntry,
   ServiceKey,
   ServiceOptions,
   ServiceSpec,
@@ -33,10 +38,9 @@ import type {
   SyncState,
   Timeouts,
 } from './types';
-import { expectObject, expectKnownKeys } from './validate';
-
-const C = addon.constants;
-const ENOENT = 2;
+import { describe, fields } from './validate';
+import { apply, batch, type ApplyOptions, type ApplyResult, type BatchOptions, type BatchResult, type Operation } from './desired/apply';
+import type { DesiredService } from './types';
 
 /** Options of open(). */
 export interface OpenOptions {
@@ -48,12 +52,14 @@ export interface OpenOptions {
   netns?: string;
 }
 
+const OPEN_FIELDS = new Set(['netns']);
+
 function netnsPath(netns: unknown): string | undefined {
   if (netns === undefined) return undefined;
   if (typeof netns !== 'string' || netns.length === 0 || netns.includes('\0'))
-    throw new TypeError(`Expected a namespace name or path for netns but received ${JSON.stringify(netns)}`);
+    throw new TypeError(`Expected a namespace name or path for options.netns but received ${describe(netns)}`);
   if (netns.includes('/')) return netns;
-  if (netns === '.' || netns === '..') throw new RangeError(`Expected a namespace name for netns but received '${netns}'`);
+  if (netns === '.' || netns === '..') throw new RangeError(`Expected a namespace name for options.netns but received ${describe(netns)}`);
   return `/run/netns/${netns}`;
 }
 
@@ -73,9 +79,8 @@ export async function open(options: OpenOptions = {}): Promise<IpvsHandle> {
  * and fail with its error if it fails. Validates `options` at once.
  */
 export function createHandle(options: OpenOptions = {}): IpvsHandle {
-  expectObject(options, 'options');
-  expectKnownKeys(options as Record<string, unknown>, 'options', ['netns']);
-  const path = netnsPath(options.netns);
+  const o = fields(options, 'options', OPEN_FIELDS);
+  const path = netnsPath(o.netns);
   const native = new addon.Handle();
   return new IpvsHandle(native, native.open(path), path);
 }
@@ -87,7 +92,7 @@ function versionText(code: number): string {
 /** A handle on one network namespace's IPVS. Make one with open(). */
 export class IpvsHandle {
   private readonly queue: RequestQueue;
-  private closed = false;
+  private closing: Promise<void> | null = null;
   /** What the running kernel supports (namespaces share the kernel). */
   readonly features = new KernelFeatures();
 
@@ -106,65 +111,61 @@ export class IpvsHandle {
 
   /** The IPVS version and the connection table's size. */
   async info(): Promise<Info> {
-    const raw = await this.read({ operation: 'info', object: '' }, () => this.native.getInfo());
+    const raw = await this.job({ operation: 'info', object: '' }, () => this.native.getInfo());
     return { version: versionText(raw.version), versionCode: raw.version, connectionTableSize: raw.connTableSize };
   }
 
   /** Adds a virtual service (ipvsadm -A). EEXIST if it exists. */
   async addService(spec: ServiceSpec): Promise<void> {
     const s = toService(spec);
-    return this.change({ command: C.IPVS_CMD_NEW_SERVICE, service: s.raw }, this.failed('addService', s, s));
+    await this.change({ command: Command.IPVS_CMD_NEW_SERVICE, service: s.raw }, this.failed('addService', s, s.raw));
   }
 
   /**
    * Changes a service's settings (ipvsadm -E). Settings not given keep their
-   * current values (read back first, since the kernel resets what a change
-   * leaves out).
+   * values, nested ones too (`{ persistence: { timeout: 60 } }` keeps the
+   * netmask). Read and written as one step, in call order. ESRCH if absent.
    */
   async editService(key: ServiceKey, changes: ServiceOptions): Promise<void> {
     const k = toServiceKey(key);
     // Only settings: a key field here would make the edit hit another service.
-    expectKnownKeys(expectObject(changes, 'changes'), 'changes', ['scheduler', 'persistence', 'persistenceEngine', 'onePacket', 'schedulerFlags']);
-    const current = await this.getService(key);
-    const merged: Record<string, unknown> = {
-      ...(current.fwmark ? { fwmark: current.fwmark, family: current.family } : { protocol: current.protocol, address: current.address, port: current.port }),
-      scheduler: current.scheduler,
-      persistence: current.persistence,
-      persistenceEngine: current.persistenceEngine,
-      onePacket: current.onePacket,
-      schedulerFlags: current.schedulerFlags,
-    };
-    for (const [name, value] of Object.entries(changes)) if (value !== undefined) merged[name] = value;
-    const s = toService(merged, 'changes');
-    return this.change({ command: C.IPVS_CMD_SET_SERVICE, service: s.raw }, this.failed('editService', k, s));
+    const c = fields(changes, 'changes', SERVICE_SETTING_FIELDS);
+    const failed = this.failed('editService', k);
+    const outcome = await this.job(failed, async () => {
+      const [current] = await rawEntries<RawServiceEntry>(await this.native.list({ service: k.raw, destinations: false, stats: false }));
+      const s = editedService(current, c, 'changes');
+      Object.assign(failed, this.failed('editService', k, s.raw));
+      const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_SERVICE, service: s.raw }]);
+      return o;
+    });
+    if (outcome) throw failureError(outcome, failed);
   }
 
   /** Deletes a virtual service and its destinations (ipvsadm -D). ESRCH if absent. */
   async deleteService(key: ServiceKey): Promise<void> {
     const k = toServiceKey(key);
-    return this.change({ command: C.IPVS_CMD_DEL_SERVICE, service: k.raw, keyOnly: true }, this.failed('deleteService', k));
+    await this.change({ command: Command.IPVS_CMD_DEL_SERVICE, service: k.raw, keyOnly: true }, this.failed('deleteService', k));
   }
 
-  /** One service with its destinations. ESRCH if absent. */
+  /** One service with its destinations and stats. ESRCH if absent. */
   async getService(key: ServiceKey): Promise<Service> {
     const k = toServiceKey(key);
-    const failed = this.failed('getService', k);
-    const [raw, destinations] = await this.read(failed, () =>
-      Promise.all([this.native.getService(k.raw), this.native.getDestinations(k.raw)]),
+    const [service] = await this.job(this.failed('getService', k), async () =>
+      servicesOf(await this.native.list({ service: k.raw, destinations: true, stats: true })),
     );
-    return fromService({ ...raw, destinations });
+    return service;
   }
 
-  /** Every service with its destinations (ipvsadm -Ln). */
+  /** Every service with its destinations and stats (ipvsadm -Ln --stats). */
   async list(): Promise<Service[]> {
-    const raw = await this.read({ operation: 'list', object: '' }, () => this.native.getServices(true));
-    return raw.map(fromService);
+    return this.job({ operation: 'list', object: '' }, async () => servicesOf(await this.native.list({ destinations: true, stats: true })));
   }
 
-  /** Every service, without destinations: one dump instead of one per service. */
-  async listServices(): Promise<Service[]> {
-    const raw = await this.read({ operation: 'listServices', object: '' }, () => this.native.getServices(false));
-    return raw.map(fromService);
+  /** Every service with its stats, without destinations (the field is absent): one dump instead of one per service. */
+  async listServices(): Promise<ServiceEntry[]> {
+    return this.job({ operation: 'listServices', object: '' }, async () =>
+      serviceEntriesOf(await this.native.list({ destinations: false, stats: true })),
+    );
   }
 
   /** Adds a real server to a service (ipvsadm -a). */
@@ -173,75 +174,75 @@ export class IpvsHandle {
     const d = toDestination(destination, k);
     const failed = this.failed('addDestination', k, undefined, d.name);
     this.checkDestination(d, k, failed);
-    return this.change({ command: C.IPVS_CMD_NEW_DEST, service: k.raw, destination: d.raw }, failed);
+    await this.change({ command: Command.IPVS_CMD_NEW_DEST, service: k.raw, destination: d.raw }, failed);
   }
 
   /**
-   * Changes a destination (ipvsadm -e). Settings not given keep their current
-   * values (read back first: the kernel resets what a change leaves out).
+   * Changes a destination (ipvsadm -e). Settings not given keep their values
+   * (the tunnel's too). Read and written as one step, in call order. ENOENT if
+   * the destination is absent, ESRCH if the service is.
    */
   async editDestination(service: ServiceKey, destination: DestinationSpec): Promise<void> {
     const k = toServiceKey(service);
     const key = toDestinationKey(destination, k);
-    const current = (await this.listDestinations(service)).find(
-      (d) => d.address === key.raw.address && d.port === key.raw.port,
-    );
+    const changes = fields(destination, 'destination', DESTINATION_FIELDS);
     const failed = this.failed('editDestination', k, undefined, key.name);
-    // Said here rather than by sending a half-empty SET that could, in a race
-    // with its creation, zero the destination.
-    if (current === undefined) throw kernelError(ENOENT, failed);
-    const merged: Record<string, unknown> = {
-      address: current.address,
-      port: current.port,
-      weight: current.weight,
-      forwarding: current.forwarding,
-      upperThreshold: current.upperThreshold,
-      lowerThreshold: current.lowerThreshold,
-      tunnel: current.tunnel ?? undefined,
-    };
-    for (const [name, value] of Object.entries(destination)) if (value !== undefined) merged[name] = value;
-    if (merged.forwarding !== 'tunnel') delete merged.tunnel;
-    const d = toDestination(merged, k);
-    this.checkDestination(d, k, failed);
-    return this.change({ command: C.IPVS_CMD_SET_DEST, service: k.raw, destination: d.raw }, failed);
+    const outcome = await this.job(failed, async (): Promise<Outcome> => {
+      const current = (await rawEntries<RawDestinationEntry>(await this.native.listDestinations(k.raw, { stats: false }))).find(
+        (d) => d.address === key.raw.address && d.port === key.raw.port,
+      );
+      if (current === undefined) {
+        // An absent service lists no destinations: tell the two cases apart.
+        await this.native.list({ service: k.raw, destinations: false, stats: false });
+        throw kernelError(Errno.ENOENT, failed);
+      }
+      const merged = mergeSettings({ ...destinationSettings(current) }, changes);
+      if (merged.forwarding !== 'tunnel') delete merged.tunnel;
+      const d = toDestination(merged, k);
+      this.checkDestination(d, k, failed);
+      const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_DEST, service: k.raw, destination: d.raw }]);
+      return o;
+    });
+    if (outcome) throw failureError(outcome, failed);
   }
 
   /** Removes a real server from a service (ipvsadm -d). */
   async deleteDestination(service: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<void> {
     const k = toServiceKey(service);
     const d = toDestinationKey(destination, k);
-    return this.change(
-      { command: C.IPVS_CMD_DEL_DEST, service: k.raw, destination: d.raw },
-      this.failed('deleteDestination', k, undefined, d.name),
-    );
+    await this.change({ command: Command.IPVS_CMD_DEL_DEST, service: k.raw, destination: d.raw }, this.failed('deleteDestination', k, undefined, d.name));
   }
 
-  /** A service's destinations. ESRCH if the service does not exist. */
+  /** A service's destinations with stats. ESRCH if the service does not exist. */
   async listDestinations(service: ServiceKey): Promise<Destination[]> {
-    return (await this.getService(service)).destinations;
+    const k = toServiceKey(service);
+    const [s] = await this.job(this.failed('listDestinations', k), async () =>
+      servicesOf(await this.native.list({ service: k.raw, destinations: true, stats: true })),
+    );
+    return s.destinations;
   }
 
   /** Removes every service and destination (ipvsadm -C). */
   async flush(): Promise<void> {
-    return this.change({ command: C.IPVS_CMD_FLUSH }, { operation: 'flush', object: '' });
+    await this.change({ command: Command.IPVS_CMD_FLUSH }, { operation: 'flush', object: '' });
   }
 
   /** Zeroes the counters of one service, or of all when none is given (ipvsadm -Z). */
   async zero(service?: ServiceKey): Promise<void> {
-    if (service === undefined) return this.change({ command: C.IPVS_CMD_ZERO }, { operation: 'zero', object: '' });
+    if (service === undefined) return this.change({ command: Command.IPVS_CMD_ZERO }, { operation: 'zero', object: '' });
     const k = toServiceKey(service);
-    return this.change({ command: C.IPVS_CMD_ZERO, service: k.raw, keyOnly: true }, this.failed('zero', k));
+    await this.change({ command: Command.IPVS_CMD_ZERO, service: k.raw, keyOnly: true }, this.failed('zero', k));
   }
 
   /** Connection timeouts in seconds (ipvsadm -L --timeout). */
   async getTimeouts(): Promise<Timeouts> {
-    return this.read({ operation: 'getTimeouts', object: '' }, () => this.native.getTimeouts());
+    return this.job({ operation: 'getTimeouts', object: '' }, () => this.native.getTimeouts());
   }
 
   /** Sets connection timeouts; a value left out (or 0) keeps its current setting (ipvsadm --set). */
   async setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
     const raw = toTimeouts(timeouts);
-    return this.change({ command: C.IPVS_CMD_SET_CONFIG, timeouts: raw }, { operation: 'setTimeouts', object: 'timeouts' });
+    await this.change({ command: Command.IPVS_CMD_SET_CONFIG, timeouts: raw }, { operation: 'setTimeouts', object: 'timeouts' });
   }
 
   /** Starts a connection-synchronisation daemon (ipvsadm --start-daemon). EEXIST if one of that state runs. */
@@ -249,52 +250,87 @@ export class IpvsHandle {
     const d = toDaemon(spec);
     const failed = { operation: 'startDaemon', object: d.name };
     if (d.extended) this.features.require('syncDaemonOptions', failed.operation, failed.object);
-    return this.change({ command: C.IPVS_CMD_NEW_DAEMON, daemon: d.raw }, failed);
+    await this.change({ command: Command.IPVS_CMD_NEW_DAEMON, daemon: d.raw }, failed);
   }
 
   /** Stops the master or backup sync daemon (ipvsadm --stop-daemon). */
   async stopDaemon(state: SyncState): Promise<void> {
     const s = toSyncState(state, 'state');
-    return this.change(
-      { command: C.IPVS_CMD_DEL_DAEMON, daemon: { state: SYNC_STATE_NUMBER[s], multicastInterface: '', syncId: 0 } },
+    await this.change(
+      { command: Command.IPVS_CMD_DEL_DAEMON, daemon: { state: SYNC_STATE_NUMBER[s], interface: '', syncId: 0 } },
       { operation: 'stopDaemon', object: `sync daemon ${s}` },
     );
   }
 
   /** The running sync daemons: none, a master, a backup, or both (ipvsadm -L --daemon). */
   async listDaemons(): Promise<SyncDaemon[]> {
-    const raw = await this.read({ operation: 'listDaemons', object: '' }, () => this.native.getDaemons());
-    return raw.map(fromDaemon);
+    const raw = await this.job({ operation: 'listDaemons', object: '' }, () => this.native.getDaemons());
+    return raw.map((d) => ({
+      state: d.state === SYNC_STATE_NUMBER.backup ? 'backup' : 'master',
+      interface: d.interface,
+      syncId: d.syncId,
+      maxLength: d.maxLength ?? null,
+      group: d.group ?? null,
+      port: d.port ?? null,
+      ttl: d.ttl ?? null,
+    }));
   }
 
   /** The connection table (ipvsadm -Lc), read from /proc/net/ip_vs_conn of this handle's namespace. */
   async listConnections(): Promise<Connection[]> {
-    const text = await this.read({ operation: 'listConnections', object: '' }, () => this.native.readNetFile('ip_vs_conn'));
+    const text = await this.job({ operation: 'listConnections', object: '' }, () => this.native.readNetFile('ip_vs_conn'));
     return parseConnections(text);
   }
 
-  /** Closes the socket once every call made before has finished. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.queue.read(() => this.native.close());
+  /**
+   * Makes the table equal `desired` (services in the shape list() returns):
+   * adds, changes in place and removes only what differs. See ApplyOptions.
+   */
+  async apply(desired: readonly DesiredService[], options: ApplyOptions = {}): Promise<ApplyResult> {
+    return apply(this, desired, options);
   }
 
-  private failed(operation: string, service: CheckedKey, spec?: { scheduler: string; persistenceEngine?: string }, destination?: string): Failed {
+  /** Sends the operations of a plan (what apply({ dryRun: true }) returns), packed, each reported. */
+  async batch(operations: readonly Operation[], options: BatchOptions = {}): Promise<BatchResult> {
+    return batch(this, operations, options);
+  }
+
+  /** Closes the socket once every call made before has settled. Always resolves. */
+  async close(): Promise<void> {
+    if (this.closing === null)
+      this.closing = this.queue
+        .settled()
+        .then(() => this.native.close())
+        .catch(() => undefined);
+    return this.closing;
+  }
+
+  /** @internal The raw table, without stats, read in call order (for apply). */
+  rawTable(): Promise<RawServiceEntry[]> {
+    return this.job({ operation: 'apply', object: '' }, async () => rawEntries<RawServiceEntry>(await this.native.list({ destinations: true, stats: false })));
+  }
+
+  /** @internal Sends requests as one job, in slices; outcomes in order. */
+  sendRequests(requests: RawRequest[], options: SendOptions, failed: Failed): Promise<Outcome[]> {
+    return this.job(failed, () => this.queue.send(requests, options));
+  }
+
+  /** @internal */
+  failed(operation: string, service: CheckedKey, spec?: { scheduler: string; persistenceEngine?: string }, destination?: string): Failed {
     return {
       operation,
       object: destination ? `${destination} in ${service.name}` : service.name,
       service: service.name,
       destination,
       scheduler: spec?.scheduler,
-      persistenceEngine: spec?.persistenceEngine,
+      persistenceEngine: spec?.persistenceEngine || undefined,
       hint: spec ? this.features.schedulerHint(spec.scheduler) : undefined,
     };
   }
 
-  /** Refuses destination options the running kernel would silently drop. */
-  private checkDestination(d: CheckedDestination, service: CheckedKey, failed: Failed): void {
-    const raw: RawDestination = d.raw;
+  /** @internal Refuses destination options the running kernel would silently drop. */
+  checkDestination(d: CheckedDestination, service: CheckedKey, failed: Failed): void {
+    const raw = d.raw;
     const f = (feature: Parameters<KernelFeatures['require']>[0]) => this.features.require(feature, failed.operation, failed.object);
     if (raw.family !== service.raw.family) f('mixedFamily');
     if (raw.tunnelType === 1) f('gueTunnel');
@@ -302,21 +338,29 @@ export class IpvsHandle {
     if (raw.tunnelFlags) f('tunnelChecksum');
   }
 
-  private change(request: RawRequest, failed: Failed): Promise<void> {
+  private async change(request: RawRequest, failed: Failed): Promise<void> {
     this.ensureOpen(failed);
-    return this.queue.change(request, failed);
+    let outcome: Outcome;
+    try {
+      outcome = await this.queue.change(request);
+    } catch (error) {
+      throw fromNative(error, failed);
+    }
+    if (outcome) throw failureError(outcome, failed);
   }
 
-  private async read<T>(failed: Failed, job: () => Promise<T>): Promise<T> {
+  private async job<T>(failed: Failed, job: () => Promise<T>): Promise<T> {
     this.ensureOpen(failed);
     try {
-      return await this.queue.read(job);
+      return await this.queue.job(job);
     } catch (error) {
       throw fromNative(error, failed);
     }
   }
 
   private ensureOpen(failed: Failed): void {
-    if (this.closed) throw fromNative(Object.assign(new Error('closed'), { errno: 9, closed: true }), failed);
+    if (this.closing !== null) throw closedError(failed);
   }
 }
+
+

@@ -1,15 +1,36 @@
-// Orders a handle's calls and packs consecutive changes into one native
-// execute(), so that N concurrent calls cost a few sendmsg()s, not N round
-// trips. Calls complete in the order they were made: a read waits for every
-// change made before it, and changes made after a read wait for it.
-import type { RawHandle, RawRequest } from './addon';
-import { Failed, fromNative, kernelError } from './errors';
+// Orders a handle's calls and packs consecutive changes into few native
+// batches, so that N concurrent calls cost a few sendmsg()s, not N round
+// trips. Calls take effect in the order they were made: a job (a read, an
+// edit's read-modify-write, a batch) runs alone after everything before it,
+// and changes made after a job wait for it.
+//
+// Changes never reject for a kernel refusal: they resolve with the request's
+// RawFailure (or undefined when applied), and the public method throws, so
+// that the error's stack shows the caller's own frames (async stack traces).
+import { setImmediate as nextTurn } from 'timers/promises';
+import type { RawFailure, RawHandle, RawRequest } from './addon';
+
+/** undefined: applied; a RawFailure: not (or not known to be) applied; null: not tried (stopped before it). */
+export type Outcome = RawFailure | undefined | null;
+
+/**
+ * Requests converted and sent per native call. Conversion runs on the main
+ * thread: this bounds each slice's share of the event loop, and the next
+ * slice is converted while the previous one is on the wire.
+ */
+export const SLICE = 512;
 
 interface PendingChange {
   request: RawRequest;
-  failed: Failed;
-  resolve: () => void;
-  reject: (error: Error) => void;
+  settle: (outcome: Outcome) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface SendOptions {
+  /** Stop after the first slice with a failure: later requests are not tried (outcome null). */
+  stopOnFailure?: boolean;
+  /** Called after each slice with the number of requests done. */
+  onProgress?: (done: number) => void;
 }
 
 export class RequestQueue {
@@ -23,28 +44,82 @@ export class RequestQueue {
     private readonly ready: Promise<void>,
   ) {}
 
-  /** Queues one change; resolves when the kernel accepted it. */
-  change(request: RawRequest, failed: Failed): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Queues one change; resolves with its outcome (undefined when applied). */
+  change(request: RawRequest): Promise<Outcome> {
+    return new Promise<Outcome>((settle, reject) => {
       if (this.open === null) {
         const batch: PendingChange[] = [];
         this.open = batch;
-        this.enqueue(() => {
+        this.enqueue(async () => {
           if (this.open === batch) this.open = null;
-          return this.dispatch(batch);
+          try {
+            const outcomes = await this.send(batch.map((c) => c.request));
+            batch.forEach((c, i) => c.settle(outcomes[i]));
+          } catch (error) {
+            for (const c of batch) c.reject(error);
+          }
         });
       }
-      this.open.push({ request, failed, resolve, reject });
+      this.open.push({ request, settle, reject });
     });
   }
 
-  /** Queues a read (or any other native call) behind everything before it. */
-  read<T>(job: () => Promise<T>): Promise<T> {
+  /** Runs `job` alone, after every call made before it. */
+  job<T>(job: () => Promise<T>): Promise<T> {
     this.open = null;
     return this.enqueue(async () => {
       await this.ready;
       return job();
     });
+  }
+
+  /** Settles when every call made so far has settled. */
+  settled(): Promise<void> {
+    this.open = null;
+    return this.tail;
+  }
+
+  /**
+   * Sends requests now, in slices; for use inside a job (or by the batch of
+   * queued changes). Outcomes are in request order. A socket failure makes the
+   * requests of later slices 'unsent'.
+   */
+  async send(requests: RawRequest[], options: SendOptions = {}): Promise<Outcome[]> {
+    await this.ready;
+    const outcomes: Outcome[] = new Array(requests.length).fill(undefined);
+    let prepared = this.native.prepare(requests.length <= SLICE ? requests : requests.slice(0, SLICE));
+    for (let start = 0; start < requests.length; start += SLICE) {
+      const end = Math.min(start + SLICE, requests.length);
+      const running = this.native.execute(prepared);
+      if (end < requests.length) {
+        // Convert the next slice while this one is on the wire, in a later turn of the loop.
+        await nextTurn();
+        prepared = this.native.prepare(requests.slice(end, end + SLICE));
+      }
+      let failures: RawFailure[];
+      try {
+        failures = await running;
+      } catch (error) {
+        // The slice was refused as a whole before anything was sent (e.g. a closed socket).
+        const e = error as { errno?: number; message?: string };
+        failures = [];
+        for (let i = start; i < end; i++) failures.push({ index: i - start, errno: e.errno ?? 5, outcome: 'unsent', message: e.message });
+        if (start === 0) throw error;
+      }
+      let stop = false;
+      for (const f of failures) {
+        outcomes[start + f.index] = f;
+        if (f.outcome === 'unknown' || f.outcome === 'unsent') stop = true;
+      }
+      options.onProgress?.(end);
+      if (stop || (options.stopOnFailure && failures.length > 0)) {
+        const cause = failures.find((f) => f.outcome === 'unknown' || f.outcome === 'unsent');
+        for (let i = end; i < requests.length; i++)
+          outcomes[i] = cause ? { index: i, errno: cause.errno, outcome: 'unsent', message: cause.message } : null;
+        break;
+      }
+    }
+    return outcomes;
   }
 
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
@@ -54,22 +129,5 @@ export class RequestQueue {
       () => undefined,
     );
     return run;
-  }
-
-  private async dispatch(batch: PendingChange[]): Promise<void> {
-    let failures;
-    try {
-      await this.ready;
-      failures = await this.native.execute(batch.map((c) => c.request));
-    } catch (error) {
-      for (const c of batch) c.reject(fromNative(error, c.failed));
-      return;
-    }
-    const failed = new Map(failures.map((f) => [f.index, f]));
-    batch.forEach((c, index) => {
-      const f = failed.get(index);
-      if (f === undefined) c.resolve();
-      else c.reject(kernelError(f.errno, c.failed, f.kernelMessage));
-    });
   }
 }

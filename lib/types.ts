@@ -1,14 +1,17 @@
-// The public shapes of IPVS objects.
-import type { RawStats } from '../typings/addon';
-import type { Family, ForwardingMethod, Protocol, Scheduler, TunnelType } from './constants';
+// The public shapes of IPVS objects. What list() returns is valid input to
+// addService / addDestination / apply(), field for field.
+import type { Family, ForwardingMethod, Protocol, Scheduler, TunnelChecksum, TunnelType } from './constants';
 
 /** A virtual service named by protocol, virtual address and port. */
 export interface AddressServiceKey {
   protocol: Protocol;
-  /** IPv4 or IPv6 virtual address. */
+  /** IPv4 or IPv6 virtual address (no zone id). */
   address: string;
   /** 0-65535; 0 only with persistence (a "port zero" service matches any port). */
   port: number;
+  /** Optional; when given it must match the address. */
+  family?: Family;
+  fwmark?: undefined;
 }
 
 /** A virtual service named by firewall mark; IPv4 and IPv6 may share a mark. */
@@ -17,21 +20,25 @@ export interface FwmarkServiceKey {
   fwmark: number;
   /** Defaults to 'ipv4'. */
   family?: Family;
+  protocol?: undefined;
+  address?: undefined;
+  port?: undefined;
 }
 
-/** What names a service. A Service read back from the kernel is also a key. */
+/** What names a service. A service read back from the kernel is also a key. */
 export type ServiceKey = AddressServiceKey | FwmarkServiceKey;
 
-/** Session affinity: a client's connections stick to one destination. */
+/** Session affinity: a client's connections stick to one destination (ipvsadm -p, -M). */
 export interface Persistence {
-  /** Seconds a client's affinity outlives its last connection (ipvsadm -p; its default is 300). */
-  timeout: number;
+  /** Seconds a client's affinity outlives its last connection. Defaults to 360, as ipvsadm's `-p` alone. */
+  timeout?: number;
   /**
-   * Which clients share an affinity (ipvsadm -M): for IPv4 a dotted mask such as
-   * '255.255.255.0' or a prefix length 0-32; for IPv6 a prefix length 1-128.
+   * Which clients share an affinity: a prefix length (IPv4 0-32, IPv6 1-128).
+   * IPv4 also takes a dotted mask such as '255.255.255.0'. Read back as a
+   * prefix length (a dotted string only for a non-contiguous IPv4 mask).
    * Defaults to a single client (/32, /128).
    */
-  netmask?: string | number;
+  netmask?: number | string;
 }
 
 /** The scheduler flags the kernel passes to schedulers (ipvsadm -b). */
@@ -61,11 +68,12 @@ export type ServiceSpec = ServiceKey & ServiceOptions;
 
 /** Encapsulation for tunnel forwarding. */
 export interface Tunnel {
-  type: TunnelType;
-  /** UDP port of a GUE tunnel (required for 'gue'). */
+  /** Defaults to 'ipip'. */
+  type?: TunnelType;
+  /** UDP port of a GUE tunnel (required for 'gue', absent for the others). */
   port?: number;
   /** GUE/GRE checksum: 'none' (default), 'checksum', or 'remote' (remote checksum offload, GUE only). */
-  checksum?: 'none' | 'checksum' | 'remote';
+  checksum?: TunnelChecksum;
 }
 
 /** A real server behind a virtual service. */
@@ -77,24 +85,37 @@ export interface DestinationSpec {
   weight?: number;
   /** Defaults to 'route' (direct routing), as in ipvsadm. */
   forwarding?: ForwardingMethod;
-  /** Connection limit; 0 = none. */
+  /** Connection limit; 0 (default) = none. */
   upperThreshold?: number;
-  /** Connections below which an overloaded destination takes work again; 0 = none. */
+  /** Connections below which an overloaded destination takes work again; 0 (default) = none. */
   lowerThreshold?: number;
   /** Only with 'tunnel' forwarding; defaults to IPIP. */
-  tunnel?: Tunnel;
+  tunnel?: Tunnel | null;
 }
 
 /**
  * Counters since creation or the last zero() (conns, inpkts, outpkts,
  * inbytes, outbytes) and the estimator's rates (cps, inpps, outpps, inbps,
- * outbps), all as bigint so 64-bit values stay exact. The kernel folds its
- * per-CPU counters in every 2 seconds.
+ * outbps), all bigint so 64-bit values stay exact. The kernel folds its
+ * per-CPU counters in every 2 seconds. JSON.stringify with `jsonReplacer`
+ * writes them as decimal strings.
  */
-export type Stats = RawStats;
+export interface Stats {
+  conns: bigint;
+  inpkts: bigint;
+  outpkts: bigint;
+  inbytes: bigint;
+  outbytes: bigint;
+  cps: bigint;
+  inpps: bigint;
+  outpps: bigint;
+  inbps: bigint;
+  outbps: bigint;
+}
 
 /** A destination as the kernel reports it. */
 export interface Destination {
+  /** Canonical text (as inet_ntop writes it). */
   address: string;
   family: Family;
   port: number;
@@ -103,33 +124,40 @@ export interface Destination {
   upperThreshold: number;
   lowerThreshold: number;
   /** null unless forwarding is 'tunnel' on a kernel that reports tunnel types (5.2+). */
-  tunnel: Required<Tunnel> | null;
+  tunnel: { type: TunnelType; port?: number; checksum: TunnelChecksum } | null;
   activeConnections: number;
   inactiveConnections: number;
   persistentConnections: number;
+  /** null when the listing was made without stats. */
   stats: Stats | null;
 }
 
-/** A virtual service as the kernel reports it. */
-export interface Service {
+/** The settings of a service as the kernel reports them. */
+interface ServiceState {
   family: Family;
-  /** For fwmark services the kernel reports 'tcp'. */
-  protocol: Protocol;
-  /** '0.0.0.0' / '::' for fwmark services. */
-  address: string;
-  port: number;
-  /** 0 unless this is a fwmark service. */
-  fwmark: number;
   scheduler: string;
-  persistence: Required<Persistence> | null;
+  persistence: { timeout: number; netmask: number | string } | null;
   persistenceEngine: string | null;
   onePacket: boolean;
   schedulerFlags: Required<SchedulerFlags>;
-  /** The raw IP_VS_SVC_F_* flags, without the kernel-internal HASHED bit. */
-  flags: number;
+  /** null when the listing was made without stats. */
   stats: Stats | null;
-  destinations: Destination[];
 }
+
+/**
+ * A service as the kernel reports it, without its destinations
+ * (listServices()). An address service has protocol, address and port; a
+ * fwmark service has fwmark instead.
+ */
+export type ServiceEntry =
+  | (ServiceState & { protocol: Protocol; address: string; port: number; fwmark?: undefined })
+  | (ServiceState & { fwmark: number; protocol?: undefined; address?: undefined; port?: undefined });
+
+/** A service with its destinations (list(), getService()). */
+export type Service = ServiceEntry & { destinations: Destination[] };
+
+/** A service in a desired state: the shape list() returns; `destinations` omitted means none. */
+export type DesiredService = ServiceSpec & { destinations?: DestinationSpec[]; stats?: unknown };
 
 /** General IPVS facts (GET_INFO). */
 export interface Info {
@@ -156,7 +184,7 @@ export type SyncState = 'master' | 'backup';
 /** A connection-synchronisation daemon to start (ipvsadm --start-daemon). */
 export interface SyncDaemonSpec {
   state: SyncState;
-  /** The multicast interface, e.g. 'eth0'. */
+  /** The multicast interface, e.g. 'eth0' or a VLAN 'eth0.100'. */
   interface: string;
   /** 0-255; only daemons with the same id exchange connections. Defaults to 0. */
   syncId?: number;

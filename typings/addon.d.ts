@@ -27,7 +27,8 @@ export interface RawDestination {
   family: number;
   address: string;
   port: number;
-  forwardingMethod: number;
+  /** IP_VS_CONN_F_* */
+  forwarding: number;
   weight: number;
   upperThreshold: number;
   lowerThreshold: number;
@@ -38,12 +39,12 @@ export interface RawDestination {
 
 export interface RawDaemon {
   state: number;
-  multicastInterface: string;
+  interface: string;
   syncId: number;
-  syncMaxLen?: number;
-  multicastGroup?: string;
-  multicastPort?: number;
-  multicastTtl?: number;
+  maxLength?: number;
+  group?: string;
+  port?: number;
+  ttl?: number;
 }
 
 export interface RawTimeouts {
@@ -63,41 +64,67 @@ export interface RawRequest {
 }
 
 export interface RawFailure {
-  /** Index of the failed request in the array given to execute(). */
+  /** Index of the request in the array given to prepare(). */
   index: number;
-  /** Positive errno. */
+  /** Positive errno: the kernel's for 'refused', the cause otherwise. */
   errno: number;
-  /** The kernel's extended-ACK text, when it sent one. */
+  /**
+   * refused: the kernel answered this request with errno.
+   * unknown: sent, but its answer may have been lost (it may or may not be applied).
+   * unsent: not sent, because an earlier socket failure stopped the batch (not applied).
+   * invalid: the encoder refused it; not sent.
+   */
+  outcome: 'refused' | 'unknown' | 'unsent' | 'invalid';
+  /** The kernel's own extended-ACK text ('refused' only). */
   kernelMessage?: string;
+  /** The library's description of the cause (not 'refused'). */
+  message?: string;
 }
 
-export interface RawStats {
-  conns: bigint;
-  inpkts: bigint;
-  outpkts: bigint;
-  inbytes: bigint;
-  outbytes: bigint;
-  cps: bigint;
-  inpps: bigint;
-  outpps: bigint;
-  inbps: bigint;
-  outbps: bigint;
+/** A prepared batch: requests converted to C++ on the main thread, executed once. */
+export interface RawBatch {
+  readonly __rawBatch: unique symbol;
 }
 
-export interface RawServiceEntry extends Required<RawService> {
-  stats: RawStats | null;
-  /** True when the kernel sent STATS64 (all counters 64-bit). */
-  stats64: boolean;
-  /** Present when getServices(true) was called. */
+/**
+ * JSON texts of raw entries, each an array that ends at a service boundary,
+ * so one can be parsed per event-loop turn; `stats` holds 10 counters per
+ * entry whose `stats` field is an index into it.
+ */
+export interface RawListing {
+  chunks: string[];
+  stats: BigUint64Array | null;
+}
+
+/** A service as listed: numbers are the kernel's; `flags` without HASHED. */
+export interface RawServiceEntry {
+  family: number;
+  protocol: number;
+  address: string;
+  port: number;
+  fwmark: number;
+  scheduler: string;
+  flags: number;
+  timeout: number;
+  netmask: number;
+  persistenceEngine: string;
+  stats: number | null;
   destinations?: RawDestinationEntry[];
 }
 
-export interface RawDestinationEntry extends RawDestination {
-  activeConns: number;
-  inactiveConns: number;
-  persistentConns: number;
-  stats: RawStats | null;
-  stats64: boolean;
+export interface RawDestinationEntry {
+  address: string;
+  family: number;
+  port: number;
+  weight: number;
+  forwarding: number;
+  upperThreshold: number;
+  lowerThreshold: number;
+  tunnel: { type: number; port: number; flags: number } | null;
+  activeConnections: number;
+  inactiveConnections: number;
+  persistentConnections: number;
+  stats: number | null;
 }
 
 export interface RawInfo {
@@ -118,11 +145,15 @@ export interface RawError extends Error {
 
 export interface RawHandle {
   open(netnsPath?: string): Promise<void>;
-  execute(requests: RawRequest[]): Promise<RawFailure[]>;
+  /** Converts requests (main thread); a request the encoder refuses becomes an 'invalid' failure. */
+  prepare(requests: RawRequest[]): RawBatch;
+  /** Sends a prepared batch; resolves with the failures only. */
+  execute(batch: RawBatch): Promise<RawFailure[]>;
   getInfo(): Promise<RawInfo>;
-  getServices(withDestinations: boolean): Promise<RawServiceEntry[]>;
-  getService(key: RawServiceKey): Promise<RawServiceEntry>;
-  getDestinations(key: RawServiceKey): Promise<RawDestinationEntry[]>;
+  /** Services (all, or the one named; ESRCH if absent), optionally with destinations and stats. */
+  list(options: { service?: RawServiceKey; destinations: boolean; stats: boolean }): Promise<RawListing>;
+  /** One service's destinations (an absent service lists none, as the kernel does). */
+  listDestinations(key: RawServiceKey, options: { stats: boolean }): Promise<RawListing>;
   getTimeouts(): Promise<RawTimeouts>;
   getDaemons(): Promise<RawDaemon[]>;
   /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */

@@ -1,14 +1,16 @@
 // The ipvsadm -Ln rendering (the kernel suite compares it with ipvsadm itself).
 import assert from 'assert/strict';
-import { addressWords, formatIpvsadmList } from '../../lib/format';
+import { addressWords } from '../../lib/address';
+import { formatIpvsadmList } from '../../lib/format';
 import type { Service } from '../../lib/types';
 
-function service(over: Partial<Service>): Service {
+function service(over: Record<string, unknown>): Service {
+  const key = over.fwmark !== undefined ? { fwmark: over.fwmark } : { protocol: 'tcp', address: '1.1.1.1', port: 80 };
   return {
-    family: 'ipv4', protocol: 'tcp', address: '1.1.1.1', port: 80, fwmark: 0, scheduler: 'wlc', persistence: null,
-    persistenceEngine: null, onePacket: false, schedulerFlags: { fallback: false, port: false, flag3: false }, flags: 0,
+    family: 'ipv4', ...key, scheduler: 'wlc', persistence: null,
+    persistenceEngine: null, onePacket: false, schedulerFlags: { fallback: false, port: false, flag3: false },
     stats: null, destinations: [], ...over,
-  };
+  } as Service;
 }
 
 describe('unit: ipvsadm -Ln format', () => {
@@ -34,7 +36,7 @@ describe('unit: ipvsadm -Ln format', () => {
         service({
           scheduler: 'sh',
           schedulerFlags: { fallback: true, port: true, flag3: false },
-          persistence: { timeout: 300, netmask: '255.255.255.0' },
+          persistence: { timeout: 300, netmask: 24 },
           destinations: [
             { address: '2.2.2.2', family: 'ipv4', port: 80, weight: 100, forwarding: 'masq', upperThreshold: 0, lowerThreshold: 0,
               tunnel: null, activeConnections: 3, inactiveConnections: 12, persistentConnections: 0, stats: null },

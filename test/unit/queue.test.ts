@@ -1,45 +1,72 @@
-// The request queue's ordering and packing, on a recording stand-in for the
-// addon (this checks our scheduling only; the kernel suite checks IPVS).
+// The request queue's ordering, packing and slicing, on a recording stand-in
+// for the addon (this checks our scheduling only; the kernel suite checks IPVS).
 import assert from 'assert/strict';
-import type { RawHandle, RawRequest, RawFailure } from '../../lib/addon';
-import { RequestQueue } from '../../lib/queue';
-import { IpvsError } from '../../lib/errors';
+import type { RawBatch, RawFailure, RawHandle, RawRequest } from '../../lib/addon';
+import { RequestQueue, SLICE } from '../../lib/queue';
 
-function recorder(failIndexes: number[] = []) {
+function recorder(fail: (request: RawRequest, index: number) => RawFailure['outcome'] | undefined = () => undefined) {
   const log: string[] = [];
   const native = {
-    async execute(requests: RawRequest[]): Promise<RawFailure[]> {
+    prepare(requests: RawRequest[]): RawBatch {
+      log.push(`prepare:${requests.length}`);
+      return requests as unknown as RawBatch;
+    },
+    async execute(batch: RawBatch): Promise<RawFailure[]> {
+      const requests = batch as unknown as RawRequest[];
       log.push(`execute:${requests.map((r) => r.command).join(',')}`);
-      return failIndexes.filter((i) => i < requests.length).map((index) => ({ index, errno: 17 }));
+      const failures: RawFailure[] = [];
+      requests.forEach((r, index) => {
+        const outcome = fail(r, index);
+        if (outcome) failures.push({ index, errno: outcome === 'refused' ? 17 : 105, outcome });
+      });
+      return failures;
     },
   } as unknown as RawHandle;
   return { log, native };
 }
 
 describe('unit: request queue', () => {
-  it('packs consecutive changes into one execute and keeps reads in order', async () => {
+  it('packs consecutive changes into one execute and keeps jobs in order', async () => {
     const { log, native } = recorder();
     const q = new RequestQueue(native, Promise.resolve());
-    const f = { operation: 'x', object: '' };
-    const done = [q.change({ command: 1 }, f), q.change({ command: 2 }, f), q.read(async () => log.push('read')), q.change({ command: 3 }, f)];
+    const done = [q.change({ command: 1 }), q.change({ command: 2 }), q.job(async () => log.push('job')), q.change({ command: 3 })];
     await Promise.all(done);
-    assert.deepEqual(log, ['execute:1,2', 'read', 'execute:3']);
+    assert.deepEqual(log, ['prepare:2', 'execute:1,2', 'job', 'prepare:1', 'execute:3']);
   });
 
-  it('rejects exactly the failed requests of a batch', async () => {
-    const { native } = recorder([1]);
+  it('resolves each change with its own outcome', async () => {
+    const { native } = recorder((r) => (r.command === 9 ? 'refused' : undefined));
     const q = new RequestQueue(native, Promise.resolve());
-    const results = await Promise.allSettled([0, 1, 2].map((i) => q.change({ command: 1 }, { operation: 'addService', object: `service ${i}` })));
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
-    const reason = (results[1] as PromiseRejectedResult).reason as IpvsError;
-    assert.equal(reason.code, 'EEXIST');
-    assert.equal(reason.object, 'service 1');
+    const outcomes = await Promise.all([1, 9, 1].map((command) => q.change({ command })));
+    assert.deepEqual(outcomes.map((o) => o?.outcome), [undefined, 'refused', undefined]);
+    assert.equal(outcomes[1]?.errno, 17);
+  });
+
+  it('converts and sends a large batch in bounded slices, in order', async () => {
+    const { log, native } = recorder();
+    const q = new RequestQueue(native, Promise.resolve());
+    const n = SLICE * 2 + 7;
+    const outcomes = await Promise.all(Array.from({ length: n }, () => q.change({ command: 1 })));
+    assert.equal(outcomes.length, n);
+    assert.deepEqual(log.filter((l) => l.startsWith('prepare')), [`prepare:${SLICE}`, `prepare:${SLICE}`, 'prepare:7']);
+  });
+
+  it('after an unknown outcome, the later slices are reported unsent, not guessed', async () => {
+    let calls = 0;
+    const { native } = recorder((_r, index) => (calls === 0 && index === 5 ? 'unknown' : undefined));
+    const wrapped = { ...native, execute: async (b: RawBatch) => { const f = await native.execute(b); calls++; return f; } } as RawHandle;
+    const q = new RequestQueue(wrapped, Promise.resolve());
+    const outcomes = await q.send(Array.from({ length: SLICE + 3 }, () => ({ command: 1 })));
+    assert.equal(outcomes[5]?.outcome, 'unknown');
+    assert.equal(outcomes[4], undefined);
+    assert.ok(outcomes.slice(SLICE).every((o) => o?.outcome === 'unsent'));
+    assert.equal(calls, 1);
   });
 
   it('fails every queued call with the open error', async () => {
     const { native } = recorder();
     const q = new RequestQueue(native, Promise.reject(Object.assign(new Error('IPVS is not available'), { errno: 2, unavailable: true })));
-    const results = await Promise.allSettled([q.change({ command: 1 }, { operation: 'a', object: '' }), q.read(async () => 1)]);
+    const results = await Promise.allSettled([q.change({ command: 1 }), q.job(async () => 1)]);
     assert.ok(results.every((r) => r.status === 'rejected'));
   });
 });

@@ -1,0 +1,101 @@
+// IP addresses: the one definition of a valid address, and the one text form.
+// The kernel's replies are formatted by inet_ntop; canonicalAddress() gives
+// that same text for any accepted spelling ('2001:DB8::2', '2001:db8:0:0::2',
+// '::ffff:1.2.3.4'), so addresses compare as strings once canonical.
+import * as net from 'net';
+
+/** 4 or 6 for a valid address without a zone id ('fe80::1%eth0' is refused); 0 otherwise. */
+export function addressVersion(text: string): 0 | 4 | 6 {
+  if (text.includes('%')) return 0;
+  return net.isIP(text) as 0 | 4 | 6;
+}
+
+/** The 32-bit value of a dotted IPv4 address ('1.2.3.4' -> 0x01020304). */
+export function ipv4Number(text: string): number {
+  const p = text.split('.');
+  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+}
+
+/** Dotted text of a 32-bit value (0xffffff00 -> '255.255.255.0'). */
+export function ipv4Text(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;
+}
+
+/** The eight 16-bit words of a valid IPv6 address. */
+export function ipv6Words(text: string): number[] {
+  let t = text;
+  const words: number[] = [];
+  const dot = t.lastIndexOf('.');
+  let tail: number[] = [];
+  if (dot >= 0) {
+    const colon = t.lastIndexOf(':');
+    const v4 = ipv4Number(t.slice(colon + 1));
+    tail = [v4 >>> 16, v4 & 0xffff];
+    t = t.slice(0, colon + 1) + '0';
+  }
+  const [head, rest] = t.split('::');
+  const left = head ? head.split(':') : [];
+  const right = rest ? rest.split(':') : [];
+  if (rest !== undefined) {
+    const right16 = right.length + (tail.length ? 1 : 0);
+    const fill = 8 - left.length - right16;
+    for (const g of left) words.push(parseInt(g, 16));
+    for (let i = 0; i < fill; i++) words.push(0);
+    for (const g of right) words.push(parseInt(g, 16));
+  } else {
+    for (const g of left) words.push(parseInt(g, 16));
+  }
+  if (tail.length) words.splice(words.length - 1, 1, ...tail);
+  return words;
+}
+
+/** IPv6 text exactly as glibc's inet_ntop writes it (RFC 5952, with ::ffff:a.b.c.d forms). */
+export function ipv6Text(words: number[]): string {
+  let bestBase = -1;
+  let bestLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestBase = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  if (bestLength < 2) bestBase = -1;
+  let text = '';
+  for (let i = 0; i < 8; i++) {
+    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLength) {
+      if (i === bestBase) text += ':';
+      continue;
+    }
+    if (i !== 0) text += ':';
+    if (i === 6 && bestBase === 0 && (bestLength === 6 || (bestLength === 5 && words[5] === 0xffff))) {
+      return text + ipv4Text(((words[6] << 16) | words[7]) >>> 0);
+    }
+    text += words[i].toString(16);
+  }
+  if (bestBase >= 0 && bestBase + bestLength === 8) text += ':';
+  return text;
+}
+
+/** The canonical text of a valid address (as the kernel's listings show it). */
+export function canonicalAddress(text: string, version: 4 | 6): string {
+  return version === 4 ? text : ipv6Text(ipv6Words(text));
+}
+
+/** 'address:port', or '[address]:port' for IPv6, as ipvsadm prints them. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** An address as the big-endian 32-bit words ipvsadm compares when sorting. */
+export function addressWords(address: string): number[] {
+  if (!address.includes(':')) return [ipv4Number(address)];
+  const w = ipv6Words(address);
+  return [0, 2, 4, 6].map((i) => w[i] * 0x10000 + w[i + 1]);
+}

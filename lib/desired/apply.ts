@@ -1,0 +1,494 @@
+// Desired state: apply() diffs a desired table against the kernel's and sends
+// only what differs, as one packed batch in a safe order; batch() sends the
+// operations of a plan. Both report every operation.
+//
+// Order: add services, edit services, add and edit destinations, drain,
+// delete destinations, delete services. Identity: a service by its key, a
+// destination by address + port within its service, addresses canonical.
+// Settings that can change in place change with one SET; only a new identity
+// is a delete + add (the kernel's destination trash makes re-adds costly).
+import type { RawDestination, RawDestinationEntry, RawRequest, RawService, RawServiceEntry } from '../addon';
+import { Command, Errno, FORWARDING_NUMBER, ServiceFlag } from '../constants';
+import {
+  CheckedDestination,
+  CheckedKey,
+  CheckedService,
+  destinationId,
+  serviceId,
+  toDestination,
+  toDestinationKey,
+  toService,
+  toServiceKey,
+} from '../convert';
+import { errnoName, Failed, failureError, IpvsError, TOO_MANY_DELETES } from '../errors';
+import type { IpvsHandle } from '../handle';
+import { destinationSettings, serviceSpecOf } from '../listing';
+import type { Outcome } from '../queue';
+import type { DesiredService, DestinationSpec, ServiceEntry, ServiceKey, ServiceSpec } from '../types';
+import { describe, expectInteger, expectObject, expectOneOf } from '../validate';
+
+/** One change of a plan. Edits and deletes carry what was there before (for review and rollback). */
+export type Operation =
+  | { operation: 'addService'; service: ServiceSpec }
+  | { operation: 'editService'; service: ServiceSpec; before?: ServiceSpec }
+  | { operation: 'deleteService'; service: ServiceSpec | ServiceKey; destinations?: DestinationSpec[] }
+  | { operation: 'addDestination'; service: ServiceKey; destination: DestinationSpec }
+  | { operation: 'editDestination'; service: ServiceKey; destination: DestinationSpec; before?: DestinationSpec }
+  | { operation: 'drainDestination'; service: ServiceKey; destination: DestinationSpec; before?: DestinationSpec }
+  | { operation: 'deleteDestination'; service: ServiceKey; destination: DestinationSpec };
+
+/**
+ * applied: done. already: the kernel was already so (EEXIST on an add,
+ * ESRCH/ENOENT on a delete: another writer got there first). failed: refused
+ * (see error). unknown: sent, but the answer was lost: it may or may not be
+ * applied. skipped: not sent (dry run, or stopped after a failure).
+ */
+export type ChangeStatus = 'applied' | 'already' | 'failed' | 'unknown' | 'skipped';
+
+export interface ChangeResult {
+  operation: Operation;
+  status: ChangeStatus;
+  error?: IpvsError;
+}
+
+export type ChangeCounts = Record<ChangeStatus, number>;
+
+export interface BatchOptions {
+  /**
+   * 'continue' (default): every operation is tried and reported. 'stop': no
+   * operation is sent after a packed buffer that had a failure (the rest are
+   * 'skipped'; those after the failure in the same buffer were still tried).
+   * 'rollback': as 'stop', then what was applied is undone in reverse order
+   * so the table ends as it began; `rollback` in the result says whether the
+   * undo itself succeeded.
+   */
+  onError?: 'continue' | 'stop' | 'rollback';
+  /** Called as operations complete, with the number done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface BatchResult {
+  changes: ChangeResult[];
+  counts: ChangeCounts;
+  /** With onError 'rollback' after a failure: the undo operations and whether all of them took effect. */
+  rollback?: { changes: ChangeResult[]; counts: ChangeCounts; complete: boolean };
+}
+
+export interface ApplyOptions extends BatchOptions {
+  /** Plan only: the result lists the operations, all 'skipped'; nothing is sent. */
+  dryRun?: boolean;
+  /**
+   * Services in the kernel that `desired` lacks. Default false: left alone (a
+   * library must never delete what its caller does not own). true: deleted.
+   * A function: deleted when it returns true (e.g. the caller's VIP range).
+   */
+  prune?: boolean | ((service: ServiceEntry) => boolean);
+  /**
+   * Refuse, before sending anything, a plan that removes (deletes or drains)
+   * more than this many services and destinations (a deleted service counts
+   * with its destinations). The error (code ERR_IPVS_TOO_MANY_DELETES) says how many.
+   */
+  maxDeletes?: number;
+  /**
+   * Destinations leaving a service are first set to weight 0 (no new
+   * connections), and deleted by a later apply() once they have no active
+   * and no inactive connections, or once `timeout` seconds have passed since
+   * their drain began. The state lives in the kernel (a weight-0 destination
+   * that `desired` lacks is draining), so it survives a restart; the drain's
+   * start time is known only to the process that began it (after a restart
+   * the clock starts again: never early). UDP "connections" count as inactive
+   * until the UDP timeout (300 s by default); on persistent services, clients
+   * with an affinity template keep reaching a draining destination until the
+   * template expires, unless net.ipv4.vs.expire_quiescent_template=1.
+   */
+  drain?: boolean | { timeout?: number };
+}
+
+export interface ApplyResult extends BatchResult {
+  /** The operations, in the order sent (what a dry run would send). */
+  plan: Operation[];
+  /** Destinations at weight 0 waiting for their connections to end. */
+  draining: Array<{ service: ServiceKey; destination: DestinationSpec; activeConnections: number; inactiveConnections: number; since: Date }>;
+}
+
+/** A planned operation with its checked raw request and how to name it in an error. */
+interface Planned {
+  op: Operation;
+  request: RawRequest;
+  failed: () => Failed;
+  /** What undoes it, built only when a rollback needs it. */
+  undo: () => Planned[];
+}
+
+const ADDS = new Set(['addService', 'addDestination']);
+const DELETES = new Set(['deleteService', 'deleteDestination']);
+
+// --- Building requests ----------------------------------------------------------
+
+function serviceRequest(command: number, s: CheckedService | CheckedKey, keyOnly = false): RawRequest {
+  return keyOnly ? { command, service: s.raw, keyOnly: true } : { command, service: s.raw };
+}
+
+function planned(handle: IpvsHandle, op: Operation, s: CheckedKey, d: CheckedDestination | undefined, request: RawRequest, undo: () => Planned[]): Planned {
+  return {
+    op,
+    request,
+    failed: () => handle.failed(op.operation, s, request.service as RawService, d?.name),
+    undo,
+  };
+}
+
+function addService(handle: IpvsHandle, spec: ServiceSpec, s: CheckedService): Planned {
+  return planned(handle, { operation: 'addService', service: spec }, s, undefined, serviceRequest(Command.IPVS_CMD_NEW_SERVICE, s), () => [
+    deleteService(handle, spec, s, []),
+  ]);
+}
+
+function editService(handle: IpvsHandle, spec: ServiceSpec, s: CheckedService, before: ServiceSpec | undefined): Planned {
+  return planned(handle, { operation: 'editService', service: spec, before }, s, undefined, serviceRequest(Command.IPVS_CMD_SET_SERVICE, s), () => {
+    if (before === undefined) return [];
+    return [editService(handle, before, toService(before), spec)];
+  });
+}
+
+function deleteService(handle: IpvsHandle, spec: ServiceSpec | ServiceKey, s: CheckedKey, destinations: DestinationSpec[] | undefined): Planned {
+  return planned(
+    handle,
+    { operation: 'deleteService', service: spec, destinations },
+    s,
+    undefined,
+    serviceRequest(Command.IPVS_CMD_DEL_SERVICE, s, true),
+    () => {
+      const restored = toService(spec);
+      return [
+        addService(handle, spec, restored),
+        ...(destinations ?? []).map((d) => addDestination(handle, spec, restored, d, toDestination(d, restored))),
+      ];
+    },
+  );
+}
+
+function destinationRequest(command: number, s: CheckedKey, d: CheckedDestination): RawRequest {
+  return { command, service: s.raw, destination: d.raw };
+}
+
+function addDestination(handle: IpvsHandle, service: ServiceKey, s: CheckedKey, spec: DestinationSpec, d: CheckedDestination): Planned {
+  return planned(handle, { operation: 'addDestination', service, destination: spec }, s, d, destinationRequest(Command.IPVS_CMD_NEW_DEST, s, d), () => [
+    deleteDestination(handle, service, s, spec, d),
+  ]);
+}
+
+function editDestination(
+  handle: IpvsHandle,
+  kind: 'editDestination' | 'drainDestination',
+  service: ServiceKey,
+  s: CheckedKey,
+  spec: DestinationSpec,
+  d: CheckedDestination,
+  before: DestinationSpec | undefined,
+): Planned {
+  return planned(handle, { operation: kind, service, destination: spec, before }, s, d, destinationRequest(Command.IPVS_CMD_SET_DEST, s, d), () =>
+    before === undefined ? [] : [editDestination(handle, 'editDestination', service, s, before, toDestination(before, s), spec)],
+  );
+}
+
+function deleteDestination(handle: IpvsHandle, service: ServiceKey, s: CheckedKey, spec: DestinationSpec, d: CheckedDestination): Planned {
+  return planned(handle, { operation: 'deleteDestination', service, destination: spec }, s, d, destinationRequest(Command.IPVS_CMD_DEL_DEST, s, d), () => [
+    addDestination(handle, service, s, spec, toDestination(spec, s)),
+  ]);
+}
+
+// --- Comparing with the kernel ----------------------------------------------------
+
+function serviceDiffers(want: RawService, have: RawServiceEntry): boolean {
+  if (want.scheduler !== have.scheduler || want.flags !== have.flags || want.persistenceEngine !== have.persistenceEngine) return true;
+  // Timeout and netmask mean something only for a persistent service.
+  return (want.flags & ServiceFlag.PERSISTENT) !== 0 && (want.timeout !== have.timeout || want.netmask !== have.netmask);
+}
+
+function destinationDiffers(want: RawDestination, have: RawDestinationEntry): boolean {
+  if (want.weight !== have.weight || want.forwarding !== have.forwarding) return true;
+  if (want.upperThreshold !== have.upperThreshold || want.lowerThreshold !== have.lowerThreshold) return true;
+  if (want.forwarding !== FORWARDING_NUMBER.tunnel) return false;
+  const t = have.tunnel;
+  return (want.tunnelType ?? 0) !== (t?.type ?? 0) || (want.tunnelPort ?? 0) !== (t?.port ?? 0) || (want.tunnelFlags ?? 0) !== (t?.flags ?? 0);
+}
+
+/** When each draining destination's drain began, per handle (see ApplyOptions.drain). */
+const drainStarts = new WeakMap<IpvsHandle, Map<string, number>>();
+
+interface CheckedOptions {
+  dryRun: boolean;
+  prune: (service: RawServiceEntry) => boolean;
+  maxDeletes: number;
+  drain: { timeoutMs: number } | null;
+  onError: 'continue' | 'stop' | 'rollback';
+  onProgress?: (done: number, total: number) => void;
+}
+
+function checkOptions(value: unknown, apply: boolean): CheckedOptions {
+  const o = expectObject(value, 'options');
+  const known = apply ? ['dryRun', 'prune', 'maxDeletes', 'drain', 'onError', 'onProgress'] : ['onError', 'onProgress'];
+  for (const key of Object.keys(o))
+    if (!known.includes(key) && o[key] !== undefined) throw new TypeError(`Unknown property '${key.length > 64 ? key.slice(0, 64) + '...' : key}' in options; expected only ${known.join(', ')}`);
+  if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') throw new TypeError(`Expected a boolean for options.dryRun but received ${describe(o.dryRun)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new TypeError(`Expected a function for options.onProgress but received ${describe(o.onProgress)}`);
+  let prune: CheckedOptions['prune'] = () => false;
+  if (o.prune === true) prune = () => true;
+  else if (typeof o.prune === 'function') {
+    const predicate = o.prune as (s: ServiceEntry) => boolean;
+    prune = (s) => predicate(serviceSpecOf(s) as unknown as ServiceEntry) === true;
+  } else if (o.prune !== undefined && o.prune !== false)
+    throw new TypeError(`Expected a boolean or a function for options.prune but received ${describe(o.prune)}`);
+  let drain: CheckedOptions['drain'] = null;
+  if (o.drain === true) drain = { timeoutMs: Infinity };
+  else if (o.drain !== undefined && o.drain !== false) {
+    const d = expectObject(o.drain, 'options.drain');
+    for (const key of Object.keys(d))
+      if (key !== 'timeout' && d[key] !== undefined) throw new TypeError(`Unknown property '${key.length > 64 ? key.slice(0, 64) + '...' : key}' in options.drain; expected only timeout`);
+    drain = { timeoutMs: d.timeout === undefined ? Infinity : expectInteger(d.timeout, 'options.drain.timeout', 0, 2 ** 31) * 1000 };
+  }
+  return {
+    dryRun: o.dryRun === true,
+    prune,
+    maxDeletes: o.maxDeletes === undefined ? Infinity : expectInteger(o.maxDeletes, 'options.maxDeletes', 0, Number.MAX_SAFE_INTEGER),
+    drain,
+    onError: o.onError === undefined ? 'continue' : expectOneOf(o.onError, 'options.onError', ['continue', 'stop', 'rollback'] as const),
+    onProgress: o.onProgress as CheckedOptions['onProgress'],
+  };
+}
+
+// --- apply() ----------------------------------------------------------------------
+
+export async function apply(handle: IpvsHandle, desired: readonly DesiredService[], options: ApplyOptions): Promise<ApplyResult> {
+  const opts = checkOptions(options, true);
+  if (!Array.isArray(desired)) throw new TypeError(`Expected an array of services for desired but received ${describe(desired)}`);
+
+  // Validate everything before reading or sending anything.
+  const wanted = new Map<string, { spec: ServiceSpec; s: CheckedService; destinations: Map<string, { spec: DestinationSpec; d: CheckedDestination }> }>();
+  for (let i = 0; i < desired.length; i++) {
+    const name = `desired[${i}]`;
+    const s = toService(desired[i], name);
+    // The operations name the service by its settings alone (not its destination list).
+    const { destinations: list, stats: _stats, ...spec } = desired[i] as DesiredService & { destinations?: unknown };
+    if (wanted.has(s.id)) throw new RangeError(`Expected each service once in desired but ${name} repeats ${s.name}`);
+    const destinations = new Map<string, { spec: DestinationSpec; d: CheckedDestination }>();
+    if (list !== undefined && !Array.isArray(list)) throw new TypeError(`Expected an array for ${name}.destinations but received ${describe(list)}`);
+    if (list)
+      for (let j = 0; j < list.length; j++) {
+        const d = toDestination(list[j], s, `${name}.destinations[${j}]`);
+        if (destinations.has(d.id)) throw new RangeError(`Expected each destination once in ${name}.destinations but [${j}] repeats ${d.name}`);
+        if (d.raw.family !== s.raw.family || d.raw.tunnelType || d.raw.tunnelFlags) handle.checkDestination(d, s, handle.failed('apply', s, undefined, d.name));
+        destinations.set(d.id, { spec: list[j], d });
+      }
+    wanted.set(s.id, { spec: spec, s, destinations });
+  }
+
+  const table = await handle.rawTable();
+  const starts = drainStarts.get(handle) ?? new Map<string, number>();
+  drainStarts.set(handle, starts);
+  const now = Date.now();
+  const seenDraining = new Set<string>();
+
+  const addServices: Planned[] = [];
+  const editServices: Planned[] = [];
+  const destinationChanges: Planned[] = [];
+  const drains: Planned[] = [];
+  const deleteDestinations: Planned[] = [];
+  const deleteServices: Planned[] = [];
+  const draining: ApplyResult['draining'] = [];
+  let removed = 0;
+
+  const current = new Map<string, RawServiceEntry>();
+  for (const entry of table) current.set(serviceId(entry), entry);
+
+  for (const { spec, s, destinations } of wanted.values()) {
+    const have = current.get(s.id);
+    if (have === undefined) {
+      addServices.push(addService(handle, spec, s));
+      for (const { spec: dspec, d } of destinations.values()) destinationChanges.push(addDestination(handle, spec, s, dspec, d));
+      continue;
+    }
+    if (serviceDiffers(s.raw, have)) editServices.push(editService(handle, spec, s, serviceSpecOf(have)));
+    const haveDestinations = have.destinations ?? [];
+    const haveById = new Map<string, RawDestinationEntry>();
+    for (const hd of haveDestinations) haveById.set(destinationId(hd.address, hd.port), hd);
+    for (const [id, { spec: dspec, d }] of destinations) {
+      const hd = haveById.get(id);
+      if (hd === undefined) destinationChanges.push(addDestination(handle, spec, s, dspec, d));
+      else if (destinationDiffers(d.raw, hd))
+        destinationChanges.push(editDestination(handle, 'editDestination', spec, s, dspec, d, destinationSettings(hd)));
+    }
+    for (const hd of haveDestinations) {
+      const id = destinationId(hd.address, hd.port);
+      if (destinations.has(id)) continue;
+      const before = destinationSettings(hd);
+      const d = toDestinationKey(before, s);
+      removed++;
+      if (opts.drain === null) {
+        deleteDestinations.push(deleteDestination(handle, spec, s, before, d));
+        continue;
+      }
+      const drainKey = `${s.id}|${id}`;
+      seenDraining.add(drainKey);
+      if (hd.weight > 0) {
+        const weightZero = { ...before, weight: 0 };
+        drains.push(editDestination(handle, 'drainDestination', spec, s, weightZero, toDestination(weightZero, s), before));
+        if (!opts.dryRun) starts.set(drainKey, now);
+        draining.push({ service: spec, destination: weightZero, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(now) });
+        continue;
+      }
+      const since = starts.get(drainKey) ?? now;
+      if (!starts.has(drainKey) && !opts.dryRun) starts.set(drainKey, now);
+      if (hd.activeConnections + hd.inactiveConnections === 0 || now - since >= opts.drain.timeoutMs) {
+        deleteDestinations.push(deleteDestination(handle, spec, s, before, d));
+      } else {
+        removed--; // still draining: nothing removed by this apply
+        draining.push({ service: spec, destination: before, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(since) });
+      }
+    }
+  }
+  for (const [id, have] of current) {
+    if (wanted.has(id) || !opts.prune(have)) continue;
+    const before = serviceSpecOf(have);
+    const destinations = (have.destinations ?? []).map((hd) => destinationSettings(hd));
+    deleteServices.push(deleteService(handle, before, toServiceKey(before), destinations));
+    removed += 1 + destinations.length;
+  }
+  for (const key of starts.keys()) if (!seenDraining.has(key)) starts.delete(key);
+
+  if (removed > opts.maxDeletes)
+    throw new IpvsError(`apply would remove ${removed} services and destinations, more than maxDeletes (${opts.maxDeletes}); nothing was sent`, {
+      code: TOO_MANY_DELETES,
+      errno: 0,
+      operation: 'apply',
+      object: '',
+    });
+
+  const plan = [...addServices, ...editServices, ...destinationChanges, ...drains, ...deleteDestinations, ...deleteServices];
+  const operations = plan.map((p) => p.op);
+  if (opts.dryRun) {
+    const changes = operations.map((operation) => ({ operation, status: 'skipped' as const }));
+    return { plan: operations, changes, counts: count(changes), draining };
+  }
+  const result = await run(handle, plan, opts);
+  return { plan: operations, ...result, draining };
+}
+
+// --- batch() ----------------------------------------------------------------------
+
+const OPERATIONS = ['addService', 'editService', 'deleteService', 'addDestination', 'editDestination', 'drainDestination', 'deleteDestination'] as const;
+
+function toPlanned(handle: IpvsHandle, value: unknown, name: string): Planned {
+  const op = expectObject(value, name) as Operation;
+  const kind = expectOneOf(op.operation, `${name}.operation`, OPERATIONS);
+  switch (kind) {
+    case 'addService':
+      return addService(handle, op.service, toService(op.service, `${name}.service`));
+    case 'editService': {
+      const o = op as Extract<Operation, { operation: 'editService' }>;
+      if (o.before !== undefined) toService(o.before, `${name}.before`);
+      return editService(handle, o.service, toService(o.service, `${name}.service`), o.before);
+    }
+    case 'deleteService': {
+      const o = op as Extract<Operation, { operation: 'deleteService' }>;
+      return deleteService(handle, o.service, toServiceKey(o.service, `${name}.service`), o.destinations);
+    }
+    default: {
+      const o = op as Extract<Operation, { destination: DestinationSpec }>;
+      const s = toServiceKey(o.service, `${name}.service`);
+      if (kind === 'deleteDestination') return deleteDestination(handle, o.service, s, o.destination, toDestinationKey(o.destination, s, `${name}.destination`));
+      const d = toDestination(o.destination, s, `${name}.destination`);
+      handle.checkDestination(d, s, handle.failed(kind, s, undefined, d.name));
+      if (kind === 'addDestination') return addDestination(handle, o.service, s, o.destination, d);
+      const before = (o as { before?: DestinationSpec }).before;
+      if (before !== undefined) toDestination(before, s, `${name}.before`);
+      return editDestination(handle, kind, o.service, s, o.destination, d, before);
+    }
+  }
+}
+
+export async function batch(handle: IpvsHandle, operations: readonly Operation[], options: BatchOptions): Promise<BatchResult> {
+  const opts = checkOptions(options, false);
+  if (!Array.isArray(operations)) throw new TypeError(`Expected an array of operations but received ${describe(operations)}`);
+  const plan = operations.map((op, i) => toPlanned(handle, op, `operations[${i}]`));
+  if (opts.onError === 'rollback') await fillBefore(handle, plan);
+  return run(handle, plan, opts);
+}
+
+/** Reads what edits and deletes without a `before` would overwrite, so that a rollback can restore it. */
+async function fillBefore(handle: IpvsHandle, plan: Planned[]): Promise<void> {
+  const needs = plan.filter((p) => !ADDS.has(p.op.operation) && (p.op as { before?: unknown }).before === undefined);
+  if (needs.length === 0) return;
+  const table = new Map<string, RawServiceEntry>();
+  for (const entry of await handle.rawTable()) table.set(serviceId(entry), entry);
+  for (const p of needs) {
+    const s = toServiceKey(p.op.service);
+    const have = table.get(s.id);
+    if (have === undefined) continue;
+    const op = p.op;
+    if (op.operation === 'editService') {
+      const before = serviceSpecOf(have);
+      Object.assign(p, editService(handle, op.service, toService(op.service), before));
+    } else if (op.operation === 'deleteService') {
+      const before = serviceSpecOf(have);
+      Object.assign(p, deleteService(handle, before, s, (have.destinations ?? []).map((hd) => destinationSettings(hd))));
+    } else if (op.operation !== 'addService' && op.operation !== 'addDestination') {
+      const d = toDestinationKey(op.destination, s);
+      const hd = (have.destinations ?? []).find((x) => x.address === d.raw.address && x.port === d.raw.port);
+      if (hd === undefined) continue;
+      const before = destinationSettings(hd);
+      if (op.operation === 'deleteDestination') Object.assign(p, deleteDestination(handle, op.service, s, before, d));
+      else Object.assign(p, editDestination(handle, op.operation, op.service, s, op.destination, toDestination(op.destination, s), before));
+    }
+  }
+}
+
+// --- Sending and reporting -----------------------------------------------------------
+
+function count(changes: ChangeResult[]): ChangeCounts {
+  const counts: ChangeCounts = { applied: 0, already: 0, failed: 0, unknown: 0, skipped: 0 };
+  for (const c of changes) counts[c.status]++;
+  return counts;
+}
+
+function result(p: Planned, outcome: Outcome): ChangeResult {
+  if (outcome === undefined) return { operation: p.op, status: 'applied' };
+  if (outcome === null) return { operation: p.op, status: 'skipped' };
+  const error = failureError(outcome, p.failed());
+  if (outcome.outcome === 'refused') {
+    const code = errnoName(outcome.errno);
+    if (ADDS.has(p.op.operation) && outcome.errno === Errno.EEXIST) return { operation: p.op, status: 'already', error };
+    if (DELETES.has(p.op.operation) && (code === 'ESRCH' || code === 'ENOENT')) return { operation: p.op, status: 'already', error };
+  }
+  if (outcome.outcome === 'unknown') return { operation: p.op, status: 'unknown', error };
+  return { operation: p.op, status: 'failed', error };
+}
+
+async function send(handle: IpvsHandle, plan: Planned[], stop: boolean, onProgress?: (done: number, total: number) => void): Promise<ChangeResult[]> {
+  const outcomes = await handle.sendRequests(
+    plan.map((p) => p.request),
+    { stopOnFailure: stop, onProgress: onProgress && ((done) => onProgress(done, plan.length)) },
+    { operation: 'batch', object: '' },
+  );
+  return plan.map((p, i) => result(p, outcomes[i]));
+}
+
+async function run(handle: IpvsHandle, plan: Planned[], opts: CheckedOptions): Promise<BatchResult> {
+  const changes = await send(handle, plan, opts.onError !== 'continue', opts.onProgress);
+  const counts = count(changes);
+  if (opts.onError !== 'rollback' || (counts.failed === 0 && counts.unknown === 0)) return { changes, counts };
+  // Undo what may have taken effect, newest first. An unknown outcome is undone
+  // too: its undo is harmless if it had not been applied ('already').
+  const undo: Planned[] = [];
+  for (let i = changes.length - 1; i >= 0; i--)
+    if (changes[i].status === 'applied' || changes[i].status === 'unknown') undo.push(...plan[i].undo());
+  const rolledBack = await send(handle, undo, false);
+  const rollbackCounts = count(rolledBack);
+  return {
+    changes,
+    counts,
+    rollback: { changes: rolledBack, counts: rollbackCounts, complete: rollbackCounts.applied + rollbackCounts.already === rolledBack.length },
+  };
+}

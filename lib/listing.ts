@@ -1,0 +1,146 @@
+// Reading listings: the addon hands over JSON chunks of raw entries (kernel
+// numbers) and the counters in one BigUint64Array. They are parsed and turned
+// into the public shapes a few chunks per event-loop turn, so a table of
+// 200,000 destinations never blocks the loop for long.
+import { setImmediate as nextTurn } from 'timers/promises';
+import type { RawDestinationEntry, RawListing, RawServiceEntry } from './addon';
+import { byNumber, FAMILY_NUMBER, FORWARDING_NUMBER, PROTOCOL_NUMBER, TUNNEL_FLAG, TUNNEL_NUMBER } from './constants';
+import { serviceSettings } from './convert';
+import type { Destination, DestinationSpec, Service, ServiceEntry, ServiceSpec, Stats } from './types';
+
+const PROTOCOL_NAME = byNumber(PROTOCOL_NUMBER);
+const FORWARDING_NAME = byNumber(FORWARDING_NUMBER);
+const TUNNEL_NAME = byNumber(TUNNEL_NUMBER);
+
+/** Work done between two yields to the event loop, in milliseconds. */
+const SLICE_MS = 8;
+
+/** Calls `each` for every parsed chunk, yielding to the event loop every few milliseconds. */
+async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void): Promise<void> {
+  let sliceStart = performance.now();
+  for (const chunk of listing.chunks) {
+    each(JSON.parse(chunk) as T[]);
+    if (performance.now() - sliceStart > SLICE_MS) {
+      await nextTurn();
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** The raw entries of a listing (for apply(): no public conversion). */
+export async function rawEntries<T>(listing: RawListing): Promise<T[]> {
+  const all: T[] = [];
+  await forEachChunk<T>(listing, (entries) => {
+    for (const e of entries) all.push(e);
+  });
+  return all;
+}
+
+function stats(counters: BigUint64Array | null, index: number | null): Stats | null {
+  if (counters === null || index === null) return null;
+  const i = index * 10;
+  return {
+    conns: counters[i],
+    inpkts: counters[i + 1],
+    outpkts: counters[i + 2],
+    inbytes: counters[i + 3],
+    outbytes: counters[i + 4],
+    cps: counters[i + 5],
+    inpps: counters[i + 6],
+    outpps: counters[i + 7],
+    inbps: counters[i + 8],
+    outbps: counters[i + 9],
+  };
+}
+
+function familyName(af: number): 'ipv4' | 'ipv6' {
+  return af === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4';
+}
+
+function publicTunnel(t: { type: number; port: number; flags: number }): Destination['tunnel'] {
+  const type = TUNNEL_NAME.get(t.type) ?? 'ipip';
+  const checksum = t.flags & TUNNEL_FLAG.remote ? 'remote' : t.flags & TUNNEL_FLAG.checksum ? 'checksum' : 'none';
+  return type === 'gue' ? { type, port: t.port, checksum } : { type, checksum };
+}
+
+/** Turns a raw destination entry into the public shape, in place (it is fresh from JSON.parse). */
+function toPublicDestination(d: RawDestinationEntry, counters: BigUint64Array | null): Destination {
+  const out = d as unknown as Destination;
+  out.family = familyName(d.family);
+  out.forwarding = FORWARDING_NAME.get(d.forwarding) ?? 'masq';
+  // The kernel reports tunnel settings for every destination; they mean something only for tunnels.
+  if (d.tunnel !== null) out.tunnel = out.forwarding === 'tunnel' ? publicTunnel(d.tunnel) : null;
+  out.stats = stats(counters, d.stats);
+  return out;
+}
+
+/** A listed destination's key and settings in the public shape (a spec that recreates it). */
+export function destinationSettings(d: RawDestinationEntry): DestinationSpec {
+  const forwarding = FORWARDING_NAME.get(d.forwarding) ?? 'masq';
+  const spec: DestinationSpec = {
+    address: d.address,
+    port: d.port,
+    weight: d.weight,
+    forwarding,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+  };
+  if (forwarding === 'tunnel' && d.tunnel !== null) spec.tunnel = publicTunnel(d.tunnel);
+  return spec;
+}
+
+/** A listed service's key and settings in the public shape (a spec that recreates it). */
+export function serviceSpecOf(s: RawServiceEntry): ServiceSpec {
+  const family = familyName(s.family);
+  const key = s.fwmark ? { family, fwmark: s.fwmark } : { family, protocol: PROTOCOL_NAME.get(s.protocol) ?? 'tcp', address: s.address, port: s.port };
+  return { ...key, ...serviceSettings(s) } as ServiceSpec;
+}
+
+function toPublicService(s: RawServiceEntry, counters: BigUint64Array | null): ServiceEntry {
+  const entry = serviceSpecOf(s) as ServiceEntry;
+  entry.stats = stats(counters, s.stats);
+  return entry;
+}
+
+/** Services with their destinations, in the public shape. */
+export async function servicesOf(listing: RawListing): Promise<Service[]> {
+  const out: Service[] = [];
+  const counters = listing.stats;
+  await forEachChunk<RawServiceEntry>(listing, (entries) => {
+    for (const s of entries) {
+      const service = toPublicService(s, counters) as Service;
+      const destinations = s.destinations ?? [];
+      for (const d of destinations) toPublicDestination(d, counters);
+      service.destinations = destinations as unknown as Destination[];
+      out.push(service);
+    }
+  });
+  return out;
+}
+
+/** Services without destinations, in the public shape. */
+export async function serviceEntriesOf(listing: RawListing): Promise<ServiceEntry[]> {
+  const out: ServiceEntry[] = [];
+  await forEachChunk<RawServiceEntry>(listing, (entries) => {
+    for (const s of entries) out.push(toPublicService(s, listing.stats));
+  });
+  return out;
+}
+
+/** Destinations in the public shape. */
+export async function destinationsOf(listing: RawListing): Promise<Destination[]> {
+  const out: Destination[] = [];
+  await forEachChunk<RawDestinationEntry>(listing, (entries) => {
+    for (const d of entries) out.push(toPublicDestination(d, listing.stats));
+  });
+  return out;
+}
+
+/**
+ * A JSON.stringify replacer that writes bigint counters as decimal strings,
+ * so `JSON.stringify(await list(), jsonReplacer)` keeps 64-bit values exact.
+ * Such a document is valid input to apply() (stats are ignored there).
+ */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
