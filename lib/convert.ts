@@ -80,7 +80,8 @@ function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
       if (value[field] !== undefined)
         throw new TypeError(`Expected either ${name}.fwmark or ${name}.protocol/address/port but received both (${field}: ${describe(value[field])})`);
     const family = value.family === undefined ? 'ipv4' : expectOneOf(value.family, `${name}.family`, FAMILIES);
-    const raw = { family: FAMILY_NUMBER[family], fwmark };
+    // Every key field is set, so that nothing inherited can stand in for one.
+    const raw = { family: FAMILY_NUMBER[family], fwmark, protocol: 0, address: '', port: 0 };
     return { raw, family, name: serviceName(raw), id: serviceId(raw) };
   }
   const protocol = expectOneOf(value.protocol, `${name}.protocol`, PROTOCOLS);
@@ -89,7 +90,7 @@ function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
   if (value.family !== undefined && value.family !== family)
     throw new RangeError(`Expected ${name}.family to be '${family}' for the address ${address} but received ${describe(value.family)}`);
   const port = expectInteger(value.port, `${name}.port`, 0, 65535);
-  const raw = { family: FAMILY_NUMBER[family], protocol: PROTOCOL_NUMBER[protocol], address, port };
+  const raw = { family: FAMILY_NUMBER[family], protocol: PROTOCOL_NUMBER[protocol], address, port, fwmark: 0 };
   return { raw, family, name: serviceName(raw), id: serviceId(raw) };
 }
 
@@ -150,12 +151,12 @@ export function toService(value: unknown, name = 'service'): CheckedService {
       throw new RangeError(`Expected ${name}.persistence to be set for ${name}.persistenceEngine (an engine needs a persistent service) but received ${describe(spec.persistence)}`);
   }
   if (expectBoolean(spec.onePacket, `${name}.onePacket`)) {
-    if (key.raw.protocol !== undefined && key.raw.protocol !== PROTOCOL_NUMBER.udp)
+    if (!key.raw.fwmark && key.raw.protocol !== PROTOCOL_NUMBER.udp)
       throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received protocol ${describe(spec.protocol)}`);
     flags |= ServiceFlag.ONEPACKET;
   }
   // A port-zero service matches every port; ipvsadm allows it only with persistence.
-  if (key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
+  if (!key.raw.fwmark && key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
     throw new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${describe(spec.persistence)}`);
   if (spec.schedulerFlags !== undefined) {
     const f = fields(spec.schedulerFlags, `${name}.schedulerFlags`, SCHEDULER_FLAG_FIELDS);

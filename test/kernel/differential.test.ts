@@ -82,9 +82,9 @@ describe('kernel: differential against ipvsadm', function () {
 
     const s80 = find((s) => s.protocol === 'tcp' && s.address === '1.1.1.1' && s.port === 80);
     assert.deepEqual({ ...s80, stats: null }, {
-      family: 'ipv4', protocol: 'tcp', address: '1.1.1.1', port: 80, fwmark: 0, scheduler: 'sh',
-      persistence: { timeout: 300, netmask: '255.255.0.0' }, persistenceEngine: 'sip', onePacket: false,
-      schedulerFlags: { fallback: true, port: true, flag3: false }, flags: 0x1 | 0x8 | 0x10, stats: null, destinations: [],
+      family: 'ipv4', protocol: 'tcp', address: '1.1.1.1', port: 80, scheduler: 'sh',
+      persistence: { timeout: 300, netmask: 16 }, persistenceEngine: 'sip', onePacket: false,
+      schedulerFlags: { fallback: true, port: true, flag3: false }, stats: null, destinations: [],
     });
     assert.equal(typeof s80.stats?.inbytes, 'bigint');
 
@@ -98,17 +98,17 @@ describe('kernel: differential against ipvsadm', function () {
     assert.deepEqual(dests.get('2.2.2.3'), { ...base, address: '2.2.2.3', forwarding: 'tunnel',
       tunnel: { type: 'gue', port: 6081, checksum: 'remote' } });
     assert.deepEqual(dests.get('2.2.2.4'), { ...base, address: '2.2.2.4', forwarding: 'tunnel', weight: 0,
-      tunnel: { type: 'gre', port: 0, checksum: 'checksum' } });
+      tunnel: { type: 'gre', checksum: 'checksum' } });
     assert.deepEqual(dests.get('2.2.2.5'), { ...base, address: '2.2.2.5', forwarding: 'tunnel',
-      tunnel: { type: 'gre', port: 0, checksum: 'none' } });
+      tunnel: { type: 'gre', checksum: 'none' } });
     assert.deepEqual(dests.get('2.2.2.6'), { ...base, address: '2.2.2.6', port: 8080, forwarding: 'masq', weight: 3 });
     assert.deepEqual(dests.get('2001:db8::5'), { ...base, address: '2001:db8::5', family: 'ipv6', forwarding: 'tunnel',
-      tunnel: { type: 'ipip', port: 0, checksum: 'none' } });
+      tunnel: { type: 'ipip', checksum: 'none' } });
     assert.equal(s81.destinations.length, 7);
 
     const udp = find((s) => s.protocol === 'udp');
     assert.deepEqual([udp.persistence, udp.persistenceEngine, udp.onePacket, udp.schedulerFlags],
-      [{ timeout: 300, netmask: '255.255.255.255' }, 'sip', true, noFlags]);
+      [{ timeout: 300, netmask: 32 }, 'sip', true, noFlags]);
 
     const v6 = find((s) => s.address === '2001:db8::1');
     assert.deepEqual([v6.family, v6.scheduler, v6.persistence, v6.schedulerFlags],
@@ -116,9 +116,9 @@ describe('kernel: differential against ipvsadm', function () {
     assert.deepEqual(v6.destinations.map((d) => [d.address, d.family, d.port, d.forwarding, d.weight]), [['2001:db8::20', 'ipv6', 80, 'masq', 4]]);
 
     const mark4 = find((s) => s.fwmark === 1 && s.family === 'ipv4');
-    assert.deepEqual([mark4.scheduler, mark4.schedulerFlags, mark4.address], ['rr', { fallback: false, port: false, flag3: true }, '0.0.0.0']);
+    assert.deepEqual([mark4.scheduler, mark4.schedulerFlags, mark4.address, mark4.protocol], ['rr', { fallback: false, port: false, flag3: true }, undefined, undefined]);
     const mark6 = find((s) => s.fwmark === 1 && s.family === 'ipv6');
-    assert.deepEqual([mark6.scheduler, mark6.address], ['lc', '::']);
+    assert.deepEqual([mark6.scheduler, mark6.address], ['lc', undefined]);
 
     const sctp = find((s) => s.protocol === 'sctp');
     assert.deepEqual([sctp.address, sctp.port, sctp.scheduler], ['1.1.1.2', 9, 'wrr']);

@@ -38,7 +38,7 @@ describe('traffic: affinity, drain, fwmark', function () {
     assert.notEqual(second[0], first[0], 'a second client gets the next backend (rr)');
     assert.deepEqual(again, first);
     const s = await handle.getService(key);
-    assert.deepEqual(s.persistence, { timeout: 60, netmask: '255.255.255.255' });
+    assert.deepEqual(s.persistence, { timeout: 60, netmask: 32 });
     // One affinity template per client, on its backend.
     assert.deepEqual(
       s.destinations.map((d) => d.persistentConnections),
@@ -58,7 +58,7 @@ describe('traffic: affinity, drain, fwmark', function () {
     assert.equal(new Set(three).size, 1);
     assert.notEqual(three[0], one[0]);
     const s = await handle.getService(key);
-    assert.deepEqual(s.persistence, { timeout: 60, netmask: '255.255.255.0' });
+    assert.deepEqual(s.persistence, { timeout: 60, netmask: 24 });
     assert.deepEqual(s.destinations.map((d) => d.persistentConnections).sort(), [1, 1], 'one template per /24');
   });
 

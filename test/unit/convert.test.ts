@@ -8,14 +8,14 @@ const web = { protocol: 'tcp', address: '1.1.1.1', port: 80 };
 describe('unit: service keys and specs', () => {
   it('encodes an address key with kernel numbers', () => {
     const k = toServiceKey(web);
-    assert.deepEqual(k.raw, { family: 2, protocol: 6, address: '1.1.1.1', port: 80 });
+    assert.deepEqual(k.raw, { family: 2, protocol: 6, address: '1.1.1.1', port: 80, fwmark: 0 });
     assert.equal(k.name, 'service tcp 1.1.1.1:80');
   });
 
   it('encodes IPv6 and fwmark keys and names them', () => {
     assert.equal(toServiceKey({ protocol: 'udp', address: '2001:db8::1', port: 53 }).name, 'service udp [2001:db8::1]:53');
     const m = toServiceKey({ fwmark: 5, family: 'ipv6' });
-    assert.deepEqual(m.raw, { family: 10, fwmark: 5 });
+    assert.deepEqual(m.raw, { family: 10, fwmark: 5, protocol: 0, address: '', port: 0 });
     assert.equal(m.name, 'service fwmark 5 (ipv6)');
     assert.equal(toServiceKey({ fwmark: 5 }).family, 'ipv4');
   });
