@@ -230,12 +230,18 @@ export const DESTINATION_FIELDS = new Set([
 ]);
 export const DESTINATION_SETTING_FIELDS = new Set(['weight', 'forwarding', 'upperThreshold', 'lowerThreshold', 'tunnel']);
 
-export interface CheckedDestination {
-  raw: RawDestination;
+/** A validated destination in the addon's shape, with its identity; its name is made only when a message needs it. */
+export class CheckedDestination {
+  constructor(
+    readonly raw: RawDestination,
+    /** Equal for two destinations of one service exactly when they are the same. */
+    readonly id: string,
+  ) {}
+
   /** 'destination 2.2.2.2:80' */
-  name: string;
-  /** Equal for two destinations of one service exactly when they are the same. */
-  id: string;
+  get name(): string {
+    return `destination ${hostPort(this.raw.address, this.raw.port)}`;
+  }
 }
 
 export function destinationId(address: string, port: number): string {
@@ -251,11 +257,10 @@ function checkedDestinationKey(d: Record<string, unknown>, service: CheckedKey, 
   const port = optionalInteger(d.port, `${name}.port`, 0, 65535, defaultPort(service));
   if (d.family !== undefined && d.family !== (version === 6 ? 'ipv6' : 'ipv4'))
     throw new RangeError(`Expected ${name}.family to match the address ${address} but received ${describe(d.family)}`);
-  return {
-    raw: { family: version === 6 ? FAMILY_NUMBER.ipv6 : FAMILY_NUMBER.ipv4, address, port, forwarding: 0, weight: 0, upperThreshold: 0, lowerThreshold: 0 },
-    name: `destination ${hostPort(address, port)}`,
-    id: destinationId(address, port),
-  };
+  return new CheckedDestination(
+    { family: version === 6 ? FAMILY_NUMBER.ipv6 : FAMILY_NUMBER.ipv4, address, port, forwarding: 0, weight: 0, upperThreshold: 0, lowerThreshold: 0 },
+    destinationId(address, port),
+  );
 }
 
 /** Only address and port: what names a destination within its service. */

@@ -84,10 +84,9 @@ export function expectBoolean(value: unknown, name: string, fallback = false): b
 }
 
 export function expectOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   const what = `one of ${allowed.map((a) => `'${a}'`).join(', ')}`;
-  if (typeof value !== 'string') fail(TypeError, what, name, value);
-  if (!(allowed as readonly string[]).includes(value)) fail(RangeError, what, name, value);
-  return value as T;
+  return fail(typeof value !== 'string' ? TypeError : RangeError, what, name, value);
 }
 
 /** An IPv4 or IPv6 address (no zone id), in its canonical text. */

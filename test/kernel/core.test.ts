@@ -203,7 +203,7 @@ describe('kernel: handle basics', function () {
       [() => handle.addService({ ...web, scheduler: 'a-very-long-scheduler-name' }), RangeError, /service\.scheduler/],
       [() => handle.addService({ fwmark: -1 }), RangeError, /service\.fwmark/],
       [() => handle.addService({ ...web, persistence: { timeout: 0 } }), RangeError, /persistence\.timeout/],
-      [() => handle.addService(null as never), TypeError, /an object for service/],
+      [() => handle.addService(null as never), TypeError, /a plain object for service/],
       [() => handle.addDestination(web, { address: '2.2.2.2', weight: -1 }), RangeError, /destination\.weight/],
       [() => handle.addDestination(web, { address: '2.2.2.2', forwarding: 'nat' as never }), RangeError, /destination\.forwarding/],
       [() => handle.addDestination(web, { address: '2001:db8::1', forwarding: 'masq' }), RangeError, /forwarding 'tunnel'/],

@@ -31,3 +31,21 @@ export function assertSandbox(): void {
 export function resetTable(): void {
   ipvsadm('-C');
 }
+
+/**
+ * The usual suite setup: checks the sandbox, opens a handle before the suite
+ * (closed after it), and empties the table before each test. Returns a getter.
+ */
+export function suiteHandle(): () => import('../../lib').IpvsHandle {
+  let handle: import('../../lib').IpvsHandle | undefined;
+  before(async function () {
+    assertSandbox();
+    const ipvs = await import('../../lib');
+    handle = await ipvs.open();
+  });
+  after(async () => {
+    await handle?.close();
+  });
+  beforeEach(resetTable);
+  return () => handle!;
+}

@@ -86,6 +86,42 @@ describe('traffic: affinity, drain, fwmark', function () {
     }
   });
 
+  it('apply({ drain }): a leaving destination takes no new connections, keeps its held one, and goes once it closes', async function () {
+    this.timeout(300_000);
+    const key = await rrService();
+    const held = await topo.open(key.address, 80);
+    const drained = topo.backend(held.backend);
+    const other = topo.backends.find((b) => b !== drained)!;
+    const desired: ipvs.DesiredService[] = [{ ...key, scheduler: 'rr', destinations: [{ address: other.ipv4, forwarding: 'masq' }] }];
+    // Only this test's service is in play: the prune predicate is its VIP.
+    const options = { drain: true, prune: (s: ipvs.ServiceEntry) => s.address === key.address };
+    try {
+      const first = await handle.apply(desired, options);
+      assert.deepEqual(first.plan.map((op) => op.operation), ['drainDestination']);
+      const names = await topo.requests(key.address, 80, 8);
+      const answer = await held.ping();
+      note(`held on ${held.backend}; drained by apply(); 8 new: ${names.join(' ')}; held connection answers: ${answer}`);
+      assert.deepEqual(tally(names), { [other.name]: 8 });
+      assert.equal(answer, drained.name);
+      // Still connected: the next apply keeps it (draining), and says so.
+      const second = await handle.apply(desired, options);
+      assert.deepEqual(second.plan, []);
+      assert.equal(second.draining.length, 1);
+      assert.equal(second.draining[0].activeConnections, 1);
+    } finally {
+      await held.close();
+    }
+    // Closed: the kernel counts it as inactive until its TIME_WAIT entry expires (2 minutes), then not at all.
+    await eventually(async () => {
+      const d = (await handle.listDestinations(key)).find((x) => x.address === drained.ipv4)!;
+      return d.activeConnections + d.inactiveConnections === 0;
+    }, 'the drained destination to have no connections left', 170_000);
+    const last = await handle.apply(desired, options);
+    assert.deepEqual(last.plan.map((op) => op.operation), ['deleteDestination']);
+    assert.equal(last.counts.applied, 1);
+    assert.deepEqual((await handle.listDestinations(key)).map((d) => d.address), [other.ipv4]);
+  });
+
   for (const family of ['ipv4', 'ipv6'] as const) {
     it(`fwmark service (${family}): balances exactly the marked packets`, async () => {
       const vip = family === 'ipv4' ? vips.v4() : vips.v6();
