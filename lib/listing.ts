@@ -2,28 +2,22 @@
 // numbers) and the counters in one BigUint64Array. They are parsed and turned
 // into the public shapes a few chunks per event-loop turn, so a table of
 // 200,000 destinations never blocks the loop for long.
-import { setImmediate as nextTurn } from 'timers/promises';
 import type { RawDestinationEntry, RawListing, RawServiceEntry } from './addon';
 import { byNumber, FAMILY_NUMBER, FORWARDING_NUMBER, PROTOCOL_NUMBER, TUNNEL_FLAG, TUNNEL_NUMBER } from './constants';
 import { serviceSettings } from './convert';
+import { Slicer } from './slices';
 import type { Destination, DestinationSpec, Service, ServiceEntry, ServiceSpec, Stats } from './types';
 
 const PROTOCOL_NAME = byNumber(PROTOCOL_NUMBER);
 const FORWARDING_NAME = byNumber(FORWARDING_NUMBER);
 const TUNNEL_NAME = byNumber(TUNNEL_NUMBER);
 
-/** Work done between two yields to the event loop, in milliseconds. */
-const SLICE_MS = 8;
-
 /** Calls `each` for every parsed chunk, yielding to the event loop every few milliseconds. */
 async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void): Promise<void> {
-  let sliceStart = performance.now();
+  const slicer = new Slicer();
   for (const chunk of listing.chunks) {
     each(JSON.parse(chunk) as T[]);
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await nextTurn();
-      sliceStart = performance.now();
-    }
+    await slicer.due();
   }
 }
 

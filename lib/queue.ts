@@ -20,10 +20,11 @@ export type Outcome = RawFailure | undefined | null;
  */
 export const SLICE = 512;
 
-interface PendingChange {
-  request: RawRequest;
-  settle: (outcome: Outcome) => void;
-  reject: (error: unknown) => void;
+/** Consecutive changes not yet handed to the addon. */
+interface OpenBatch {
+  requests: RawRequest[];
+  settle: Array<(outcome: Outcome) => void>;
+  reject: Array<(error: unknown) => void>;
 }
 
 export interface SendOptions {
@@ -31,12 +32,14 @@ export interface SendOptions {
   stopOnFailure?: boolean;
   /** Called after each slice with the number of requests done. */
   onProgress?: (done: number) => void;
+  /** Called as outcomes become known, for requests start..end-1. */
+  onOutcomes?: (start: number, end: number, outcomes: Outcome[]) => void;
 }
 
 export class RequestQueue {
   private tail: Promise<void> = Promise.resolve();
   /** Changes not yet handed to the addon; new changes join it. */
-  private open: PendingChange[] | null = null;
+  private open: OpenBatch | null = null;
 
   constructor(
     private readonly native: RawHandle,
@@ -48,19 +51,27 @@ export class RequestQueue {
   change(request: RawRequest): Promise<Outcome> {
     return new Promise<Outcome>((settle, reject) => {
       if (this.open === null) {
-        const batch: PendingChange[] = [];
+        const batch: OpenBatch = { requests: [], settle: [], reject: [] };
         this.open = batch;
         this.enqueue(async () => {
           if (this.open === batch) this.open = null;
+          let settled = 0;
           try {
-            const outcomes = await this.send(batch.map((c) => c.request));
-            batch.forEach((c, i) => c.settle(outcomes[i]));
+            // Each slice's callers hear back as soon as it is done.
+            await this.send(batch.requests, {
+              onOutcomes: (start, end, outcomes) => {
+                for (let i = start; i < end; i++) batch.settle[i](outcomes[i]);
+                settled = end;
+              },
+            });
           } catch (error) {
-            for (const c of batch) c.reject(error);
+            for (let i = settled; i < batch.reject.length; i++) batch.reject[i](error);
           }
         });
       }
-      this.open.push({ request, settle, reject });
+      this.open.requests.push(request);
+      this.open.settle.push(settle);
+      this.open.reject.push(reject);
     });
   }
 
@@ -111,11 +122,13 @@ export class RequestQueue {
         outcomes[start + f.index] = f;
         if (f.outcome === 'unknown' || f.outcome === 'unsent') stop = true;
       }
+      options.onOutcomes?.(start, end, outcomes);
       options.onProgress?.(end);
       if (stop || (options.stopOnFailure && failures.length > 0)) {
         const cause = failures.find((f) => f.outcome === 'unknown' || f.outcome === 'unsent');
         for (let i = end; i < requests.length; i++)
           outcomes[i] = cause ? { index: i, errno: cause.errno, outcome: 'unsent', message: cause.message } : null;
+        options.onOutcomes?.(end, requests.length, outcomes);
         break;
       }
     }

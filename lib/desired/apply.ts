@@ -25,6 +25,7 @@ import type { IpvsHandle } from '../handle';
 import { destinationSettings, serviceSpecOf } from '../listing';
 import type { Outcome } from '../queue';
 import type { DesiredService, DestinationSpec, ServiceEntry, ServiceKey, ServiceSpec } from '../types';
+import { mapSliced, Slicer } from '../slices';
 import { describe, expectInteger, expectObject, expectOneOf } from '../validate';
 
 /** One change of a plan. Edits and deletes carry what was there before (for review and rollback). */
@@ -266,6 +267,7 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
   if (!Array.isArray(desired)) throw new TypeError(`Expected an array of services for desired but received ${describe(desired)}`);
 
   // Validate everything before reading or sending anything.
+  const slicer = new Slicer();
   const wanted = new Map<string, { spec: ServiceSpec; s: CheckedService; destinations: Map<string, { spec: DestinationSpec; d: CheckedDestination }> }>();
   for (let i = 0; i < desired.length; i++) {
     const name = `desired[${i}]`;
@@ -282,7 +284,8 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
         if (d.raw.family !== s.raw.family || d.raw.tunnelType || d.raw.tunnelFlags) handle.checkDestination(d, s, handle.failed('apply', s, undefined, d.name));
         destinations.set(d.id, { spec: list[j], d });
       }
-    wanted.set(s.id, { spec: spec, s, destinations });
+    wanted.set(s.id, { spec: spec as ServiceSpec, s, destinations });
+    await slicer.due();
   }
 
   const table = await handle.rawTable();
@@ -304,6 +307,7 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
   for (const entry of table) current.set(serviceId(entry), entry);
 
   for (const { spec, s, destinations } of wanted.values()) {
+    await slicer.due();
     const have = current.get(s.id);
     if (have === undefined) {
       addServices.push(addService(handle, spec, s));
@@ -350,6 +354,7 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
     }
   }
   for (const [id, have] of current) {
+    await slicer.due();
     if (wanted.has(id) || !opts.prune(have)) continue;
     const before = serviceSpecOf(have);
     const destinations = (have.destinations ?? []).map((hd) => destinationSettings(hd));
@@ -367,10 +372,10 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
     });
 
   const plan = [...addServices, ...editServices, ...destinationChanges, ...drains, ...deleteDestinations, ...deleteServices];
-  const operations = plan.map((p) => p.op);
+  const operations = await mapSliced(plan, (p) => p.op);
   if (opts.dryRun) {
-    const changes = operations.map((operation) => ({ operation, status: 'skipped' as const }));
-    return { plan: operations, changes, counts: count(changes), draining };
+    const changes = await mapSliced(operations, (operation): ChangeResult => ({ operation, status: 'skipped' }));
+    return { plan: operations, changes, counts: { ...NO_CHANGES, skipped: changes.length }, draining };
   }
   const result = await run(handle, plan, opts);
   return { plan: operations, ...result, draining };
@@ -447,11 +452,7 @@ async function fillBefore(handle: IpvsHandle, plan: Planned[]): Promise<void> {
 
 // --- Sending and reporting -----------------------------------------------------------
 
-function count(changes: ChangeResult[]): ChangeCounts {
-  const counts: ChangeCounts = { applied: 0, already: 0, failed: 0, unknown: 0, skipped: 0 };
-  for (const c of changes) counts[c.status]++;
-  return counts;
-}
+const NO_CHANGES: ChangeCounts = { applied: 0, already: 0, failed: 0, unknown: 0, skipped: 0 };
 
 function result(p: Planned, outcome: Outcome): ChangeResult {
   if (outcome === undefined) return { operation: p.op, status: 'applied' };
@@ -466,18 +467,23 @@ function result(p: Planned, outcome: Outcome): ChangeResult {
   return { operation: p.op, status: 'failed', error };
 }
 
-async function send(handle: IpvsHandle, plan: Planned[], stop: boolean, onProgress?: (done: number, total: number) => void): Promise<ChangeResult[]> {
+async function send(handle: IpvsHandle, plan: Planned[], stop: boolean, onProgress?: (done: number, total: number) => void): Promise<BatchResult> {
   const outcomes = await handle.sendRequests(
-    plan.map((p) => p.request),
+    await mapSliced(plan, (p) => p.request),
     { stopOnFailure: stop, onProgress: onProgress && ((done) => onProgress(done, plan.length)) },
     { operation: 'batch', object: '' },
   );
-  return plan.map((p, i) => result(p, outcomes[i]));
+  const counts = { ...NO_CHANGES };
+  const changes = await mapSliced(plan, (p, i) => {
+    const r = result(p, outcomes[i]);
+    counts[r.status]++;
+    return r;
+  });
+  return { changes, counts };
 }
 
 async function run(handle: IpvsHandle, plan: Planned[], opts: CheckedOptions): Promise<BatchResult> {
-  const changes = await send(handle, plan, opts.onError !== 'continue', opts.onProgress);
-  const counts = count(changes);
+  const { changes, counts } = await send(handle, plan, opts.onError !== 'continue', opts.onProgress);
   if (opts.onError !== 'rollback' || (counts.failed === 0 && counts.unknown === 0)) return { changes, counts };
   // Undo what may have taken effect, newest first. An unknown outcome is undone
   // too: its undo is harmless if it had not been applied ('already').
@@ -485,10 +491,6 @@ async function run(handle: IpvsHandle, plan: Planned[], opts: CheckedOptions): P
   for (let i = changes.length - 1; i >= 0; i--)
     if (changes[i].status === 'applied' || changes[i].status === 'unknown') undo.push(...plan[i].undo());
   const rolledBack = await send(handle, undo, false);
-  const rollbackCounts = count(rolledBack);
-  return {
-    changes,
-    counts,
-    rollback: { changes: rolledBack, counts: rollbackCounts, complete: rollbackCounts.applied + rollbackCounts.already === rolledBack.length },
-  };
+  const complete = rolledBack.counts.applied + rolledBack.counts.already === rolledBack.changes.length;
+  return { changes, counts, rollback: { ...rolledBack, complete } };
 }
