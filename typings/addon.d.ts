@@ -27,7 +27,8 @@ export interface RawDestination {
   family: number;
   address: string;
   port: number;
-  forwardingMethod: number;
+  /** IP_VS_CONN_F_*: MASQ 0, LOCALNODE 1, TUNNEL 2, DROUTE 3, BYPASS 4. */
+  forwarding: number;
   weight: number;
   upperThreshold: number;
   lowerThreshold: number;
@@ -38,12 +39,12 @@ export interface RawDestination {
 
 export interface RawDaemon {
   state: number;
-  multicastInterface: string;
+  interface: string;
   syncId: number;
-  syncMaxLen?: number;
-  multicastGroup?: string;
-  multicastPort?: number;
-  multicastTtl?: number;
+  maxLength?: number;
+  group?: string;
+  port?: number;
+  ttl?: number;
 }
 
 export interface RawTimeouts {
@@ -62,15 +63,139 @@ export interface RawRequest {
   timeouts?: RawTimeouts;
 }
 
-export interface RawFailure {
-  /** Index of the failed request in the array given to execute(). */
-  index: number;
-  /** Positive errno. */
-  errno: number;
-  /** The kernel's extended-ACK text, when it sent one. */
-  kernelMessage?: string;
+/** Requests encoded by prepare(), opaque; it can be executed once. */
+export interface RawBatch {
+  readonly __rawBatch: unique symbol;
 }
 
+export interface RawFailure {
+  /** Index of the request in the array given to prepare(). */
+  index: number;
+  /** Positive errno: the kernel's for 'refused'; the cause otherwise. */
+  errno: number;
+  /**
+   * refused: the kernel answered this request with errno (not applied).
+   * unknown: sent, but its answer may have been lost (ENOBUFS on receive, a
+   *   timeout, a socket error): it may or may not be applied.
+   * unsent: never sent because an earlier socket failure stopped the batch
+   *   (known not applied).
+   * invalid: refused by the encoder (EINVAL, or EMSGSIZE when it does not fit
+   *   in a message), never sent.
+   */
+  outcome: 'refused' | 'unknown' | 'unsent' | 'invalid';
+  /** The kernel's own extended-ACK text, when it sent one; never the library's. */
+  kernelMessage?: string;
+  /** The library's description of the cause, for unknown / unsent / invalid. */
+  message?: string;
+}
+
+export interface RawListOptions {
+  /** Only this service; the call rejects with ESRCH (errno 3) when it is absent. */
+  service?: RawServiceKey;
+  destinations: boolean;
+  stats: boolean;
+}
+
+/**
+ * `JSON.parse` of each chunk gives an array of entries; the chunks in order
+ * are the whole listing (no chunks: nothing listed).
+ *
+ * A service entry, keys in this order (numbers are the kernel's):
+ *   { family, protocol, address, port, fwmark, scheduler, flags, timeout,
+ *     netmask, persistenceEngine, stats, destinations? }
+ * flags without HASHED (0x2); netmask: IPv4 a host-order u32, IPv6 the prefix
+ * length; address by inet_ntop ("0.0.0.0" / "::" for fwmark services);
+ * `destinations` only when asked.
+ * A destination entry:
+ *   { address, family, port, weight, forwarding, upperThreshold,
+ *     lowerThreshold, tunnel, activeConnections, inactiveConnections,
+ *     persistentConnections, stats }
+ * family: the destination's own; tunnel: null unless the kernel sent a tunnel
+ * type, then { type, port, flags } (port host order, 0 when absent).
+ * `stats` in both: the entry's index into RawListing.stats, or null when stats
+ * were not asked or the kernel sent none.
+ */
+export interface RawListing {
+  /** JSON texts; a chunk ends at an entry boundary once past ~32 KiB. */
+  chunks: string[];
+  /**
+   * 10 counters per entry (conns, inpkts, outpkts, inbytes, outbytes, cps,
+   * inpps, outpps, inbps, outbps) at index*10 .. index*10+9, or null when
+   * stats were not asked.
+   */
+  stats: BigUint64Array | null;
+}
+
+export interface RawInfo {
+  /** e.g. 0x010201 for 1.2.1 */
+  version: number;
+  connTableSize: number;
+}
+
+/** The rejection value of every native Promise. */
+export interface RawError extends Error {
+  errno: number;
+  /** The kernel's extended-ACK text only. */
+  kernelMessage?: string;
+  /** The IPVS generic netlink family is missing in this namespace. */
+  unavailable?: boolean;
+  /** The handle is not open (never opened, or closed). */
+  closed?: boolean;
+}
+
+/** @internal Test-only faults: see _testFault. */
+export interface RawTestFault {
+  /** The next dump fails as if its reply number N+1 did not parse (EBADMSG). */
+  failDumpAfterMessages?: number;
+  /** SO_RCVBUF of the handle's sockets from now on; 0 or absent: the normal size. */
+  receiveBufferBytes?: number;
+}
+
+export interface RawHandle {
+  /**
+   * Opens the socket, inside the network namespace at netnsPath when given
+   * (EINVAL when the path is not a network namespace).
+   */
+  open(netnsPath?: string): Promise<void>;
+  /**
+   * Synchronous, main thread: converts and encodes the requests. Never throws
+   * for a bad request: it becomes a failure of its own with outcome 'invalid'
+   * and the others are still sent. Throws TypeError only if `requests` is not
+   * an array.
+   */
+  prepare(requests: RawRequest[]): RawBatch;
+  /**
+   * Sends a prepared batch (once). Resolves with the failures only, in index
+   * order; every request not listed was applied. Rejects (nothing sent) when
+   * the handle is not open, the socket cannot be reopened, or the batch is not
+   * one from prepare() or ran already (EINVAL).
+   */
+  execute(batch: RawBatch): Promise<RawFailure[]>;
+  /** Services (all, or the one named by `service`), optionally with destinations and stats. */
+  list(options: RawListOptions): Promise<RawListing>;
+  /** One service's destinations only (an absent service gives an empty list, as the kernel does). */
+  listDestinations(key: RawServiceKey, options: { stats: boolean }): Promise<RawListing>;
+  getInfo(): Promise<RawInfo>;
+  getTimeouts(): Promise<RawTimeouts>;
+  getDaemons(): Promise<RawDaemon[]>;
+  /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */
+  readNetFile(name: string): Promise<string>;
+  /** Safe in every state; calls already queued finish first. */
+  close(): Promise<void>;
+  /** @internal For the kernel tests only: applies until changed. */
+  _testFault(fault: RawTestFault): Promise<void>;
+
+  /** @deprecated legacy: removed when lib/ switches. Same as execute(prepare(requests)). */
+  execute(requests: RawRequest[]): Promise<RawFailure[]>;
+  /** @deprecated legacy: removed when lib/ switches */
+  getServices(withDestinations: boolean): Promise<RawServiceEntry[]>;
+  /** @deprecated legacy: removed when lib/ switches */
+  getService(key: RawServiceKey): Promise<RawServiceEntry>;
+  /** @deprecated legacy: removed when lib/ switches */
+  getDestinations(key: RawServiceKey): Promise<RawDestinationEntry[]>;
+}
+
+/** @deprecated legacy: removed when lib/ switches */
 export interface RawStats {
   conns: bigint;
   inpkts: bigint;
@@ -84,50 +209,21 @@ export interface RawStats {
   outbps: bigint;
 }
 
+/** @deprecated legacy: removed when lib/ switches */
 export interface RawServiceEntry extends Required<RawService> {
   stats: RawStats | null;
-  /** True when the kernel sent STATS64 (all counters 64-bit). */
   stats64: boolean;
-  /** Present when getServices(true) was called. */
   destinations?: RawDestinationEntry[];
 }
 
-export interface RawDestinationEntry extends RawDestination {
+/** @deprecated legacy: removed when lib/ switches */
+export interface RawDestinationEntry extends Omit<RawDestination, 'forwarding'> {
+  forwardingMethod: number;
   activeConns: number;
   inactiveConns: number;
   persistentConns: number;
   stats: RawStats | null;
   stats64: boolean;
-}
-
-export interface RawInfo {
-  /** e.g. 0x010201 for 1.2.1 */
-  version: number;
-  connTableSize: number;
-}
-
-/** The rejection value of every native Promise. */
-export interface RawError extends Error {
-  errno: number;
-  kernelMessage?: string;
-  /** The IPVS generic netlink family is missing in this namespace. */
-  unavailable?: boolean;
-  /** The handle was closed. */
-  closed?: boolean;
-}
-
-export interface RawHandle {
-  open(netnsPath?: string): Promise<void>;
-  execute(requests: RawRequest[]): Promise<RawFailure[]>;
-  getInfo(): Promise<RawInfo>;
-  getServices(withDestinations: boolean): Promise<RawServiceEntry[]>;
-  getService(key: RawServiceKey): Promise<RawServiceEntry>;
-  getDestinations(key: RawServiceKey): Promise<RawDestinationEntry[]>;
-  getTimeouts(): Promise<RawTimeouts>;
-  getDaemons(): Promise<RawDaemon[]>;
-  /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */
-  readNetFile(name: string): Promise<string>;
-  close(): Promise<void>;
 }
 
 export interface RawAddon {
