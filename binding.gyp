@@ -7,7 +7,9 @@
         "native/handle.cc",
         "native/js_convert.cc",
         "native/ipvs_message.cc",
-        "native/netlink_session.cc"
+        "native/netlink_session.cc",
+        "native/wire.cc",
+        "native/listing.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

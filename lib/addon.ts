@@ -3,7 +3,6 @@
 // build/Release, and `bindings` does not know prebuilds/ at all.
 import * as path from 'path';
 import type { RawAddon } from '../typings/addon';
-import { legacyHandle } from './addon-legacy';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const load: (dir: string) => unknown = require('node-gyp-build');
@@ -11,6 +10,5 @@ const load: (dir: string) => unknown = require('node-gyp-build');
 /** The package root: this file is dist/lib/addon.js. */
 const root = path.join(__dirname, '..', '..');
 
-const raw = load(root) as RawAddon;
-export const addon: RawAddon = { ...raw, Handle: legacyHandle(raw.Handle) };
+export const addon = load(root) as RawAddon;
 export type * from '../typings/addon';

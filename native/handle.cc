@@ -1,12 +1,17 @@
 #include "handle.h"
 
+#include <linux/ip_vs.h>
+
 #include <functional>
 #include <new>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include "ipvs_message.h"
 #include "js_convert.h"
+#include "listing.h"
+#include "wire.h"
 
 namespace ipvs {
 namespace {
@@ -35,15 +40,24 @@ class SessionWorker : public Napi::AsyncWorker {
         convert_(std::move(convert)) {}
 
   void Execute() override {
+    using Kind = SessionError::Kind;
     try {
       std::lock_guard<std::mutex> lock(session_->mutex);
       result_ = work_(*session_);
     } catch (const SessionError& e) {
       error_.emplace(e);
+    } catch (const EncodeError& e) {
+      error_.emplace(Kind::Errno, e.error, e.what());
     } catch (const std::bad_alloc&) {
-      error_.emplace(SessionError::Kind::Errno, ENOMEM, "out of memory");
+      error_.emplace(Kind::Errno, ENOMEM, "out of memory");
+    } catch (const std::system_error& e) {
+      // e.g. std::thread failing to start: its code is an errno.
+      int code = e.code().category() == std::generic_category() || e.code().category() == std::system_category()
+                     ? e.code().value()
+                     : EIO;
+      error_.emplace(Kind::Errno, code > 0 ? code : EIO, e.what());
     } catch (const std::exception& e) {
-      error_.emplace(SessionError::Kind::Errno, EIO, e.what());
+      error_.emplace(Kind::Errno, EIO, e.what());
     }
   }
 
@@ -71,27 +85,141 @@ class SessionWorker : public Napi::AsyncWorker {
 
 Napi::Value Undefined(Napi::Env env, bool&) { return env.Undefined(); }
 
+Napi::Promise Rejected(Napi::Env env, int error, const std::string& message) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(FromSessionError(env, SessionError(SessionError::Kind::Errno, error, message)).Value());
+  return deferred.Promise();
+}
+
 Napi::Object ObjectArgument(const Napi::CallbackInfo& info, size_t index, const char* what) {
   if (info.Length() <= index || !info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string("expected ") + what);
   return info[index].As<Napi::Object>();
 }
 
-std::vector<Destination> DumpDestinations(NetlinkSession& session, const ServiceKey& key) {
+// A service key argument; a bad one is the caller's error (TypeError).
+ServiceKey ServiceKeyArgument(const Napi::CallbackInfo& info, napi_value value) {
+  try {
+    return RequestReader(info.Env()).ReadServiceKey(value);
+  } catch (const EncodeError& e) {
+    throw Napi::TypeError::New(info.Env(), std::string("invalid service key: ") + e.what());
+  }
+}
+
+bool BooleanOption(const Napi::Object& options, const char* name) { return options.Get(name).ToBoolean(); }
+
+// The tag that tells execute() a RawBatch is one of ours.
+constexpr napi_type_tag kBatchTag = {0x6970767362617463ULL, 0x68a1c3e5f0d2b497ULL};
+
+Napi::Value WrapBatch(Napi::Env env, Batch batch) {
+  Napi::Object object = Napi::Object::New(env);
+  auto* owned = new Batch(std::move(batch));
+  napi_status status = napi_wrap(
+      env, object, owned, [](napi_env, void* data, void*) { delete static_cast<Batch*>(data); }, nullptr, nullptr);
+  if (status != napi_ok) {
+    delete owned;
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  }
+  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, object, &kBatchTag), Napi::Value());
+  return object;
+}
+
+// Takes the batch out of its wrapper (a batch runs once); null when the value
+// is not a batch or ran already.
+std::shared_ptr<Batch> UnwrapBatch(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, value, &kBatchTag, &tagged) != napi_ok || !tagged) return nullptr;
+  void* data = nullptr;
+  if (napi_remove_wrap(env, value, &data) != napi_ok || data == nullptr) return nullptr;
+  return std::shared_ptr<Batch>(static_cast<Batch*>(data));
+}
+
+Napi::Value ExecuteBatch(Napi::Env env, std::shared_ptr<NetlinkSession> session, std::shared_ptr<Batch> batch) {
+  return SessionWorker<std::vector<Failure>>::Start(
+      env, std::move(session), [batch](NetlinkSession& s) { return s.Execute(*batch); },
+      [](Napi::Env env, std::vector<Failure>& failures) { return FromFailures(env, failures); });
+}
+
+// A GET_DEST dump of one service, each destination handed to `onMessage`.
+void DumpDestinations(NetlinkSession& session, const ServiceKey& key, const std::function<void(nlmsghdr*)>& onMessage) {
+  std::vector<uint8_t> request;
+  Writer w(&request);
+  EncodeWithServiceKey(w, IPVS_CMD_GET_DEST, key);
+  session.Dump(reinterpret_cast<nlmsghdr*>(request.data()), onMessage);
+}
+
+[[noreturn]] void ThrowUnparsable(const char* what) {
+  throw SessionError(SessionError::Kind::Errno, EBADMSG, std::string("the kernel sent ") + what + " that does not parse");
+}
+
+struct ListOptions {
+  std::optional<ServiceKey> service;
+  bool destinations = false;
+  bool stats = false;
+};
+
+Listing ListServices(NetlinkSession& s, const ListOptions& options) {
+  std::vector<ServiceRecord> services;
+  std::vector<uint8_t> request;
+  Writer w(&request);
+  if (options.service) {
+    EncodeWithServiceKey(w, IPVS_CMD_GET_SERVICE, *options.service);
+    bool replied = false;
+    s.Transact(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
+      ServiceRecord record;
+      if (!DecodeService(header, &record)) ThrowUnparsable("a service");
+      if (!replied) services.push_back(std::move(record));
+      replied = true;
+    });
+    // The kernel answers an absent service with ESRCH; an ACK without a
+    // reply would be a kernel that answers nothing: say it the same way.
+    if (!replied) throw SessionError(SessionError::Kind::Errno, ESRCH, "the kernel sent no service");
+  } else {
+    w.Begin(IPVS_CMD_GET_SERVICE);
+    w.End();
+    s.Dump(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
+      services.emplace_back();
+      if (!DecodeService(header, &services.back())) ThrowUnparsable("a service");
+    });
+  }
+  Listing listing(options.stats);
+  for (const ServiceRecord& service : services) {
+    listing.AppendService(service, options.destinations);
+    if (!options.destinations) continue;
+    // One dump per service: a socket runs one dump at a time.
+    DumpDestinations(s, service.key, [&](nlmsghdr* header) {
+      if (!listing.AppendDestination(header, service.key.family, false)) ThrowUnparsable("a destination");
+    });
+    listing.CloseService();
+  }
+  listing.Finish();
+  return listing;
+}
+
+// legacy: removed when lib/ switches
+std::vector<Destination> LegacyDestinations(NetlinkSession& session, const ServiceKey& key) {
   std::vector<Destination> destinations;
-  Message request = BuildWithServiceKey(session.family(), IPVS_CMD_GET_DEST, key);
-  session.Dump(request.get(), [&](nlmsghdr* header) {
+  DumpDestinations(session, key, [&](nlmsghdr* header) {
     Destination d;
-    if (!ParseDestination(header, key.family, &d))
-      throw SessionError(SessionError::Kind::Errno, EBADMSG, "the kernel sent a destination that does not parse");
+    if (!ParseDestination(header, key.family, &d)) ThrowUnparsable("a destination");
     destinations.push_back(std::move(d));
   });
   return destinations;
 }
 
+// legacy: removed when lib/ switches
 Napi::Array FromDestinations(Napi::Env env, const std::vector<Destination>& destinations) {
   Napi::Array array = Napi::Array::New(env, destinations.size());
   for (size_t i = 0; i < destinations.size(); ++i) array.Set(static_cast<uint32_t>(i), FromDestination(env, destinations[i]));
   return array;
+}
+
+std::vector<uint8_t> Command(uint8_t command) {
+  std::vector<uint8_t> request;
+  Writer w(&request);
+  w.Begin(command);
+  w.End();
+  return request;
 }
 
 }  // namespace
@@ -100,15 +228,19 @@ Napi::Function Handle::Define(Napi::Env env) {
   return DefineClass(env, "Handle",
                      {
                          InstanceMethod<&Handle::Open>("open"),
+                         InstanceMethod<&Handle::Prepare>("prepare"),
                          InstanceMethod<&Handle::Execute>("execute"),
+                         InstanceMethod<&Handle::List>("list"),
+                         InstanceMethod<&Handle::ListDestinations>("listDestinations"),
                          InstanceMethod<&Handle::GetInfo>("getInfo"),
-                         InstanceMethod<&Handle::GetServices>("getServices"),
-                         InstanceMethod<&Handle::GetService>("getService"),
-                         InstanceMethod<&Handle::GetDestinations>("getDestinations"),
                          InstanceMethod<&Handle::GetTimeouts>("getTimeouts"),
                          InstanceMethod<&Handle::GetDaemons>("getDaemons"),
                          InstanceMethod<&Handle::ReadNetFile>("readNetFile"),
                          InstanceMethod<&Handle::Close>("close"),
+                         InstanceMethod<&Handle::TestFault>("_testFault"),
+                         InstanceMethod<&Handle::GetServices>("getServices"),
+                         InstanceMethod<&Handle::GetService>("getService"),
+                         InstanceMethod<&Handle::GetDestinations>("getDestinations"),
                      });
 }
 
@@ -127,30 +259,47 @@ Napi::Value Handle::Open(const Napi::CallbackInfo& info) {
       Undefined);
 }
 
-Napi::Value Handle::Execute(const Napi::CallbackInfo& info) {
+Napi::Value Handle::Prepare(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "expected an array of requests");
-  Napi::Array array = info[0].As<Napi::Array>();
-  auto requests = std::make_shared<std::vector<Request>>();
-  requests->reserve(array.Length());
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    Napi::Value item = array.Get(i);
-    if (!item.IsObject()) throw Napi::TypeError::New(info.Env(), "expected request objects");
-    requests->push_back(ToRequest(item.As<Napi::Object>()));
-  }
-  return SessionWorker<std::vector<Failure>>::Start(
+  return WrapBatch(info.Env(), PrepareBatch(info.Env(), info[0].As<Napi::Array>()));
+}
+
+Napi::Value Handle::Execute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // legacy: removed when lib/ switches (execute(requests) = execute(prepare(requests)))
+  if (info.Length() > 0 && info[0].IsArray())
+    return ExecuteBatch(env, session_, std::make_shared<Batch>(PrepareBatch(env, info[0].As<Napi::Array>())));
+  std::shared_ptr<Batch> batch = UnwrapBatch(env, info.Length() > 0 ? info[0] : env.Undefined());
+  if (!batch) return Rejected(env, EINVAL, "expected a batch from prepare() that has not been executed yet");
+  return ExecuteBatch(env, session_, std::move(batch));
+}
+
+Napi::Value Handle::List(const Napi::CallbackInfo& info) {
+  Napi::Object options = ObjectArgument(info, 0, "list options");
+  ListOptions o;
+  Napi::Value service = options.Get("service");
+  if (!service.IsUndefined() && !service.IsNull()) o.service = ServiceKeyArgument(info, service);
+  o.destinations = BooleanOption(options, "destinations");
+  o.stats = BooleanOption(options, "stats");
+  return SessionWorker<Listing>::Start(
+      info.Env(), session_, [o](NetlinkSession& s) { return ListServices(s, o); },
+      [](Napi::Env env, Listing& listing) { return FromListing(env, listing); });
+}
+
+Napi::Value Handle::ListDestinations(const Napi::CallbackInfo& info) {
+  ServiceKey key = ServiceKeyArgument(info, ObjectArgument(info, 0, "a service key"));
+  bool stats = info.Length() > 1 && info[1].IsObject() && BooleanOption(info[1].As<Napi::Object>(), "stats");
+  return SessionWorker<Listing>::Start(
       info.Env(), session_,
-      [requests](NetlinkSession& s) {
-        std::vector<Message> owned;
-        std::vector<nl_msg*> messages;
-        owned.reserve(requests->size());
-        messages.reserve(requests->size());
-        for (const Request& r : *requests) {
-          owned.push_back(BuildRequest(s.family(), r));
-          messages.push_back(owned.back().get());
-        }
-        return s.Execute(messages);
+      [key, stats](NetlinkSession& s) {
+        Listing listing(stats);
+        DumpDestinations(s, key, [&](nlmsghdr* header) {
+          if (!listing.AppendDestination(header, key.family, true)) ThrowUnparsable("a destination");
+        });
+        listing.Finish();
+        return listing;
       },
-      [](Napi::Env env, std::vector<Failure>& failures) { return FromFailures(env, failures); });
+      [](Napi::Env env, Listing& listing) { return FromListing(env, listing); });
 }
 
 Napi::Value Handle::GetInfo(const Napi::CallbackInfo& info) {
@@ -159,63 +308,15 @@ Napi::Value Handle::GetInfo(const Napi::CallbackInfo& info) {
       [](NetlinkSession& s) {
         Info result;
         bool seen = false;
-        Message request = BuildCommand(s.family(), IPVS_CMD_GET_INFO);
-        s.Transact(request.get(), [&](nlmsghdr* header) { seen = ParseInfo(header, &result) || seen; });
+        std::vector<uint8_t> request = Command(IPVS_CMD_GET_INFO);
+        s.Transact(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
+          if (!ParseInfo(header, &result)) ThrowUnparsable("IPVS info");
+          seen = true;
+        });
         if (!seen) throw SessionError(SessionError::Kind::Errno, EBADMSG, "the kernel sent no IPVS info");
         return result;
       },
       [](Napi::Env env, Info& result) { return FromInfo(env, result); });
-}
-
-Napi::Value Handle::GetServices(const Napi::CallbackInfo& info) {
-  bool withDestinations = info.Length() > 0 && info[0].ToBoolean();
-  return SessionWorker<std::vector<ServiceWithDestinations>>::Start(
-      info.Env(), session_,
-      [withDestinations](NetlinkSession& s) {
-        std::vector<ServiceWithDestinations> services;
-        Message request = BuildCommand(s.family(), IPVS_CMD_GET_SERVICE);
-        s.Dump(request.get(), [&](nlmsghdr* header) {
-          ServiceWithDestinations entry;
-          if (!ParseService(header, &entry.service))
-            throw SessionError(SessionError::Kind::Errno, EBADMSG, "the kernel sent a service that does not parse");
-          services.push_back(std::move(entry));
-        });
-        // One destination dump per service: a socket runs one dump at a time.
-        if (withDestinations)
-          for (auto& entry : services) entry.destinations = DumpDestinations(s, entry.service.key);
-        return services;
-      },
-      [withDestinations](Napi::Env env, std::vector<ServiceWithDestinations>& services) {
-        Napi::Array array = Napi::Array::New(env, services.size());
-        for (size_t i = 0; i < services.size(); ++i) {
-          Napi::Object o = FromService(env, services[i].service);
-          if (withDestinations) o.Set("destinations", FromDestinations(env, services[i].destinations));
-          array.Set(static_cast<uint32_t>(i), o);
-        }
-        return array;
-      });
-}
-
-Napi::Value Handle::GetService(const Napi::CallbackInfo& info) {
-  ServiceKey key = ToServiceKey(ObjectArgument(info, 0, "a service key"));
-  return SessionWorker<Service>::Start(
-      info.Env(), session_,
-      [key](NetlinkSession& s) {
-        Service result;
-        bool seen = false;
-        Message request = BuildWithServiceKey(s.family(), IPVS_CMD_GET_SERVICE, key);
-        s.Transact(request.get(), [&](nlmsghdr* header) { seen = ParseService(header, &result) || seen; });
-        if (!seen) throw SessionError(SessionError::Kind::Errno, ESRCH, "no such service");
-        return result;
-      },
-      [](Napi::Env env, Service& result) { return FromService(env, result); });
-}
-
-Napi::Value Handle::GetDestinations(const Napi::CallbackInfo& info) {
-  ServiceKey key = ToServiceKey(ObjectArgument(info, 0, "a service key"));
-  return SessionWorker<std::vector<Destination>>::Start(
-      info.Env(), session_, [key](NetlinkSession& s) { return DumpDestinations(s, key); },
-      [](Napi::Env env, std::vector<Destination>& result) { return FromDestinations(env, result); });
 }
 
 Napi::Value Handle::GetTimeouts(const Napi::CallbackInfo& info) {
@@ -224,8 +325,11 @@ Napi::Value Handle::GetTimeouts(const Napi::CallbackInfo& info) {
       [](NetlinkSession& s) {
         Timeouts result;
         bool seen = false;
-        Message request = BuildCommand(s.family(), IPVS_CMD_GET_CONFIG);
-        s.Transact(request.get(), [&](nlmsghdr* header) { seen = ParseTimeouts(header, &result) || seen; });
+        std::vector<uint8_t> request = Command(IPVS_CMD_GET_CONFIG);
+        s.Transact(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
+          if (!ParseTimeouts(header, &result)) ThrowUnparsable("timeouts");
+          seen = true;
+        });
         if (!seen) throw SessionError(SessionError::Kind::Errno, EBADMSG, "the kernel sent no timeouts");
         return result;
       },
@@ -237,10 +341,11 @@ Napi::Value Handle::GetDaemons(const Napi::CallbackInfo& info) {
       info.Env(), session_,
       [](NetlinkSession& s) {
         std::vector<Daemon> daemons;
-        Message request = BuildCommand(s.family(), IPVS_CMD_GET_DAEMON);
-        s.Dump(request.get(), [&](nlmsghdr* header) {
+        std::vector<uint8_t> request = Command(IPVS_CMD_GET_DAEMON);
+        s.Dump(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
           Daemon d;
-          if (ParseDaemon(header, &d)) daemons.push_back(std::move(d));
+          if (!ParseDaemon(header, &d)) ThrowUnparsable("a sync daemon");
+          daemons.push_back(std::move(d));
         });
         return daemons;
       },
@@ -260,6 +365,8 @@ Napi::Value Handle::ReadNetFile(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
+  // Safe in every state: Close() of a session never opened, failed to open or
+  // already closed does nothing; calls in flight hold the mutex until done.
   return SessionWorker<bool>::Start(
       info.Env(), session_,
       [](NetlinkSession& s) {
@@ -267,6 +374,79 @@ Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
         return true;
       },
       Undefined);
+}
+
+Napi::Value Handle::TestFault(const Napi::CallbackInfo& info) {
+  Napi::Object fault = ObjectArgument(info, 0, "a fault");
+  Faults faults;
+  Napi::Value after = fault.Get("failDumpAfterMessages");
+  if (after.IsNumber()) faults.failDumpAfterMessages = after.As<Napi::Number>().Int32Value();
+  Napi::Value bytes = fault.Get("receiveBufferBytes");
+  if (bytes.IsNumber()) faults.receiveBufferBytes = bytes.As<Napi::Number>().Int32Value();
+  return SessionWorker<bool>::Start(
+      info.Env(), session_,
+      [faults](NetlinkSession& s) {
+        s.SetFaults(faults);
+        return true;
+      },
+      Undefined);
+}
+
+// legacy: removed when lib/ switches
+Napi::Value Handle::GetServices(const Napi::CallbackInfo& info) {
+  bool withDestinations = info.Length() > 0 && info[0].ToBoolean();
+  return SessionWorker<std::vector<ServiceWithDestinations>>::Start(
+      info.Env(), session_,
+      [withDestinations](NetlinkSession& s) {
+        std::vector<ServiceWithDestinations> services;
+        std::vector<uint8_t> request = Command(IPVS_CMD_GET_SERVICE);
+        s.Dump(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
+          ServiceWithDestinations entry;
+          if (!ParseService(header, &entry.service)) ThrowUnparsable("a service");
+          services.push_back(std::move(entry));
+        });
+        if (withDestinations)
+          for (auto& entry : services) entry.destinations = LegacyDestinations(s, entry.service.key);
+        return services;
+      },
+      [withDestinations](Napi::Env env, std::vector<ServiceWithDestinations>& services) {
+        Napi::Array array = Napi::Array::New(env, services.size());
+        for (size_t i = 0; i < services.size(); ++i) {
+          Napi::Object o = FromService(env, services[i].service);
+          if (withDestinations) o.Set("destinations", FromDestinations(env, services[i].destinations));
+          array.Set(static_cast<uint32_t>(i), o);
+        }
+        return array;
+      });
+}
+
+// legacy: removed when lib/ switches
+Napi::Value Handle::GetService(const Napi::CallbackInfo& info) {
+  ServiceKey key = ServiceKeyArgument(info, ObjectArgument(info, 0, "a service key"));
+  return SessionWorker<Service>::Start(
+      info.Env(), session_,
+      [key](NetlinkSession& s) {
+        Service result;
+        bool seen = false;
+        std::vector<uint8_t> request;
+        Writer w(&request);
+        EncodeWithServiceKey(w, IPVS_CMD_GET_SERVICE, key);
+        s.Transact(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
+          if (!ParseService(header, &result)) ThrowUnparsable("a service");
+          seen = true;
+        });
+        if (!seen) throw SessionError(SessionError::Kind::Errno, ESRCH, "the kernel sent no service");
+        return result;
+      },
+      [](Napi::Env env, Service& result) { return FromService(env, result); });
+}
+
+// legacy: removed when lib/ switches
+Napi::Value Handle::GetDestinations(const Napi::CallbackInfo& info) {
+  ServiceKey key = ServiceKeyArgument(info, ObjectArgument(info, 0, "a service key"));
+  return SessionWorker<std::vector<Destination>>::Start(
+      info.Env(), session_, [key](NetlinkSession& s) { return LegacyDestinations(s, key); },
+      [](Napi::Env env, std::vector<Destination>& result) { return FromDestinations(env, result); });
 }
 
 }  // namespace ipvs

@@ -1,6 +1,6 @@
-// The JavaScript-facing handle: one NetlinkSession, every method a Promise.
-// Kernel work runs on libuv's thread pool; JavaScript values are made only on
-// the main thread, when the work completes.
+// The JavaScript-facing handle: one NetlinkSession, every method a Promise
+// (prepare() excepted). Kernel work runs on libuv's thread pool; JavaScript
+// values are made only on the main thread, when the work completes.
 #pragma once
 
 #include <napi.h>
@@ -19,16 +19,16 @@ class Handle : public Napi::ObjectWrap<Handle> {
  private:
   // open(netnsPath?: string): Promise<void>
   Napi::Value Open(const Napi::CallbackInfo& info);
-  // execute(requests: RawRequest[]): Promise<RawFailure[]>
+  // prepare(requests: RawRequest[]): RawBatch (synchronous)
+  Napi::Value Prepare(const Napi::CallbackInfo& info);
+  // execute(batch: RawBatch): Promise<RawFailure[]>
   Napi::Value Execute(const Napi::CallbackInfo& info);
+  // list(options): Promise<RawListing>
+  Napi::Value List(const Napi::CallbackInfo& info);
+  // listDestinations(key, options): Promise<RawListing>
+  Napi::Value ListDestinations(const Napi::CallbackInfo& info);
   // getInfo(): Promise<RawInfo>
   Napi::Value GetInfo(const Napi::CallbackInfo& info);
-  // getServices(withDestinations: boolean): Promise<RawService[]>
-  Napi::Value GetServices(const Napi::CallbackInfo& info);
-  // getService(key): Promise<RawService> (rejects with ESRCH when absent)
-  Napi::Value GetService(const Napi::CallbackInfo& info);
-  // getDestinations(key): Promise<RawDestination[]>
-  Napi::Value GetDestinations(const Napi::CallbackInfo& info);
   // getTimeouts(): Promise<RawTimeouts>
   Napi::Value GetTimeouts(const Napi::CallbackInfo& info);
   // getDaemons(): Promise<RawDaemon[]>
@@ -37,6 +37,13 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value ReadNetFile(const Napi::CallbackInfo& info);
   // close(): Promise<void>; calls already queued finish first.
   Napi::Value Close(const Napi::CallbackInfo& info);
+  // _testFault(fault): Promise<void>; internal, for the kernel tests.
+  Napi::Value TestFault(const Napi::CallbackInfo& info);
+
+  // legacy: removed when lib/ switches
+  Napi::Value GetServices(const Napi::CallbackInfo& info);
+  Napi::Value GetService(const Napi::CallbackInfo& info);
+  Napi::Value GetDestinations(const Napi::CallbackInfo& info);
 
   std::shared_ptr<NetlinkSession> session_;
 };

@@ -5,95 +5,9 @@
 #include <netlink/genl/genl.h>
 
 #include <cstring>
-#include <new>
 
 namespace ipvs {
 namespace {
-
-// Request messages are small (a service with a destination is < 200 bytes).
-constexpr size_t kMessageSize = 1024;
-
-Message NewMessage(int family, uint8_t command) {
-  Message message(nlmsg_alloc_size(kMessageSize));
-  if (!message) throw std::bad_alloc();
-  if (genlmsg_put(message.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, command, IPVS_GENL_VERSION) == nullptr)
-    throw std::bad_alloc();
-  return message;
-}
-
-// nla_put* fail only when the message buffer is full, which the fixed sizes
-// above rule out; a failure is still reported rather than sent truncated.
-void Check(int rc) {
-  if (rc < 0) throw std::bad_alloc();
-}
-
-void PutAddress(nl_msg* m, int type, const Address& a) { Check(nla_put(m, type, sizeof(a.bytes), a.bytes.data())); }
-
-void PutServiceKey(nl_msg* m, const ServiceKey& key) {
-  Check(nla_put_u16(m, IPVS_SVC_ATTR_AF, key.family));
-  if (key.fwmark != 0) {
-    Check(nla_put_u32(m, IPVS_SVC_ATTR_FWMARK, key.fwmark));
-  } else {
-    Check(nla_put_u16(m, IPVS_SVC_ATTR_PROTOCOL, key.protocol));
-    PutAddress(m, IPVS_SVC_ATTR_ADDR, key.address);
-    Check(nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(key.port)));
-  }
-}
-
-void PutService(nl_msg* m, const Service& s, bool keyOnly) {
-  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_SERVICE);
-  if (nest == nullptr) throw std::bad_alloc();
-  PutServiceKey(m, s.key);
-  if (!keyOnly) {
-    Check(nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str()));
-    if (!s.persistenceEngine.empty()) Check(nla_put_string(m, IPVS_SVC_ATTR_PE_NAME, s.persistenceEngine.c_str()));
-    ip_vs_flags flags{s.flags, ~0U};
-    Check(nla_put(m, IPVS_SVC_ATTR_FLAGS, sizeof(flags), &flags));
-    Check(nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, s.timeout));
-    Check(nla_put_u32(m, IPVS_SVC_ATTR_NETMASK, s.key.family == AF_INET ? htonl(s.netmask) : s.netmask));
-  }
-  nla_nest_end(m, nest);
-}
-
-void PutDestination(nl_msg* m, const Destination& d, bool keyOnly) {
-  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DEST);
-  if (nest == nullptr) throw std::bad_alloc();
-  PutAddress(m, IPVS_DEST_ATTR_ADDR, d.address);
-  Check(nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(d.port)));
-  if (d.address.family != 0) Check(nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, d.address.family));
-  if (!keyOnly) {
-    Check(nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, d.forwardingMethod));
-    Check(nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, d.weight));
-    Check(nla_put_u32(m, IPVS_DEST_ATTR_U_THRESH, d.upperThreshold));
-    Check(nla_put_u32(m, IPVS_DEST_ATTR_L_THRESH, d.lowerThreshold));
-    if (d.tunnelType) Check(nla_put_u8(m, IPVS_DEST_ATTR_TUN_TYPE, *d.tunnelType));
-    if (d.tunnelPort) Check(nla_put_u16(m, IPVS_DEST_ATTR_TUN_PORT, htons(*d.tunnelPort)));
-    if (d.tunnelFlags) Check(nla_put_u16(m, IPVS_DEST_ATTR_TUN_FLAGS, *d.tunnelFlags));
-  }
-  nla_nest_end(m, nest);
-}
-
-void PutDaemon(nl_msg* m, const Daemon& d, bool stateOnly) {
-  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DAEMON);
-  if (nest == nullptr) throw std::bad_alloc();
-  Check(nla_put_u32(m, IPVS_DAEMON_ATTR_STATE, d.state));
-  if (!stateOnly) {
-    Check(nla_put_string(m, IPVS_DAEMON_ATTR_MCAST_IFN, d.multicastInterface.c_str()));
-    Check(nla_put_u32(m, IPVS_DAEMON_ATTR_SYNC_ID, d.syncId));
-    if (d.syncMaxLen) Check(nla_put_u16(m, IPVS_DAEMON_ATTR_SYNC_MAXLEN, *d.syncMaxLen));
-    if (d.multicastGroup) {
-      if (d.multicastGroup->family == AF_INET6)
-        Check(nla_put(m, IPVS_DAEMON_ATTR_MCAST_GROUP6, 16, d.multicastGroup->bytes.data()));
-      else
-        Check(nla_put(m, IPVS_DAEMON_ATTR_MCAST_GROUP, 4, d.multicastGroup->bytes.data()));
-    }
-    if (d.multicastPort) Check(nla_put_u16(m, IPVS_DAEMON_ATTR_MCAST_PORT, *d.multicastPort));
-    if (d.multicastTtl) Check(nla_put_u8(m, IPVS_DAEMON_ATTR_MCAST_TTL, *d.multicastTtl));
-  }
-  nla_nest_end(m, nest);
-}
-
-// --- Decoding -------------------------------------------------------------
 
 nla_policy AddressPolicy() {
   nla_policy p{};
@@ -219,33 +133,7 @@ void GetAddress(nlattr* a, uint16_t family, Address* out) {
 
 }  // namespace
 
-Message BuildCommand(int family, uint8_t command) { return NewMessage(family, command); }
-
-Message BuildWithServiceKey(int family, uint8_t command, const ServiceKey& key) {
-  Message m = NewMessage(family, command);
-  nlattr* nest = nla_nest_start(m.get(), IPVS_CMD_ATTR_SERVICE);
-  if (nest == nullptr) throw std::bad_alloc();
-  PutServiceKey(m.get(), key);
-  nla_nest_end(m.get(), nest);
-  return m;
-}
-
-Message BuildRequest(int family, const Request& r) {
-  Message m = NewMessage(family, r.command);
-  const bool destinationOp = r.command == IPVS_CMD_NEW_DEST || r.command == IPVS_CMD_SET_DEST ||
-                             r.command == IPVS_CMD_DEL_DEST;
-  if (r.service) PutService(m.get(), *r.service, r.serviceKeyOnly || destinationOp);
-  if (r.destination) PutDestination(m.get(), *r.destination, r.command == IPVS_CMD_DEL_DEST);
-  if (r.daemon) PutDaemon(m.get(), *r.daemon, r.command == IPVS_CMD_DEL_DAEMON);
-  if (r.timeouts) {
-    Check(nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_TCP, r.timeouts->tcp));
-    Check(nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, r.timeouts->tcpFin));
-    Check(nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_UDP, r.timeouts->udp));
-  }
-  return m;
-}
-
-bool ParseService(nlmsghdr* header, Service* out) {
+bool ParseService(nlmsghdr* header, Service* out) {  // legacy: removed when lib/ switches
   auto& p = policies();
   nlattr* top[IPVS_CMD_ATTR_MAX + 1];
   if (!ParseTop(header, IPVS_CMD_NEW_SERVICE, top, IPVS_CMD_ATTR_MAX, const_cast<nla_policy*>(p.command)) ||
@@ -279,7 +167,7 @@ bool ParseService(nlmsghdr* header, Service* out) {
   return true;
 }
 
-bool ParseDestination(nlmsghdr* header, uint16_t serviceFamily, Destination* out) {
+bool ParseDestination(nlmsghdr* header, uint16_t serviceFamily, Destination* out) {  // legacy: removed when lib/ switches
   auto& p = policies();
   nlattr* top[IPVS_CMD_ATTR_MAX + 1];
   if (!ParseTop(header, IPVS_CMD_NEW_DEST, top, IPVS_CMD_ATTR_MAX, const_cast<nla_policy*>(p.command)) ||

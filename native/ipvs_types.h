@@ -95,11 +95,20 @@ struct Request {
   std::optional<Timeouts> timeouts;
 };
 
-// The outcome of one request in a batch that failed.
+// The outcome of one request in a batch that was not applied, or may not be.
+enum class Outcome {
+  Refused,  // the kernel answered it with `error`
+  Unknown,  // sent, but its answer may have been lost
+  Unsent,   // never sent: an earlier socket failure stopped the batch
+  Invalid,  // refused by the encoder, never sent
+};
+
 struct Failure {
   uint32_t index = 0;
   int error = 0;  // positive errno
-  std::string extack;
+  Outcome outcome = Outcome::Refused;
+  std::string extack;   // the kernel's extended-ACK text only
+  std::string message;  // the library's description, for the other outcomes
 };
 
 struct ServiceWithDestinations {

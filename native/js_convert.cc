@@ -4,57 +4,34 @@
 #include <linux/ip_vs.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <limits>
 #include <string>
 
+#include "wire.h"
+
 namespace ipvs {
+
+enum RequestReader::Key : int {
+  kCommand, kService, kKeyOnly, kDestination, kDaemon, kTimeouts,
+  kFamily, kFwmark, kProtocol, kAddress, kPort,
+  kScheduler, kFlags, kTimeout, kNetmask, kPersistenceEngine,
+  kForwarding, kWeight, kUpperThreshold, kLowerThreshold, kTunnelType, kTunnelPort, kTunnelFlags,
+  kState, kInterface, kSyncId, kMaxLength, kGroup, kTtl,
+  kTcp, kTcpFin, kUdp,
+  kKeyCount
+};
+
 namespace {
 
-[[noreturn]] void Fail(const Napi::Env& env, const std::string& message) {
-  throw Napi::TypeError::New(env, message);
-}
-
-uint32_t U32(const Napi::Object& o, const char* name, uint32_t fallback = 0) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsNumber()) Fail(o.Env(), std::string("expected a number for ") + name);
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
-    Fail(o.Env(), std::string("expected an unsigned 32-bit integer for ") + name);
-  return static_cast<uint32_t>(d);
-}
-
-uint16_t U16(const Napi::Object& o, const char* name, uint16_t fallback = 0) {
-  uint32_t v = U32(o, name, fallback);
-  if (v > 0xffff) Fail(o.Env(), std::string("expected an unsigned 16-bit integer for ") + name);
-  return static_cast<uint16_t>(v);
-}
-
-template <typename T>
-std::optional<T> Optional(const Napi::Object& o, const char* name) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
-  uint32_t value = U32(o, name);
-  if (value > std::numeric_limits<T>::max()) Fail(o.Env(), std::string("value out of range for ") + name);
-  return static_cast<T>(value);
-}
-
-std::string String(const Napi::Object& o, const char* name) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) return "";
-  if (!v.IsString()) Fail(o.Env(), std::string("expected a string for ") + name);
-  return v.As<Napi::String>().Utf8Value();
-}
-
-Address ToAddress(const Napi::Object& o, const char* name, uint16_t family) {
-  Address a;
-  a.family = family;
-  std::string text = String(o, name);
-  if (text.empty()) return a;  // the all-zero address (fwmark services)
-  if (inet_pton(family == AF_INET6 ? AF_INET6 : AF_INET, text.c_str(), a.bytes.data()) != 1)
-    Fail(o.Env(), std::string("invalid address for ") + name + ": " + text);
-  return a;
-}
+const char* const kKeyNames[RequestReader::kKeyCount] = {
+    "command", "service", "keyOnly", "destination", "daemon", "timeouts",
+    "family", "fwmark", "protocol", "address", "port",
+    "scheduler", "flags", "timeout", "netmask", "persistenceEngine",
+    "forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnelType", "tunnelPort", "tunnelFlags",
+    "state", "interface", "syncId", "maxLength", "group", "ttl",
+    "tcp", "tcpFin", "udp",
+};
 
 std::string AddressText(const Address& a) {
   char text[INET6_ADDRSTRLEN] = "";
@@ -85,77 +62,265 @@ Napi::Value OptionalNumber(Napi::Env env, const std::optional<T>& v) {
 
 }  // namespace
 
-ServiceKey ToServiceKey(const Napi::Object& o) {
+RequestReader::RequestReader(napi_env env) : env_(env), keys_(kKeyCount) {
+  for (int k = 0; k < kKeyCount; ++k)
+    if (napi_create_string_latin1(env, kKeyNames[k], NAPI_AUTO_LENGTH, &keys_[k]) != napi_ok)
+      throw Napi::Error::New(env, "cannot create property names");
+}
+
+void RequestReader::Fail(Key key, const std::string& what) {
+  throw EncodeError(EINVAL, std::string(kKeyNames[key]) + ": " + what);
+}
+
+napi_value RequestReader::Get(napi_value object, Key key) {
+  napi_value value;
+  if (napi_get_property(env_, object, keys_[key], &value) != napi_ok) {
+    // A getter threw: the request is invalid, and the exception must not
+    // stay pending (prepare() does not throw for a bad request).
+    bool pending = false;
+    napi_is_exception_pending(env_, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env_, &ignored);
+    }
+    Fail(key, "reading it threw");
+  }
+  return value;
+}
+
+bool RequestReader::IsObject(napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env_, value, &type) == napi_ok && type == napi_object;
+}
+
+namespace {
+bool Absent(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) != napi_ok || type == napi_undefined || type == napi_null;
+}
+}  // namespace
+
+uint32_t RequestReader::U32(napi_value object, Key key, uint32_t fallback, uint32_t max) {
+  napi_value value = Get(object, key);
+  napi_valuetype type;
+  napi_typeof(env_, value, &type);
+  if (type == napi_undefined || type == napi_null) return fallback;
+  double d;
+  if (type != napi_number || napi_get_value_double(env_, value, &d) != napi_ok) Fail(key, "expected a number");
+  if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d)))
+    Fail(key, "expected an integer from 0 to " + std::to_string(max));
+  return static_cast<uint32_t>(d);
+}
+
+template <typename T>
+std::optional<T> RequestReader::Optional(napi_value object, Key key) {
+  napi_value value = Get(object, key);
+  if (Absent(env_, value)) return std::nullopt;
+  return static_cast<T>(U32(object, key, 0, std::numeric_limits<T>::max()));
+}
+
+std::string RequestReader::String(napi_value object, Key key) {
+  napi_value value = Get(object, key);
+  napi_valuetype type;
+  napi_typeof(env_, value, &type);
+  if (type == napi_undefined || type == napi_null) return "";
+  if (type != napi_string) Fail(key, "expected a string");
+  // Short strings (names, addresses) are copied through a stack buffer.
+  char small[64];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env_, value, small, sizeof(small), &length) != napi_ok) Fail(key, "expected a string");
+  std::string text;
+  if (length < sizeof(small) - 1) {
+    text.assign(small, length);
+  } else {
+    napi_get_value_string_utf8(env_, value, nullptr, 0, &length);
+    text.resize(length);
+    napi_get_value_string_utf8(env_, value, text.data(), length + 1, &length);
+  }
+  // The kernel would stop at a NUL and read another name than the one given.
+  if (text.find('\0') != std::string::npos) Fail(key, "contains a NUL character");
+  return text;
+}
+
+Address RequestReader::ToAddress(napi_value object, Key key, uint16_t family) {
+  Address a;
+  a.family = family;
+  std::string text = String(object, key);
+  if (text.empty()) return a;  // the all-zero address (fwmark services)
+  if (inet_pton(family == AF_INET6 ? AF_INET6 : AF_INET, text.c_str(), a.bytes.data()) != 1)
+    Fail(key, "invalid " + std::string(family == AF_INET6 ? "IPv6" : "IPv4") + " address '" + text + "'");
+  return a;
+}
+
+ServiceKey RequestReader::ReadServiceKey(napi_value o) {
   ServiceKey key;
-  key.family = U16(o, "family");
-  if (key.family != AF_INET && key.family != AF_INET6) Fail(o.Env(), "family must be AF_INET or AF_INET6");
-  key.fwmark = U32(o, "fwmark");
-  key.protocol = U16(o, "protocol");
-  key.address = ToAddress(o, "address", key.family);
-  key.port = U16(o, "port");
+  key.family = static_cast<uint16_t>(U32(o, kFamily, 0, 0xffff));
+  if (key.family != AF_INET && key.family != AF_INET6) Fail(kFamily, "must be AF_INET or AF_INET6");
+  key.fwmark = U32(o, kFwmark, 0);
+  key.protocol = static_cast<uint16_t>(U32(o, kProtocol, 0, 0xffff));
+  key.address = ToAddress(o, kAddress, key.family);
+  key.port = static_cast<uint16_t>(U32(o, kPort, 0, 0xffff));
   return key;
 }
 
-Request ToRequest(const Napi::Object& o) {
+Request RequestReader::Read(napi_value o) {
+  if (!IsObject(o)) throw EncodeError(EINVAL, "a request must be an object");
   Request r;
-  r.command = static_cast<uint8_t>(U32(o, "command"));
-  if (r.command == 0 || r.command > IPVS_CMD_MAX) Fail(o.Env(), "invalid command");
-  r.serviceKeyOnly = o.Get("keyOnly").ToBoolean();
-  Napi::Value service = o.Get("service");
-  if (service.IsObject()) {
-    Napi::Object s = service.As<Napi::Object>();
+  r.command = static_cast<uint8_t>(U32(o, kCommand, 0, IPVS_CMD_MAX));
+  if (r.command == 0) Fail(kCommand, "expected an IPVS command");
+  napi_value keyOnly = Get(o, kKeyOnly);
+  bool flag = false;
+  if (napi_coerce_to_bool(env_, keyOnly, &keyOnly) == napi_ok) napi_get_value_bool(env_, keyOnly, &flag);
+  r.serviceKeyOnly = flag;
+
+  napi_value service = Get(o, kService);
+  if (IsObject(service)) {
     Service svc;
-    svc.key = ToServiceKey(s);
-    svc.scheduler = String(s, "scheduler");
-    svc.flags = U32(s, "flags");
-    svc.timeout = U32(s, "timeout");
-    svc.netmask = U32(s, "netmask", svc.key.family == AF_INET ? 0xffffffffU : 128);
-    svc.persistenceEngine = String(s, "persistenceEngine");
+    svc.key = ReadServiceKey(service);
+    svc.scheduler = String(service, kScheduler);
+    svc.flags = U32(service, kFlags, 0);
+    svc.timeout = U32(service, kTimeout, 0);
+    svc.netmask = U32(service, kNetmask, svc.key.family == AF_INET ? 0xffffffffU : 128);
+    svc.persistenceEngine = String(service, kPersistenceEngine);
     r.service = std::move(svc);
+  } else if (!Absent(env_, service)) {
+    Fail(kService, "expected an object");
   }
-  Napi::Value destination = o.Get("destination");
-  if (destination.IsObject()) {
-    Napi::Object d = destination.As<Napi::Object>();
-    Destination dest;
-    uint16_t family = U16(d, "family");
-    if (family != AF_INET && family != AF_INET6) Fail(o.Env(), "destination family must be AF_INET or AF_INET6");
-    dest.address = ToAddress(d, "address", family);
-    dest.port = U16(d, "port");
-    dest.forwardingMethod = U32(d, "forwardingMethod");
-    dest.weight = U32(d, "weight");
-    dest.upperThreshold = U32(d, "upperThreshold");
-    dest.lowerThreshold = U32(d, "lowerThreshold");
-    dest.tunnelType = Optional<uint8_t>(d, "tunnelType");
-    dest.tunnelPort = Optional<uint16_t>(d, "tunnelPort");
-    dest.tunnelFlags = Optional<uint16_t>(d, "tunnelFlags");
-    r.destination = std::move(dest);
+
+  napi_value destination = Get(o, kDestination);
+  if (IsObject(destination)) {
+    Destination d;
+    uint16_t family = static_cast<uint16_t>(U32(destination, kFamily, 0, 0xffff));
+    if (family != AF_INET && family != AF_INET6) Fail(kFamily, "destination family must be AF_INET or AF_INET6");
+    d.address = ToAddress(destination, kAddress, family);
+    d.port = static_cast<uint16_t>(U32(destination, kPort, 0, 0xffff));
+    d.forwardingMethod = U32(destination, kForwarding, 0);
+    d.weight = U32(destination, kWeight, 0);
+    d.upperThreshold = U32(destination, kUpperThreshold, 0);
+    d.lowerThreshold = U32(destination, kLowerThreshold, 0);
+    d.tunnelType = Optional<uint8_t>(destination, kTunnelType);
+    d.tunnelPort = Optional<uint16_t>(destination, kTunnelPort);
+    d.tunnelFlags = Optional<uint16_t>(destination, kTunnelFlags);
+    r.destination = std::move(d);
+  } else if (!Absent(env_, destination)) {
+    Fail(kDestination, "expected an object");
   }
-  Napi::Value daemon = o.Get("daemon");
-  if (daemon.IsObject()) {
-    Napi::Object d = daemon.As<Napi::Object>();
-    Daemon dm;
-    dm.state = U32(d, "state");
-    dm.multicastInterface = String(d, "multicastInterface");
-    dm.syncId = U32(d, "syncId");
-    dm.syncMaxLen = Optional<uint16_t>(d, "syncMaxLen");
-    Napi::Value group = d.Get("multicastGroup");
-    if (group.IsString()) {
-      std::string text = group.As<Napi::String>().Utf8Value();
-      dm.multicastGroup = ToAddress(d, "multicastGroup", text.find(':') != std::string::npos ? AF_INET6 : AF_INET);
-    }
-    dm.multicastPort = Optional<uint16_t>(d, "multicastPort");
-    dm.multicastTtl = Optional<uint8_t>(d, "multicastTtl");
-    r.daemon = std::move(dm);
+
+  napi_value daemon = Get(o, kDaemon);
+  if (IsObject(daemon)) {
+    Daemon d;
+    d.state = U32(daemon, kState, 0);
+    d.multicastInterface = String(daemon, kInterface);
+    d.syncId = U32(daemon, kSyncId, 0);
+    d.syncMaxLen = Optional<uint16_t>(daemon, kMaxLength);
+    std::string group = String(daemon, kGroup);
+    if (!group.empty())
+      d.multicastGroup = ToAddress(daemon, kGroup, group.find(':') != std::string::npos ? AF_INET6 : AF_INET);
+    d.multicastPort = Optional<uint16_t>(daemon, kPort);
+    d.multicastTtl = Optional<uint8_t>(daemon, kTtl);
+    r.daemon = std::move(d);
+  } else if (!Absent(env_, daemon)) {
+    Fail(kDaemon, "expected an object");
   }
-  Napi::Value timeouts = o.Get("timeouts");
-  if (timeouts.IsObject()) {
-    Napi::Object t = timeouts.As<Napi::Object>();
-    r.timeouts = Timeouts{U32(t, "tcp"), U32(t, "tcpFin"), U32(t, "udp")};
+
+  napi_value timeouts = Get(o, kTimeouts);
+  if (IsObject(timeouts)) {
+    r.timeouts = Timeouts{U32(timeouts, kTcp, 0), U32(timeouts, kTcpFin, 0), U32(timeouts, kUdp, 0)};
+  } else if (!Absent(env_, timeouts)) {
+    Fail(kTimeouts, "expected an object");
   }
   return r;
 }
 
-Napi::Object FromService(Napi::Env env, const Service& s) {
+Batch PrepareBatch(Napi::Env env, const Napi::Array& requests) {
+  Batch batch;
+  RequestReader reader(env);
+  // Messages are encoded into one scratch buffer, copied out at its final
+  // size when full: no per-request allocation, no over-reserved buffers.
+  std::vector<uint8_t> scratch;
+  scratch.reserve(kMaxBytesPerSend);
+  Batch::Buffer current;
+  auto flush = [&] {
+    current.bytes.assign(scratch.begin(), scratch.end());
+    batch.buffers.push_back(std::move(current));
+    current = Batch::Buffer();
+    scratch.clear();
+  };
+  const uint32_t count = requests.Length();
+  for (uint32_t i = 0; i < count; ++i) {
+    // A message is at most kMaxMessageBytes: flushing before the next one
+    // could overflow keeps every buffer within kMaxBytesPerSend.
+    if (current.indices.size() == kMaxMessagesPerSend || scratch.size() + kMaxMessageBytes > kMaxBytesPerSend) flush();
+    Writer writer(&scratch);
+    try {
+      napi_value item;
+      if (napi_get_element(env, requests, i, &item) != napi_ok) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) {
+          napi_value ignored;
+          napi_get_and_clear_last_exception(env, &ignored);
+        }
+        throw EncodeError(EINVAL, "reading the request threw");
+      }
+      Request request = reader.Read(item);
+      try {
+        EncodeRequest(writer, request);
+      } catch (const EncodeError&) {
+        writer.Abort();
+        throw;
+      }
+      current.indices.push_back(i);
+    } catch (const EncodeError& e) {
+      batch.invalid.push_back({i, e.error, Outcome::Invalid, "", e.what()});
+    }
+  }
+  if (!current.indices.empty()) flush();
+  return batch;
+}
+
+Napi::Array FromFailures(Napi::Env env, const std::vector<Failure>& failures) {
+  static const char* const kOutcomes[] = {"refused", "unknown", "unsent", "invalid"};
+  Napi::Array array = Napi::Array::New(env, failures.size());
+  for (size_t i = 0; i < failures.size(); ++i) {
+    const Failure& f = failures[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", f.index);
+    o.Set("errno", f.error);
+    o.Set("outcome", kOutcomes[static_cast<int>(f.outcome)]);
+    if (!f.extack.empty()) o.Set("kernelMessage", f.extack);
+    if (!f.message.empty()) o.Set("message", f.message);
+    array.Set(static_cast<uint32_t>(i), o);
+  }
+  return array;
+}
+
+Napi::Object FromListing(Napi::Env env, Listing& listing) {
+  Napi::Array chunks = Napi::Array::New(env, listing.chunks.size());
+  for (size_t i = 0; i < listing.chunks.size(); ++i) {
+    Listing::Chunk& chunk = listing.chunks[i];
+    napi_value text;
+    napi_status status = chunk.ascii
+                             ? napi_create_string_latin1(env, chunk.text.data(), chunk.text.size(), &text)
+                             : napi_create_string_utf8(env, chunk.text.data(), chunk.text.size(), &text);
+    NAPI_THROW_IF_FAILED(env, status, Napi::Object());
+    chunks.Set(static_cast<uint32_t>(i), text);
+    std::string().swap(chunk.text);  // free as we go: listings can be tens of MB
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("chunks", chunks);
+  if (listing.withStats()) {
+    auto stats = Napi::BigUint64Array::New(env, listing.counters.size());
+    if (!listing.counters.empty())
+      std::memcpy(stats.Data(), listing.counters.data(), listing.counters.size() * sizeof(uint64_t));
+    result.Set("stats", stats);
+  } else {
+    result.Set("stats", env.Null());
+  }
+  return result;
+}
+
+Napi::Object FromService(Napi::Env env, const Service& s) {  // legacy: removed when lib/ switches
   Napi::Object o = Napi::Object::New(env);
   o.Set("family", s.key.family);
   o.Set("protocol", s.key.protocol);
@@ -172,7 +337,7 @@ Napi::Object FromService(Napi::Env env, const Service& s) {
   return o;
 }
 
-Napi::Object FromDestination(Napi::Env env, const Destination& d) {
+Napi::Object FromDestination(Napi::Env env, const Destination& d) {  // legacy: removed when lib/ switches
   Napi::Object o = Napi::Object::New(env);
   o.Set("family", d.address.family);
   o.Set("address", AddressText(d.address));
@@ -195,13 +360,13 @@ Napi::Object FromDestination(Napi::Env env, const Destination& d) {
 Napi::Object FromDaemon(Napi::Env env, const Daemon& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("state", d.state);
-  o.Set("multicastInterface", d.multicastInterface);
+  o.Set("interface", d.multicastInterface);
   o.Set("syncId", d.syncId);
-  o.Set("syncMaxLen", OptionalNumber(env, d.syncMaxLen));
-  o.Set("multicastGroup", d.multicastGroup ? Napi::Value(Napi::String::New(env, AddressText(*d.multicastGroup)))
-                                           : env.Undefined());
-  o.Set("multicastPort", OptionalNumber(env, d.multicastPort));
-  o.Set("multicastTtl", OptionalNumber(env, d.multicastTtl));
+  o.Set("maxLength", OptionalNumber(env, d.syncMaxLen));
+  o.Set("group", d.multicastGroup ? Napi::Value(Napi::String::New(env, AddressText(*d.multicastGroup)))
+                                  : env.Undefined());
+  o.Set("port", OptionalNumber(env, d.multicastPort));
+  o.Set("ttl", OptionalNumber(env, d.multicastTtl));
   return o;
 }
 
@@ -218,18 +383,6 @@ Napi::Object FromInfo(Napi::Env env, const Info& info) {
   o.Set("version", info.version);
   o.Set("connTableSize", info.connTableSize);
   return o;
-}
-
-Napi::Array FromFailures(Napi::Env env, const std::vector<Failure>& failures) {
-  Napi::Array array = Napi::Array::New(env, failures.size());
-  for (size_t i = 0; i < failures.size(); ++i) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("index", failures[i].index);
-    o.Set("errno", failures[i].error);
-    if (!failures[i].extack.empty()) o.Set("kernelMessage", failures[i].extack);
-    array.Set(static_cast<uint32_t>(i), o);
-  }
-  return array;
 }
 
 Napi::Error FromSessionError(Napi::Env env, const SessionError& e) {

@@ -3,8 +3,7 @@
 #pragma once
 
 #include <linux/netlink.h>
-#include <netlink/msg.h>
-#include <netlink/netlink.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <functional>
@@ -28,6 +27,26 @@ struct SessionError : std::runtime_error {
   std::string extack;
 };
 
+// Requests encoded by prepare(), in send buffers of at most kMaxMessagesPerSend
+// messages and kMaxBytesPerSend bytes.
+struct Batch {
+  struct Buffer {
+    std::vector<uint8_t> bytes;     // messages back to back, not yet stamped
+    std::vector<uint32_t> indices;  // the request index of each message
+  };
+  std::vector<Buffer> buffers;
+  std::vector<Failure> invalid;  // refused by the encoder
+};
+
+constexpr size_t kMaxMessagesPerSend = 512;
+constexpr size_t kMaxBytesPerSend = 128 * 1024;
+
+// Test-only faults (see _testFault in typings/addon.d.ts).
+struct Faults {
+  int failDumpAfterMessages = -1;  // the next dump fails (EBADMSG) after this many messages
+  int receiveBufferBytes = 0;      // SO_RCVBUF of the sockets, 0 = the normal size
+};
+
 class NetlinkSession {
  public:
   NetlinkSession() = default;
@@ -39,45 +58,67 @@ class NetlinkSession {
   // empty) and resolves the IPVS family. Throws SessionError.
   void Open(const std::string& netnsPath);
   void Close();
-  bool IsOpen() const { return sock_ != nullptr; }
   int family() const { return family_; }
 
-  // Sends every request, many per sendmsg, with an ACK asked only of the last
-  // message of each buffer: the kernel answers only the failed ones, so the
-  // replies tell exactly which requests failed. Returns those failures.
-  std::vector<Failure> Execute(const std::vector<nl_msg*>& messages);
+  // Sends a prepared batch; returns the failures in index order (the
+  // encoder's included). Never throws for a socket failure: it becomes the
+  // outcome of the requests it touched.
+  std::vector<Failure> Execute(Batch& batch);
 
   // A dump request: calls onMessage for every reply until NLMSG_DONE.
-  void Dump(nl_msg* message, const std::function<void(nlmsghdr*)>& onMessage);
-
+  void Dump(nlmsghdr* request, const std::function<void(nlmsghdr*)>& onMessage);
   // A request answered by zero or more replies and then an ACK.
-  void Transact(nl_msg* message, const std::function<void(nlmsghdr*)>& onMessage);
+  void Transact(nlmsghdr* request, const std::function<void(nlmsghdr*)>& onMessage);
 
   // The text of /proc/net/<name> as seen from this session's namespace.
   std::string ReadNetFile(const std::string& name);
 
+  void SetFaults(const Faults& faults);
+
   std::mutex mutex;
 
  private:
-  void RequireOpen() const;
-  uint32_t Stamp(nl_msg* message, int extraFlags);
-  void Send(const uint8_t* data, size_t length);
+  // Reopens the socket if an earlier failure left it unusable; throws Closed
+  // when the session is not open.
+  void RequireOpen();
+  void OpenSocket();
+  void CloseSocket();
+  // Resolves the family on the socket as it is (Open has not finished).
+  void ResolveFamily();
+  void TransactOnSocket(nlmsghdr* request, const std::function<void(nlmsghdr*)>& onMessage);
+  uint32_t NextSeq() {
+    if (++seq_ == 0) seq_ = 1;  // 0 is what unsolicited messages carry
+    return seq_;
+  }
+  void Stamp(nlmsghdr* header, uint32_t seq, uint16_t extraFlags);
+  // sendmsg with the real errno (libnl's nl_sendto maps ENOBUFS to ENOMEM).
+  int SendRaw(const void* data, size_t length);
+  void Send(const void* data, size_t length);
+  // recvmmsg into receiveBuffers_: returns the number of datagrams, or
+  // -errno. Blocks (bounded by SO_RCVTIMEO) unless `dontWait`.
+  int ReceiveRaw(bool dontWait);
   // Receives datagrams and hands each of our replies whose sequence number
-  // lies in [firstSeq, lastSeq] to `handle` until it returns true.
-  void ReceiveUntil(uint32_t firstSeq, uint32_t lastSeq,
-                    const std::function<bool(nlmsghdr*)>& handle);
+  // lies in [firstSeq, lastSeq] to `handle` until it returns true. On any
+  // failure the socket is marked for reopening before the exception leaves.
+  void ReceiveUntil(uint32_t firstSeq, uint32_t lastSeq, const std::function<bool(nlmsghdr*)>& handle);
+  // Sends one buffer of a batch and records its failures.
+  void ExecuteBuffer(Batch::Buffer& buffer, std::vector<Failure>* failures, int* stopError, std::string* stopMessage);
 
-  nl_sock* sock_ = nullptr;
-  int netnsFd_ = -1;  // the namespace given to Open, kept for ReadNetFile
+  bool open_ = false;
+  bool broken_ = false;  // a failure left the socket unusable: reopen before use
+  int netnsFd_ = -1;     // the namespace given to Open, kept to reopen and for ReadNetFile
   int fd_ = -1;
   int family_ = -1;
   uint32_t port_ = 0;
   uint32_t seq_ = 0;
+  Faults faults_;
+  // ReceiveRaw's datagrams: kReceiveSlots slots of kReceiveSlotBytes.
   std::vector<uint8_t> receiveBuffer_;
-  std::vector<uint8_t> sendBuffer_;
+  std::vector<mmsghdr> receiveHeaders_;
+  std::vector<iovec> receiveVectors_;
 };
 
 // The kernel's error for an NLMSG_ERROR message, and its extended-ACK text.
-int ErrorOf(nlmsghdr* header, std::string* extack);
+int ErrorOf(const nlmsghdr* header, std::string* extack);
 
 }  // namespace ipvs

@@ -27,7 +27,7 @@ export interface RawDestination {
   family: number;
   address: string;
   port: number;
-  /** IP_VS_CONN_F_* */
+  /** IP_VS_CONN_F_*: MASQ 0, LOCALNODE 1, TUNNEL 2, DROUTE 3, BYPASS 4. */
   forwarding: number;
   weight: number;
   upperThreshold: number;
@@ -63,40 +63,130 @@ export interface RawRequest {
   timeouts?: RawTimeouts;
 }
 
-export interface RawFailure {
-  /** Index of the request in the array given to prepare(). */
-  index: number;
-  /** Positive errno: the kernel's for 'refused', the cause otherwise. */
-  errno: number;
-  /**
-   * refused: the kernel answered this request with errno.
-   * unknown: sent, but its answer may have been lost (it may or may not be applied).
-   * unsent: not sent, because an earlier socket failure stopped the batch (not applied).
-   * invalid: the encoder refused it; not sent.
-   */
-  outcome: 'refused' | 'unknown' | 'unsent' | 'invalid';
-  /** The kernel's own extended-ACK text ('refused' only). */
-  kernelMessage?: string;
-  /** The library's description of the cause (not 'refused'). */
-  message?: string;
-}
-
-/** A prepared batch: requests converted to C++ on the main thread, executed once. */
+/** Requests encoded by prepare(), opaque; it can be executed once. */
 export interface RawBatch {
   readonly __rawBatch: unique symbol;
 }
 
+export interface RawFailure {
+  /** Index of the request in the array given to prepare(). */
+  index: number;
+  /** Positive errno: the kernel's for 'refused'; the cause otherwise. */
+  errno: number;
+  /**
+   * refused: the kernel answered this request with errno (not applied).
+   * unknown: sent, but its answer may have been lost (ENOBUFS on receive, a
+   *   timeout, a socket error): it may or may not be applied.
+   * unsent: never sent because an earlier socket failure stopped the batch
+   *   (known not applied).
+   * invalid: refused by the encoder (EINVAL, or EMSGSIZE when it does not fit
+   *   in a message), never sent.
+   */
+  outcome: 'refused' | 'unknown' | 'unsent' | 'invalid';
+  /** The kernel's own extended-ACK text, when it sent one; never the library's. */
+  kernelMessage?: string;
+  /** The library's description of the cause, for unknown / unsent / invalid. */
+  message?: string;
+}
+
+export interface RawListOptions {
+  /** Only this service; the call rejects with ESRCH (errno 3) when it is absent. */
+  service?: RawServiceKey;
+  destinations: boolean;
+  stats: boolean;
+}
+
 /**
- * JSON texts of raw entries, each an array that ends at a service boundary,
- * so one can be parsed per event-loop turn; `stats` holds 10 counters per
- * entry whose `stats` field is an index into it.
+ * `JSON.parse` of each chunk gives an array of entries; the chunks in order
+ * are the whole listing (no chunks: nothing listed).
+ *
+ * A service entry, keys in this order (numbers are the kernel's):
+ *   { family, protocol, address, port, fwmark, scheduler, flags, timeout,
+ *     netmask, persistenceEngine, stats, destinations? }
+ * flags without HASHED (0x2); netmask: IPv4 a host-order u32, IPv6 the prefix
+ * length; address by inet_ntop ("0.0.0.0" / "::" for fwmark services);
+ * `destinations` only when asked.
+ * A destination entry:
+ *   { address, family, port, weight, forwarding, upperThreshold,
+ *     lowerThreshold, tunnel, activeConnections, inactiveConnections,
+ *     persistentConnections, stats }
+ * family: the destination's own; tunnel: null unless the kernel sent a tunnel
+ * type, then { type, port, flags } (port host order, 0 when absent).
+ * `stats` in both: the entry's index into RawListing.stats, or null when stats
+ * were not asked or the kernel sent none.
  */
 export interface RawListing {
+  /** JSON texts; a chunk ends at an entry boundary once past ~32 KiB. */
   chunks: string[];
+  /**
+   * 10 counters per entry (conns, inpkts, outpkts, inbytes, outbytes, cps,
+   * inpps, outpps, inbps, outbps) at index*10 .. index*10+9, or null when
+   * stats were not asked.
+   */
   stats: BigUint64Array | null;
 }
 
-/** A service as listed: numbers are the kernel's; `flags` without HASHED. */
+export interface RawInfo {
+  /** e.g. 0x010201 for 1.2.1 */
+  version: number;
+  connTableSize: number;
+}
+
+/** The rejection value of every native Promise. */
+export interface RawError extends Error {
+  errno: number;
+  /** The kernel's extended-ACK text only. */
+  kernelMessage?: string;
+  /** The IPVS generic netlink family is missing in this namespace. */
+  unavailable?: boolean;
+  /** The handle is not open (never opened, or closed). */
+  closed?: boolean;
+}
+
+/** @internal Test-only faults: see _testFault. */
+export interface RawTestFault {
+  /** The next dump fails as if its reply number N+1 did not parse (EBADMSG). */
+  failDumpAfterMessages?: number;
+  /** SO_RCVBUF of the handle's sockets from now on; 0 or absent: the normal size. */
+  receiveBufferBytes?: number;
+}
+
+export interface RawHandle {
+  /**
+   * Opens the socket, inside the network namespace at netnsPath when given
+   * (EINVAL when the path is not a network namespace).
+   */
+  open(netnsPath?: string): Promise<void>;
+  /**
+   * Synchronous, main thread: converts and encodes the requests. Never throws
+   * for a bad request: it becomes a failure of its own with outcome 'invalid'
+   * and the others are still sent. Throws TypeError only if `requests` is not
+   * an array.
+   */
+  prepare(requests: RawRequest[]): RawBatch;
+  /**
+   * Sends a prepared batch (once). Resolves with the failures only, in index
+   * order; every request not listed was applied. Rejects (nothing sent) when
+   * the handle is not open, the socket cannot be reopened, or the batch is not
+   * one from prepare() or ran already (EINVAL).
+   */
+  execute(batch: RawBatch): Promise<RawFailure[]>;
+  /** Services (all, or the one named by `service`), optionally with destinations and stats. */
+  list(options: RawListOptions): Promise<RawListing>;
+  /** One service's destinations only (an absent service gives an empty list, as the kernel does). */
+  listDestinations(key: RawServiceKey, options: { stats: boolean }): Promise<RawListing>;
+  getInfo(): Promise<RawInfo>;
+  getTimeouts(): Promise<RawTimeouts>;
+  getDaemons(): Promise<RawDaemon[]>;
+  /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */
+  readNetFile(name: string): Promise<string>;
+  /** Safe in every state; calls already queued finish first. */
+  close(): Promise<void>;
+  /** @internal For the kernel tests only: applies until changed. */
+  _testFault(fault: RawTestFault): Promise<void>;
+}
+
+/** A service as listed (see RawListing): numbers are the kernel's; `flags` without HASHED. */
 export interface RawServiceEntry {
   family: number;
   protocol: number;
@@ -112,6 +202,7 @@ export interface RawServiceEntry {
   destinations?: RawDestinationEntry[];
 }
 
+/** A destination as listed (see RawListing). */
 export interface RawDestinationEntry {
   address: string;
   family: number;
@@ -125,40 +216,6 @@ export interface RawDestinationEntry {
   inactiveConnections: number;
   persistentConnections: number;
   stats: number | null;
-}
-
-export interface RawInfo {
-  /** e.g. 0x010201 for 1.2.1 */
-  version: number;
-  connTableSize: number;
-}
-
-/** The rejection value of every native Promise. */
-export interface RawError extends Error {
-  errno: number;
-  kernelMessage?: string;
-  /** The IPVS generic netlink family is missing in this namespace. */
-  unavailable?: boolean;
-  /** The handle was closed. */
-  closed?: boolean;
-}
-
-export interface RawHandle {
-  open(netnsPath?: string): Promise<void>;
-  /** Converts requests (main thread); a request the encoder refuses becomes an 'invalid' failure. */
-  prepare(requests: RawRequest[]): RawBatch;
-  /** Sends a prepared batch; resolves with the failures only. */
-  execute(batch: RawBatch): Promise<RawFailure[]>;
-  getInfo(): Promise<RawInfo>;
-  /** Services (all, or the one named; ESRCH if absent), optionally with destinations and stats. */
-  list(options: { service?: RawServiceKey; destinations: boolean; stats: boolean }): Promise<RawListing>;
-  /** One service's destinations (an absent service lists none, as the kernel does). */
-  listDestinations(key: RawServiceKey, options: { stats: boolean }): Promise<RawListing>;
-  getTimeouts(): Promise<RawTimeouts>;
-  getDaemons(): Promise<RawDaemon[]>;
-  /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */
-  readNetFile(name: string): Promise<string>;
-  close(): Promise<void>;
 }
 
 export interface RawAddon {

@@ -1,0 +1,71 @@
+// The fast read path: kernel replies straight to JSON text, which JavaScript
+// parses a chunk at a time, and counters into one flat array. Worker threads
+// only; nothing here touches Node-API.
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ipvs_types.h"
+
+namespace ipvs {
+
+// A service as the dump gave it, kept until its destinations are dumped.
+struct ServiceRecord {
+  ServiceKey key;
+  std::string scheduler;
+  std::string persistenceEngine;
+  uint32_t flags = 0;  // HASHED stripped
+  uint32_t timeout = 0;
+  uint32_t netmask = 0;  // IPv4: host order; IPv6: prefix length
+  bool hasStats = false;
+  std::array<uint64_t, 10> stats{};
+};
+
+// JSON arrays of objects, cut into chunks at object boundaries.
+class Listing {
+ public:
+  explicit Listing(bool withStats = false) : withStats_(withStats) {}
+
+  // A service: the object, left open for its destinations when `open`
+  // (then AppendDestination each, then CloseService).
+  void AppendService(const ServiceRecord& service, bool open);
+  void CloseService();
+  // A destination from a NEW_DEST reply: false when it does not parse.
+  // `topLevel`: an element of the listing itself (listDestinations).
+  bool AppendDestination(const nlmsghdr* header, uint16_t serviceFamily, bool topLevel);
+  // Closes the last chunk; the listing is then complete.
+  void Finish();
+
+  struct Chunk {
+    std::string text;
+    bool ascii = true;  // latin1 is the cheaper way into a JS string
+  };
+  std::vector<Chunk> chunks;
+  std::vector<uint64_t> counters;  // 10 per entry with stats
+  bool withStats() const { return withStats_; }
+
+ private:
+  void BeginEntry();
+  void EndEntry();
+  void Text(const char* text, size_t length) { current_.text.append(text, length); }
+  template <size_t N>
+  void Text(const char (&text)[N]) { current_.text.append(text, N - 1); }
+  void Number(uint64_t value);
+  void String(const std::string& value);
+  void Address(uint16_t family, const uint8_t* bytes);
+  void StatsIndex(bool present, const std::array<uint64_t, 10>& stats);
+
+  bool withStats_;
+  bool firstDestination_ = true;
+  Chunk current_;
+};
+
+// Decodes a NEW_SERVICE reply; false when it does not parse.
+bool DecodeService(const nlmsghdr* header, ServiceRecord* out);
+
+}  // namespace ipvs

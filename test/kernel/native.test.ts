@@ -1,0 +1,420 @@
+// The raw addon against a real IPVS, checked with ipvsadm: batches and their
+// per-request outcomes, the JSON listing, the socket after trouble, open() and
+// close() in every state. IPVS_NATIVE_BENCH=1 adds the 20,000 x 10 benchmark
+// (run it with --mem 4096).
+import assert from 'assert/strict';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import { addon } from '../../lib/addon';
+import type { RawFailure, RawHandle, RawListing, RawRequest, RawServiceKey } from '../../lib/addon';
+import { assertSandbox, resetTable, savedRules, sh } from './helpers';
+
+const C = addon.constants;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const TCP = 6;
+const EEXIST = 17;
+const ESRCH = 3;
+const EINVAL = 22;
+const EMSGSIZE = 90;
+const EBADMSG = 74;
+const ENOBUFS = 105;
+const FORWARDING_FLAG = ['-m', '', '-i', '-g'];
+
+function service(address: string, port: number, scheduler = 'rr', family = AF_INET) {
+  return { family, protocol: TCP, address, port, fwmark: 0, scheduler, flags: 0, timeout: 0, netmask: family === AF_INET ? 0xffffffff : 128, persistenceEngine: '' };
+}
+function destination(address: string, port: number, weight = 1, forwarding = 0, family = AF_INET) {
+  return { family, address, port, forwarding, weight, upperThreshold: 0, lowerThreshold: 0 };
+}
+const addService = (s: ReturnType<typeof service>): RawRequest => ({ command: C.IPVS_CMD_NEW_SERVICE, service: s });
+const addDestination = (s: RawServiceKey, d: ReturnType<typeof destination>): RawRequest => ({ command: C.IPVS_CMD_NEW_DEST, service: s, destination: d });
+
+async function run(handle: RawHandle, requests: RawRequest[]): Promise<RawFailure[]> {
+  return handle.execute(handle.prepare(requests));
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function parse(listing: RawListing): any[] {
+  return listing.chunks.flatMap((chunk) => JSON.parse(chunk));
+}
+
+function hostPort(family: number, address: string, port: number): string {
+  return family === AF_INET6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** A listing as `ipvsadm -Sn` prints it, for the plain services these tests make. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function asRules(services: any[]): string[] {
+  const lines: string[] = [];
+  for (const s of services) {
+    const id = s.fwmark ? `-f ${s.fwmark}` : `-t ${hostPort(s.family, s.address, s.port)}`;
+    lines.push(`-A ${id}${s.fwmark && s.family === AF_INET6 ? ' -6' : ''} -s ${s.scheduler}`);
+    for (const d of s.destinations ?? []) {
+      let tunnel = '';
+      if (d.forwarding === 2) {
+        tunnel = ` --tun-type ${['ipip', 'gue', 'gre'][d.tunnel.type]}`;
+        if (d.tunnel.type === 1) tunnel += ` --tun-port ${d.tunnel.port}`;
+        if (d.tunnel.type !== 0) tunnel += ` --tun-${['nocsum', 'csum', 'remcsum'][d.tunnel.flags]}`;
+      }
+      lines.push(`-a ${id}${s.fwmark && s.family === AF_INET6 ? ' -6' : ''} -r ${hostPort(d.family, d.address, d.port)} ${FORWARDING_FLAG[d.forwarding]} -w ${d.weight}${tunnel}`);
+    }
+  }
+  return lines.sort();
+}
+
+/** Services 10.a.b.c:80 (and their destinations) loaded by ipvsadm -R, fast. */
+function restore(count: number, destinationsEach: number, scheduler: (i: number) => string | null, netns?: string): void {
+  const lines: string[] = [];
+  for (let i = 0; i < count; ++i) {
+    const s = scheduler(i);
+    if (s === null) continue;
+    const vip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:80`;
+    lines.push(`-A -t ${vip} -s ${s}`);
+    for (let j = 0; j < destinationsEach; ++j) lines.push(`-a -t ${vip} -r 198.18.${1 + j}.${1 + (i % 250)}:${8000 + (i >> 8)} -m -w 1`);
+  }
+  const file = `/tmp/ipvs-native-${process.pid}.rules`;
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  sh(`${netns ? `ip netns exec ${netns} ` : ''}ipvsadm -R < ${file}`);
+  fs.unlinkSync(file);
+}
+const vipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+
+describe('native: prepare() and execute(batch)', function () {
+  let handle: RawHandle;
+  before(async function () {
+    assertSandbox();
+    handle = new addon.Handle();
+    await handle.open();
+  });
+  after(() => handle?.close());
+  beforeEach(resetTable);
+
+  it('applies every request not listed; refused and invalid ones are listed in index order', async () => {
+    const web = service('1.1.1.1', 80);
+    const failures = await run(handle, [
+      addService(web),
+      addService({ ...web, address: 'not-an-address' }),
+      addService(web),
+      addDestination(web, destination('198.18.0.2', 8080, 3)),
+      addService({ ...service('1.1.1.2', 80), scheduler: 'x'.repeat(2000) }),
+      addService(service('1.1.1.3', 80, 'wlc')),
+      addDestination(service('1.1.1.9', 80), destination('198.18.0.2', 8080)),
+    ]);
+    assert.deepEqual(
+      failures.map((f) => [f.index, f.errno, f.outcome]),
+      [[1, EINVAL, 'invalid'], [2, EEXIST, 'refused'], [4, EMSGSIZE, 'invalid'], [6, ESRCH, 'refused']],
+    );
+    for (const f of failures) {
+      if (f.outcome === 'invalid') {
+        assert.equal(f.kernelMessage, undefined);
+        assert.match(f.message!, f.errno === EINVAL ? /address/ : /does not fit/);
+      } else {
+        assert.equal(f.message, undefined);
+      }
+    }
+    assert.deepEqual(savedRules().sort(), ['-A -t 1.1.1.1:80 -s rr', '-A -t 1.1.1.3:80 -s wlc', '-a -t 1.1.1.1:80 -r 198.18.0.2:8080 -m -w 3'].sort());
+  });
+
+  it('a request that is not an object, or whose getter throws, is invalid and the rest still go', async () => {
+    const bad = { get command(): number { throw new Error('boom'); } };
+    const failures = await run(handle, [null as unknown as RawRequest, bad as unknown as RawRequest, addService(service('1.1.1.4', 80))]);
+    assert.deepEqual(failures.map((f) => [f.index, f.errno, f.outcome]), [[0, EINVAL, 'invalid'], [1, EINVAL, 'invalid']]);
+    assert.deepEqual(savedRules(), ['-A -t 1.1.1.4:80 -s rr']);
+  });
+
+  it('prepare() throws TypeError only for a non-array; a batch runs once', async () => {
+    assert.throws(() => handle.prepare({} as unknown as RawRequest[]), TypeError);
+    const batch = handle.prepare([addService(service('1.1.1.5', 80))]);
+    assert.deepEqual(await handle.execute(batch), []);
+    await assert.rejects(handle.execute(batch), (e: { errno: number }) => e.errno === EINVAL);
+    await assert.rejects(handle.execute({} as never), (e: { errno: number }) => e.errno === EINVAL);
+    assert.deepEqual(savedRules(), ['-A -t 1.1.1.5:80 -s rr']);
+  });
+
+  it('a batch of several send buffers (1,500 requests) reports the failures of each', async () => {
+    const requests: RawRequest[] = [];
+    for (let i = 0; i < 1500; ++i) requests.push(addService(service(vipOf(i % 1000), 80)));
+    const failures = await run(handle, requests);
+    assert.deepEqual(failures.map((f) => f.index), requests.map((_, i) => i).filter((i) => i >= 1000));
+    assert.ok(failures.every((f) => f.errno === EEXIST && f.outcome === 'refused'));
+    assert.equal(savedRules().length, 1000);
+  });
+
+  it('daemon and destination fields use the public names', async () => {
+    sh('ip link add ipvsnat0 type dummy && ip link set ipvsnat0 multicast on up && ip addr add 198.19.0.1/24 dev ipvsnat0');
+    try {
+      const failures = await run(handle, [
+        { command: C.IPVS_CMD_NEW_DAEMON, daemon: { state: 1, interface: 'ipvsnat0', syncId: 7, maxLength: 1400, group: '224.0.0.81', port: 8850, ttl: 2 } },
+      ]);
+      assert.deepEqual(failures, []);
+      assert.match(sh('ipvsadm -L --daemon'), /master sync daemon \(mcast=ipvsnat0, syncid=7, maxlen=1400, group=224\.0\.0\.81, port=8850, ttl=2\)/);
+      assert.deepEqual(await handle.getDaemons(), [{ state: 1, interface: 'ipvsnat0', syncId: 7, maxLength: 1400, group: '224.0.0.81', port: 8850, ttl: 2 }]);
+    } finally {
+      sh('ipvsadm --stop-daemon master; ip link del ipvsnat0');
+    }
+  });
+});
+
+describe('native: list() and listDestinations()', function () {
+  let handle: RawHandle;
+  before(async function () {
+    assertSandbox();
+    handle = new addon.Handle();
+    await handle.open();
+  });
+  after(() => handle?.close());
+  beforeEach(resetTable);
+
+  it('JSON entries with the documented keys, in order, equal to ipvsadm -Sn', async () => {
+    const web = service('1.1.1.1', 80);
+    const v6 = service('2001:db8::1', 443, 'wlc', AF_INET6);
+    const mark = { ...service('', 0, 'sh'), fwmark: 9, protocol: 0, address: '' };
+    assert.deepEqual(await run(handle, [
+      addService(web), addService(v6), addService(mark),
+      addDestination(web, destination('198.18.0.2', 8080, 3)),
+      addDestination(web, destination('198.18.0.3', 8080, 0, 3)),
+      addDestination(v6, destination('2001:db8::2', 443, 1, 0, AF_INET6)),
+      addDestination(mark, { ...destination('198.18.0.4', 0, 2, 2), tunnelType: 1, tunnelPort: 6080 } as never),
+    ]), []);
+    const listing = await handle.list({ destinations: true, stats: true });
+    const services = parse(listing);
+    assert.deepEqual(asRules(services), savedRules().sort());
+    const first = services.find((s) => s.address === '1.1.1.1');
+    assert.deepEqual(Object.keys(first), ['family', 'protocol', 'address', 'port', 'fwmark', 'scheduler', 'flags', 'timeout', 'netmask', 'persistenceEngine', 'stats', 'destinations']);
+    assert.deepEqual({ ...first, stats: 0, destinations: [] }, { family: 2, protocol: 6, address: '1.1.1.1', port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: 4294967295, persistenceEngine: '', stats: 0, destinations: [] });
+    assert.deepEqual(Object.keys(first.destinations[0]), ['address', 'family', 'port', 'weight', 'forwarding', 'upperThreshold', 'lowerThreshold', 'tunnel', 'activeConnections', 'inactiveConnections', 'persistentConnections', 'stats']);
+    const marked = services.find((s) => s.fwmark === 9);
+    assert.equal(marked.address, '0.0.0.0');
+    assert.deepEqual(marked.destinations[0].tunnel, { type: 1, port: 6080, flags: 0 });
+    assert.equal(services.find((s) => s.family === AF_INET6).netmask, 128);
+    // Every entry has its own stats slot, 10 counters each.
+    const indices = services.flatMap((s) => [s.stats, ...s.destinations.map((d: { stats: number }) => d.stats)]);
+    assert.deepEqual([...indices].sort((a, b) => a - b), indices.map((_, i) => i));
+    assert.ok(listing.stats instanceof BigUint64Array);
+    assert.equal(listing.stats!.length, indices.length * 10);
+  });
+
+  it('without stats or destinations: stats null everywhere, no destinations key', async () => {
+    const web = service('1.1.1.1', 80);
+    await run(handle, [addService(web), addDestination(web, destination('198.18.0.2', 80))]);
+    const bare = await handle.list({ destinations: false, stats: false });
+    assert.equal(bare.stats, null);
+    assert.deepEqual(parse(bare).map((s) => [s.stats, 'destinations' in s]), [[null, false]]);
+    const noStats = parse(await handle.list({ destinations: true, stats: false }));
+    assert.equal(noStats[0].destinations[0].stats, null);
+  });
+
+  it('one service: the entry, or ESRCH; listDestinations of an absent service is empty', async () => {
+    const web = service('1.1.1.1', 80);
+    await run(handle, [addService(web), addService(service('1.1.1.2', 80)), addDestination(web, destination('198.18.0.2', 80, 5))]);
+    const one = parse(await handle.list({ service: web, destinations: true, stats: false }));
+    assert.equal(one.length, 1);
+    assert.equal(one[0].destinations[0].weight, 5);
+    await assert.rejects(handle.list({ service: service('1.1.1.3', 80), destinations: false, stats: false }), (e: { errno: number; kernelMessage?: string }) => e.errno === ESRCH);
+    const destinations = await handle.listDestinations(web, { stats: true });
+    assert.deepEqual(parse(destinations).map((d) => [d.address, d.weight, d.stats]), [['198.18.0.2', 5, 0]]);
+    assert.equal(destinations.stats!.length, 10);
+    assert.deepEqual(await handle.listDestinations(service('1.1.1.3', 80), { stats: false }), { chunks: [], stats: null });
+  });
+
+  it('a large table comes in chunks of about 32 KiB, cut at service boundaries', async () => {
+    restore(2000, 2, () => 'rr');
+    const listing = await handle.list({ destinations: true, stats: true });
+    assert.ok(listing.chunks.length > 5);
+    for (const chunk of listing.chunks.slice(0, -1)) assert.ok(chunk.length >= 32 * 1024 && chunk.length < 40 * 1024);
+    assert.deepEqual(asRules(parse(listing)), savedRules().sort());
+  });
+});
+
+describe('native: the socket after trouble', function () {
+  let handle: RawHandle;
+  before(async function () {
+    assertSandbox();
+    handle = new addon.Handle();
+    await handle.open();
+  });
+  after(() => handle?.close());
+  beforeEach(resetTable);
+
+  it('a reply that does not parse mid-dump is EBADMSG, and the next dump works (no EBUSY)', async () => {
+    restore(2000, 0, () => 'rr');
+    await handle._testFault({ failDumpAfterMessages: 300 });
+    await assert.rejects(handle.list({ destinations: false, stats: false }), (e: { errno: number; kernelMessage?: string }) => {
+      assert.equal(e.errno, EBADMSG);
+      assert.equal(e.kernelMessage, undefined);
+      return true;
+    });
+    assert.deepEqual(asRules(parse(await handle.list({ destinations: false, stats: false }))), savedRules().sort());
+    // Mid destination dump too.
+    restore(50, 3, () => 'rr');
+    await handle._testFault({ failDumpAfterMessages: 100 });
+    await assert.rejects(handle.list({ destinations: true, stats: false }), (e: { errno: number }) => e.errno === EBADMSG);
+    assert.deepEqual(asRules(parse(await handle.list({ destinations: true, stats: true }))), savedRules().sort());
+  });
+
+  it('an overflowing receive queue: each request applied, refused, unknown or unsent, never guessed', async () => {
+    // The adds that collide with existing services (wlc) are refused, the new
+    // ones (rr) applied: 90% collide in the first half (their answers overflow
+    // the tiny queue), 0.5% in the second (theirs fit).
+    const exists = (i: number) => (i < 2500 ? i % 10 !== 0 : i % 200 === 0);
+    restore(5000, 0, (i) => (exists(i) ? 'wlc' : null));
+    await handle._testFault({ receiveBufferBytes: 4096 });
+    let failures: RawFailure[];
+    try {
+      const requests: RawRequest[] = [];
+      for (let i = 0; i < 5000; ++i) requests.push(addService(service(vipOf(i), 80, 'rr')));
+      failures = await run(handle, requests);
+    } finally {
+      await handle._testFault({});
+    }
+    const byIndex = new Map(failures.map((f) => [f.index, f]));
+    const table = new Map(savedRules().map((line) => {
+      const m = /^-A -t ([\d.]+):80 -s (\w+)$/.exec(line)!;
+      return [m[1], m[2]];
+    }));
+    const counts = { applied: 0, refused: 0, unknown: 0, unsent: 0, invalid: 0 };
+    for (let i = 0; i < 5000; ++i) {
+      const f = byIndex.get(i);
+      const now = table.get(vipOf(i));
+      if (!f) {
+        counts.applied++;
+        assert.equal(now, 'rr', `request ${i} reported applied`);
+      } else if (f.outcome === 'refused') {
+        counts.refused++;
+        assert.equal(f.errno, EEXIST);
+        assert.ok(exists(i) && now === 'wlc', `request ${i} reported refused`);
+      } else if (f.outcome === 'unknown') {
+        counts.unknown++;
+        assert.equal(f.errno, ENOBUFS);
+        assert.equal(f.kernelMessage, undefined);
+        assert.match(f.message!, /ENOBUFS/);
+        assert.ok(now === (exists(i) ? 'wlc' : 'rr'), `request ${i}: the kernel's real outcome`);
+      } else {
+        counts[f.outcome]++;
+      }
+    }
+    console.log(`      outcomes: ${JSON.stringify(counts)}`);
+    assert.equal(counts.unsent + counts.invalid, 0);
+    assert.ok(counts.unknown > 0, 'the queue overflowed');
+    assert.ok(counts.refused > 0 && counts.applied > 0, JSON.stringify(counts));
+    // The socket is fine afterwards.
+    assert.equal(parse(await handle.list({ destinations: false, stats: false })).length, 5000);
+  });
+});
+
+describe('native: open() and close() in every state', function () {
+  before(assertSandbox);
+  beforeEach(resetTable);
+
+  it('open() of a FIFO, a device or a file is EINVAL at once; a missing path is ENOENT', async () => {
+    const fifo = `/tmp/ipvs-native-fifo-${process.pid}`;
+    execFileSync('mkfifo', [fifo]);
+    try {
+      for (const path of [fifo, '/dev/zero', '/etc/hostname']) {
+        const handle = new addon.Handle();
+        const started = Date.now();
+        await assert.rejects(handle.open(path), (e: { errno: number; message: string }) => {
+          assert.equal(e.errno, EINVAL, path);
+          assert.match(e.message, /not a network namespace/);
+          return true;
+        });
+        assert.ok(Date.now() - started < 5000);
+        await handle.close();
+      }
+      await assert.rejects(new addon.Handle().open('/nonexistent/netns'), (e: { errno: number }) => e.errno === 2);
+      // Another namespace type is refused too.
+      await assert.rejects(new addon.Handle().open('/proc/self/ns/uts'), (e: { errno: number }) => e.errno === EINVAL);
+    } finally {
+      fs.unlinkSync(fifo);
+    }
+  });
+
+  it('a handle in another namespace lists and changes that one', async () => {
+    execFileSync('ip', ['netns', 'add', 'ipvs-native']);
+    const handle = new addon.Handle();
+    try {
+      await handle.open('/run/netns/ipvs-native');
+      assert.deepEqual(await run(handle, [addService(service('1.1.1.1', 80, 'lc'))]), []);
+      assert.deepEqual(savedRules('ipvs-native'), ['-A -t 1.1.1.1:80 -s lc']);
+      assert.deepEqual(savedRules(), []);
+      assert.equal(parse(await handle.list({ destinations: true, stats: false })).length, 1);
+    } finally {
+      await handle.close();
+      execFileSync('ip', ['netns', 'del', 'ipvs-native']);
+    }
+  });
+
+  it('close() resolves never opened, after a failed open, twice, and with calls in flight', async () => {
+    await new addon.Handle().close();
+    const failed = new addon.Handle();
+    await assert.rejects(failed.open('/dev/null'));
+    await failed.close();
+    await failed.close();
+    const busy = new addon.Handle();
+    await busy.open();
+    const inFlight = busy.list({ destinations: true, stats: true });
+    await busy.close();
+    await inFlight;
+    await assert.rejects(busy.list({ destinations: false, stats: false }), (e: { closed?: boolean }) => e.closed === true);
+    await assert.rejects(busy.execute(busy.prepare([])), (e: { closed?: boolean }) => e.closed === true);
+  });
+});
+
+describe('native: benchmark (IPVS_NATIVE_BENCH=1)', function () {
+  before(function () {
+    if (!process.env.IPVS_NATIVE_BENCH) this.skip();
+    assertSandbox();
+  });
+  this.timeout(1800 * 1000);
+
+  it('prepare() per 1,000 requests', function () {
+    const handle = new addon.Handle();
+    const requests: RawRequest[] = [];
+    for (let i = 0; i < 2000; ++i) {
+      const s = service(vipOf(i), 80);
+      requests.push(i % 11 === 0 ? addService(s) : addDestination(s, destination(`198.18.1.${i % 250}`, 8080)));
+    }
+    for (let round = 0; round < 3; ++round) {
+      const times: number[] = [];
+      for (let r = 0; r < 10; ++r) {
+        const started = process.hrtime.bigint();
+        handle.prepare(requests.slice(0, 1000));
+        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+      }
+      times.sort((a, b) => a - b);
+      console.log(`    prepare(1000 requests): median ${times[5].toFixed(2)} ms, min ${times[0].toFixed(2)} ms, max ${times[9].toFixed(2)} ms`);
+    }
+  });
+
+  it('list() of 20,000 services x 10 destinations vs ipvsadm -Sn', async () => {
+    const ns = 'ipvs-bench';
+    execFileSync('ip', ['netns', 'add', ns]);
+    // Destination adds need a route to their address.
+    sh(`ip -n ${ns} link add dummy0 type dummy && ip -n ${ns} link set dummy0 up && ip -n ${ns} addr add 198.18.0.1/15 dev dummy0 && ip -n ${ns} route add default dev dummy0`);
+    const handle = new addon.Handle();
+    try {
+      let started = Date.now();
+      restore(20000, 10, () => 'rr', ns);
+      console.log(`    ipvsadm -R of 20,000 x 10: ${Date.now() - started} ms`);
+      await handle.open(`/run/netns/${ns}`);
+      for (let round = 0; round < 2; ++round) {
+        started = Date.now();
+        const listing = await handle.list({ destinations: true, stats: true });
+        const listed = Date.now() - started;
+        started = Date.now();
+        const services = parse(listing);
+        const parsed = Date.now() - started;
+        started = Date.now();
+        const saved = execFileSync('ip', ['netns', 'exec', ns, 'ipvsadm', '-Sn'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+        const ipvsadmMs = Date.now() - started;
+        console.log(`    list() 20,000 x 10 with stats: ${listed} ms to resolution (${listing.chunks.length} chunks), JSON.parse of all chunks ${parsed} ms; ipvsadm -Sn ${ipvsadmMs} ms`);
+        assert.equal(services.length, 20000);
+        if (round === 0) assert.deepEqual(asRules(services), saved.split('\n').filter((l) => l).sort());
+      }
+    } finally {
+      await handle.close();
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+  });
+});
