@@ -65,10 +65,14 @@ describe('kernel: exact core semantics', function () {
     const calls: string[] = [];
     const spy = (name: string) => {
       const original = native[name];
-      native[name] = (...args: unknown[]) => {
-        calls.push(`${name}${name === 'list' ? `(destinations=${(args[0] as { destinations: boolean }).destinations})` : ''}`);
-        return original.apply(native, args);
-      };
+      // The addon's methods are read-only on its prototype: shadow them on the instance.
+      Object.defineProperty(native, name, {
+        configurable: true,
+        value: (...args: unknown[]) => {
+          calls.push(`${name}${name === 'list' ? `(destinations=${(args[0] as { destinations: boolean }).destinations})` : ''}`);
+          return original.apply(native, args);
+        },
+      });
       return () => delete native[name];
     };
     const undo = [spy('list'), spy('listDestinations')];
