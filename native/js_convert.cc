@@ -63,9 +63,26 @@ Napi::Value OptionalNumber(Napi::Env env, const std::optional<T>& v) {
 }  // namespace
 
 RequestReader::RequestReader(napi_env env) : env_(env), keys_(kKeyCount) {
-  for (int k = 0; k < kKeyCount; ++k)
-    if (napi_create_string_latin1(env, kKeyNames[k], NAPI_AUTO_LENGTH, &keys_[k]) != napi_ok)
-      throw Napi::Error::New(env, "cannot create property names");
+  // Property keys that V8 has internalized look up several times faster than
+  // fresh strings (which V8 internalizes again on every lookup): the names
+  // of an object's own properties are internalized, so take them from one.
+  napi_value names = nullptr, holder = nullptr;
+  uint32_t count = 0;
+  bool ok = napi_create_object(env, &holder) == napi_ok;
+  for (int k = 0; ok && k < kKeyCount; ++k) {
+    napi_value index;
+    ok = napi_create_uint32(env, k, &index) == napi_ok && napi_set_named_property(env, holder, kKeyNames[k], index) == napi_ok;
+  }
+  ok = ok && napi_get_property_names(env, holder, &names) == napi_ok && napi_get_array_length(env, names, &count) == napi_ok &&
+       count == kKeyCount;
+  for (uint32_t i = 0; ok && i < count; ++i) {
+    napi_value name, index;
+    uint32_t k = 0;
+    ok = napi_get_element(env, names, i, &name) == napi_ok && napi_get_property(env, holder, name, &index) == napi_ok &&
+         napi_get_value_uint32(env, index, &k) == napi_ok && k < kKeyCount;
+    if (ok) keys_[k] = name;
+  }
+  if (!ok) throw Napi::Error::New(env, "cannot create property names");
 }
 
 void RequestReader::Fail(Key key, const std::string& what) {
@@ -101,12 +118,16 @@ bool Absent(napi_env env, napi_value value) {
 }  // namespace
 
 uint32_t RequestReader::U32(napi_value object, Key key, uint32_t fallback, uint32_t max) {
-  napi_value value = Get(object, key);
-  napi_valuetype type;
-  napi_typeof(env_, value, &type);
-  if (type == napi_undefined || type == napi_null) return fallback;
+  return Number(Get(object, key), key, fallback, max);
+}
+
+uint32_t RequestReader::Number(napi_value value, Key key, uint32_t fallback, uint32_t max) {
   double d;
-  if (type != napi_number || napi_get_value_double(env_, value, &d) != napi_ok) Fail(key, "expected a number");
+  // The common case (a number) costs one call; typeof only on the others.
+  if (napi_get_value_double(env_, value, &d) != napi_ok) {
+    if (Absent(env_, value)) return fallback;
+    Fail(key, "expected a number");
+  }
   if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d)))
     Fail(key, "expected an integer from 0 to " + std::to_string(max));
   return static_cast<uint32_t>(d);
@@ -116,19 +137,18 @@ template <typename T>
 std::optional<T> RequestReader::Optional(napi_value object, Key key) {
   napi_value value = Get(object, key);
   if (Absent(env_, value)) return std::nullopt;
-  return static_cast<T>(U32(object, key, 0, std::numeric_limits<T>::max()));
+  return static_cast<T>(Number(value, key, 0, std::numeric_limits<T>::max()));
 }
 
 std::string RequestReader::String(napi_value object, Key key) {
   napi_value value = Get(object, key);
-  napi_valuetype type;
-  napi_typeof(env_, value, &type);
-  if (type == napi_undefined || type == napi_null) return "";
-  if (type != napi_string) Fail(key, "expected a string");
   // Short strings (names, addresses) are copied through a stack buffer.
   char small[64];
   size_t length = 0;
-  if (napi_get_value_string_utf8(env_, value, small, sizeof(small), &length) != napi_ok) Fail(key, "expected a string");
+  if (napi_get_value_string_utf8(env_, value, small, sizeof(small), &length) != napi_ok) {
+    if (Absent(env_, value)) return "";
+    Fail(key, "expected a string");
+  }
   std::string text;
   if (length < sizeof(small) - 1) {
     text.assign(small, length);
@@ -177,11 +197,17 @@ Request RequestReader::Read(napi_value o) {
   if (IsObject(service)) {
     Service svc;
     svc.key = ReadServiceKey(service);
-    svc.scheduler = String(service, kScheduler);
-    svc.flags = U32(service, kFlags, 0);
-    svc.timeout = U32(service, kTimeout, 0);
-    svc.netmask = U32(service, kNetmask, svc.key.family == AF_INET ? 0xffffffffU : 128);
-    svc.persistenceEngine = String(service, kPersistenceEngine);
+    // Only the key is sent with a destination or with keyOnly: the other
+    // fields are not read (nor checked).
+    const bool keyOnly = r.serviceKeyOnly || r.command == IPVS_CMD_NEW_DEST || r.command == IPVS_CMD_SET_DEST ||
+                         r.command == IPVS_CMD_DEL_DEST;
+    if (!keyOnly) {
+      svc.scheduler = String(service, kScheduler);
+      svc.flags = U32(service, kFlags, 0);
+      svc.timeout = U32(service, kTimeout, 0);
+      svc.netmask = U32(service, kNetmask, svc.key.family == AF_INET ? 0xffffffffU : 128);
+      svc.persistenceEngine = String(service, kPersistenceEngine);
+    }
     r.service = std::move(svc);
   } else if (!Absent(env_, service)) {
     Fail(kService, "expected an object");
@@ -236,8 +262,10 @@ Batch PrepareBatch(Napi::Env env, const Napi::Array& requests) {
   Batch batch;
   RequestReader reader(env);
   // Messages are encoded into one scratch buffer, copied out at its final
-  // size when full: no per-request allocation, no over-reserved buffers.
-  std::vector<uint8_t> scratch;
+  // size when full: no per-request allocation, no over-reserved buffers. The
+  // scratch buffer lives on (main thread only) so that its pages stay mapped.
+  static std::vector<uint8_t> scratch;
+  scratch.clear();
   scratch.reserve(kMaxBytesPerSend);
   Batch::Buffer current;
   auto flush = [&] {

@@ -29,6 +29,7 @@ class RequestReader {
   napi_value Get(napi_value object, Key key);
   bool IsObject(napi_value value);
   uint32_t U32(napi_value object, Key key, uint32_t fallback, uint32_t max = UINT32_MAX);
+  uint32_t Number(napi_value value, Key key, uint32_t fallback, uint32_t max);
   template <typename T>
   std::optional<T> Optional(napi_value object, Key key);
   std::string String(napi_value object, Key key);
