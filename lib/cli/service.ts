@@ -221,6 +221,14 @@ async function done(change: Promise<void>): Promise<number> {
   return 0;
 }
 
+/** The service SERVICE positionals name (PROTOCOL ADDRESS:PORT or fwmark MARK), read as ipvsadm reads -t/-u/-f. */
+export function serviceKeyOf(positionals: string[], ipv6: boolean): RuleServiceKey {
+  const flags: Parsed = { flags: new Map(ipv6 ? [['ipv6', true]] : []), order: [], positionals };
+  const { words, used } = serviceWords(positionals, flags);
+  if (positionals.length > used) throw new CliError(`unexpected argument ${positionals[used]}`);
+  return ipvsadmKey(words);
+}
+
 function ipvsadmKey(svc: string[]): RuleServiceKey {
   return (ipvsadmParse(['-D', ...svc]) as Extract<IpvsadmCommand, { command: 'delete-service' }>).service;
 }

@@ -1,14 +1,15 @@
 // The whole-table commands: list, save, restore, apply, and the other
 // listings. Every listing takes --json: the document is what list() returns
 // (the shape apply() takes; counters, which are 64-bit, as decimal strings).
-import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmTimeouts, type ListOptions } from '../format';
+import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmService, formatIpvsadmTimeouts, type ListOptions } from '../format';
 import { IpvsError, jsonReplacer, TOO_MANY_DELETES, type DesiredService } from '../index';
 import { formatRules } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { parseFlags } from './flags';
 import { readRules, replacementTable, restore } from './restore';
 import { printApplyResult } from './report';
-import { runService } from './service';
+import { lookupNames } from './names';
+import { serviceKeyOf } from './service';
 
 export const LIST_HELP = `Usage: ipvs list [SERVICE] [--json] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [--nosort] [--names]
 The table as 'ipvsadm -Ln' prints it (with --names: host and port names, as ipvsadm -L).
@@ -75,15 +76,23 @@ export async function runList(ctx: Context, args: string[]): Promise<number> {
     noSort: p.flags.has('nosort'),
   };
   if (p.positionals.length) {
-    // One service: the same words as 'ipvs service show'.
-    return runService(ctx, ['show', ...p.positionals, ...(p.flags.has('ipv6') ? ['--ipv6'] : []), ...(p.flags.has('json') ? ['--json'] : [])]);
+    // One service, as ipvsadm -L -t|-u|-f SERVICE.
+    const key = serviceKeyOf(p.positionals, p.flags.has('ipv6'));
+    return withHandle(ctx, async (h) => {
+      const service = await h.getService(key);
+      if (p.flags.has('json')) ctx.io.out(json(service));
+      else {
+        if (!options.numeric) options.names = await lookupNames([...(service.address ? [service.address] : []), ...service.destinations.map((d) => d.address)]);
+        ctx.io.out(formatIpvsadmService(service, options));
+      }
+      return 0;
+    });
   }
   return withHandle(ctx, async (h) => {
     const services = await h.list();
     if (p.flags.has('json')) ctx.io.out(json(services));
     else {
       if (!options.numeric) {
-        const { lookupNames } = await import('./names');
         options.names = await lookupNames(services.flatMap((s) => [...(s.address ? [s.address] : []), ...s.destinations.map((d) => d.address)]));
       }
       ctx.io.out(formatIpvsadmList(services, await h.info(), options));
@@ -189,7 +198,7 @@ export async function runOther(ctx: Context, what: 'connections' | 'timeouts' | 
       const c = await h.listConnections();
       if (p.flags.has('json')) ctx.io.out(json(c));
       else {
-        const names = p.flags.has('names') ? await (await import('./names')).lookupNames(c.flatMap((x) => [x.client.address, x.virtual.address, x.destination.address])) : undefined;
+        const names = p.flags.has('names') ? await lookupNames(c.flatMap((x) => [x.client.address, x.virtual.address, x.destination.address])) : undefined;
         ctx.io.out(formatIpvsadmConnections(c, { numeric: !names, names, persistentConn: p.flags.has('persistent-conn') }));
       }
     }
