@@ -1,16 +1,53 @@
-// The table as `ipvsadm -Ln` prints it (numeric, no stats), so that output of
-// tools built on this library reads like the command people know.
+// ipvsadm's listings, byte for byte (ipvsadm 1.31's print_title,
+// print_service_entry, print_largenum, list_conn, list_timeout,
+// list_daemon), so that the output of tools built on this library reads like
+// the command people know, and scripts that parse ipvsadm keep working.
 import { addressWords, hostPort, ipv4Text } from './address';
+import type { Connection } from './connections';
 import { PROTOCOL_NUMBER, type ForwardingMethod } from './constants';
-import type { Destination, Info, Service } from './types';
+import type { Destination, Info, Service, SyncDaemon, Timeouts } from './types';
+
+/** Host and port names for listings without -n (ipvsadm: gethostbyaddr, getservbyport). */
+export interface Names {
+  /** The host name of an address, or undefined to print the address. */
+  host(address: string): string | undefined;
+  /** The service name of a port under a protocol ('tcp', 'udp', 'sctp'), or undefined to print the number. */
+  port(port: number, protocol: string | undefined): string | undefined;
+}
+
+/** ipvsadm's listing options (-L ...). */
+export interface ListOptions {
+  /**
+   * -n: addresses and ports as numbers. Default true; with false, `names`
+   * gives host and port names where it knows them (as ipvsadm without -n).
+   */
+  numeric?: boolean;
+  names?: Names;
+  /** --stats: counters instead of the scheduler and connections. */
+  stats?: boolean;
+  /** --rate: rates instead of the scheduler and connections. */
+  rate?: boolean;
+  /** --thresholds: upper and lower thresholds of destinations. */
+  thresholds?: boolean;
+  /** --persistent-conn: persistent connections of destinations. */
+  persistentConn?: boolean;
+  /** --tun-info: tunnel type, port and checksum of destinations. */
+  tunInfo?: boolean;
+  /** --nosort: the kernel's order instead of ipvsadm's sort. */
+  noSort?: boolean;
+  /** --exact: counters in full instead of K/M/G/T. */
+  exact?: boolean;
+}
 
 const FORWARD_NAME: Record<ForwardingMethod, string> = {
   masq: 'Masq',
   local: 'Local',
   tunnel: 'Tunnel',
   route: 'Route',
-  bypass: 'Bypass',
+  bypass: '(null)', // ipvsadm's fwd_name knows no bypass and prints a NULL string
 };
+
+const PROTOCOL_TITLE: Record<string, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
 
 // ipvsadm sorts with C `int r = a - b` on unsigned values: the difference
 // wraps to 32-bit signed, and so does the order. `| 0` does the same here.
@@ -23,7 +60,7 @@ function compareWords(a: number[], b: number[]): number {
 }
 
 /** ipvsadm's ipvs_cmp_services: fwmark, family, protocol, address, port. */
-function compareServices(a: Service, b: Service): number {
+export function compareServices(a: Service, b: Service): number {
   return (
     ((a.fwmark ?? 0) - (b.fwmark ?? 0)) | 0 ||
     (a.family === b.family ? 0 : a.family === 'ipv4' ? -1 : 1) ||
@@ -34,52 +71,182 @@ function compareServices(a: Service, b: Service): number {
 }
 
 /** ipvsadm's ipvs_cmp_dests: address, then port. */
-function compareDestinations(a: Destination, b: Destination): number {
+export function compareDestinations(a: Pick<Destination, 'address' | 'port'>, b: Pick<Destination, 'address' | 'port'>): number {
   return compareWords(addressWords(a.address), addressWords(b.address)) || a.port - b.port;
 }
 
-function serviceLine(s: Service): string {
-  const name =
-    s.fwmark !== undefined
-      ? `FWM  ${s.fwmark}${s.family === 'ipv6' ? ' IPv6' : ''}`
-      : `${s.protocol.toUpperCase().padEnd(4)} ${hostPort(s.address, s.port)}`;
-  let line = `${name} ${s.scheduler}`;
-  const flags: string[] = [];
-  if (s.schedulerFlags.fallback) flags.push(s.scheduler === 'sh' || s.scheduler === 'mh' ? `${s.scheduler}-fallback` : 'flag-1');
-  if (s.schedulerFlags.port) flags.push(s.scheduler === 'sh' || s.scheduler === 'mh' ? `${s.scheduler}-port` : 'flag-2');
-  if (s.schedulerFlags.flag3) flags.push('flag-3');
-  if (flags.length) line += ` (${flags.join(',')})`;
-  if (s.persistence) {
-    line += ` persistent ${s.persistence.timeout}`;
-    const netmask = s.persistence.netmask;
-    if (s.family === 'ipv6') {
-      if (netmask !== 128) line += ` mask ${netmask}`;
-    } else if (netmask !== 32) {
-      // ipvsadm prints IPv4 masks dotted.
-      line += ` mask ${typeof netmask === 'number' ? ipv4Text(netmask === 0 ? 0 : (0xffffffff << (32 - netmask)) >>> 0) : netmask}`;
-    }
-    if (s.persistenceEngine) line += ` pe ${s.persistenceEngine}`;
-  }
-  if (s.onePacket) line += ' ops';
-  return line;
+/** ipvsadm's addrport_to_anyname: 'host:port', '[v6]:port', with names unless numeric. */
+export function addressPort(address: string, port: number, protocol: string | undefined, options: ListOptions = {}): string {
+  if (options.numeric !== false || options.names === undefined) return hostPort(address, port);
+  const host = options.names.host(address) ?? address;
+  const name = options.names.port(port, protocol) ?? String(port);
+  return address.includes(':') ? `[${host}]:${name}` : `${host}:${name}`;
 }
 
-/** `ipvsadm -Ln` for the given table and info. */
-export function formatIpvsadmList(services: Service[], info: Info): string {
-  const lines = [
-    `IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`,
-    'Prot LocalAddress:Port Scheduler Flags',
-    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
-  ];
-  for (const s of [...services].sort(compareServices)) {
-    lines.push(serviceLine(s));
-    for (const d of [...s.destinations].sort(compareDestinations)) {
-      const name = hostPort(d.address, d.port);
+/** The scheduler flags as ipvsadm names them: sh-/mh- names for sh and mh, flag-N otherwise. */
+export function schedulerFlagNames(s: Pick<Service, 'scheduler' | 'schedulerFlags'>): string[] {
+  const flags: string[] = [];
+  const named = s.scheduler === 'sh' || s.scheduler === 'mh';
+  if (s.schedulerFlags.fallback) flags.push(named ? `${s.scheduler}-fallback` : 'flag-1');
+  if (s.schedulerFlags.port) flags.push(named ? `${s.scheduler}-port` : 'flag-2');
+  if (s.schedulerFlags.flag3 && !named) flags.push('flag-3');
+  return flags;
+}
+
+/** A persistence netmask as ipvsadm prints it: dotted for IPv4, a prefix length for IPv6; undefined for a single host. */
+export function netmaskText(s: Pick<Service, 'family' | 'persistence'>): string | undefined {
+  const netmask = s.persistence?.netmask;
+  if (netmask === undefined) return undefined;
+  if (s.family === 'ipv6') return netmask === 128 ? undefined : String(netmask);
+  if (netmask === 32 || netmask === '255.255.255.255') return undefined;
+  return typeof netmask === 'number' ? ipv4Text(netmask === 0 ? 0 : (0xffffffff << (32 - netmask)) >>> 0) : netmask;
+}
+
+/** ipvsadm's print_largenum: 9 columns, K/M/G/T beyond 8 digits unless exact. */
+export function largeNumber(value: bigint | number, exact = false): string {
+  const i = BigInt(value);
+  const text = i.toString();
+  if (exact) return text.padStart(text.length <= 8 ? 9 : text.length + 1);
+  if (i < 100000000n) return text.padStart(9);
+  if (i < 1000000000n) return `${(i / 1000n).toString().padStart(8)}K`;
+  if (i < 100000000000n) return `${(i / 1000000n).toString().padStart(8)}M`;
+  if (i < 100000000000000n) return `${(i / 1000000000n).toString().padStart(8)}G`;
+  return `${(i / 1000000000000n).toString().padStart(8)}T`;
+}
+
+/** The two title lines (print_title); none for rules. */
+function title(o: ListOptions): string[] {
+  const two = (head: string) => [head, '  -> RemoteAddress:Port'];
+  const p = 'Prot LocalAddress:Port'.padEnd(33);
+  const r8 = (...c: string[]) => c.map((x) => ` ${x.padStart(8)}`).join('');
+  const l = (w: number[], ...c: string[]) => c.map((x, k) => ` ${x.padEnd(w[k])}`).join('');
+  if (o.stats) return two(p + r8('Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'));
+  if (o.rate) return two(p + r8('CPS', 'InPPS', 'OutPPS', 'InBPS', 'OutBPS'));
+  if (o.thresholds) return two(p + l([10, 10, 10, 10], 'Uthreshold', 'Lthreshold', 'ActiveConn', 'InActConn'));
+  if (o.persistentConn) return two(p + l([9, 11, 10, 10], 'Weight', 'PersistConn', 'ActiveConn', 'InActConn'));
+  if (o.tunInfo) return ['Prot LocalAddress:Port Scheduler Flags', '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn'];
+  return ['Prot LocalAddress:Port Scheduler Flags', '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'];
+}
+
+/** ipvsadm's fwd_tun_info: 'ipip', 'gue:PORT:FLAGS', 'gre:FLAGS'; undefined for non-tunnels. */
+function tunnelInfo(d: Destination): string | undefined {
+  if (d.forwarding !== 'tunnel' || d.tunnel === null) return undefined;
+  const flags = d.tunnel.checksum === 'remote' ? 'r+c' : d.tunnel.checksum === 'checksum' ? '+c' : '-c';
+  if (d.tunnel.type === 'gue') return `gue:${d.tunnel.port}:${flags}`;
+  if (d.tunnel.type === 'gre') return `gre:${flags}`;
+  return 'ipip';
+}
+
+function zeroStats(): NonNullable<Service['stats']> {
+  return { conns: 0n, inpkts: 0n, outpkts: 0n, inbytes: 0n, outbytes: 0n, cps: 0n, inpps: 0n, outpps: 0n, inbps: 0n, outbps: 0n };
+}
+
+/** One service and its destinations (print_service_entry, listing formats). */
+function serviceEntry(s: Service, o: ListOptions): string[] {
+  const lines: string[] = [];
+  let name: string;
+  if (s.fwmark !== undefined) name = `FWM  ${s.fwmark}${s.family === 'ipv6' ? ' IPv6' : ''}`;
+  else {
+    name = `${PROTOCOL_TITLE[s.protocol].padEnd(4)} ${addressPort(s.address, s.port, s.protocol, o)}`;
+    // ipvsadm cuts its 33-byte buffer for IPv4 names.
+    if (s.family !== 'ipv6') name = name.slice(0, 33);
+  }
+  const stats = s.stats ?? zeroStats();
+  const big = (v: bigint) => largeNumber(v, o.exact);
+  if (o.stats) lines.push(name.padEnd(33) + [stats.conns, stats.inpkts, stats.outpkts, stats.inbytes, stats.outbytes].map(big).join(''));
+  else if (o.rate) lines.push(name.padEnd(33) + [stats.cps, stats.inpps, stats.outpps, stats.inbps, stats.outbps].map(big).join(''));
+  else {
+    let line = `${name} ${s.scheduler}`;
+    const flags = schedulerFlagNames(s);
+    if (flags.length) line += ` (${flags.join(',')})`;
+    if (s.persistence) {
+      line += ` persistent ${s.persistence.timeout}`;
+      const mask = netmaskText(s);
+      if (mask !== undefined) line += ` mask ${mask}`;
+      if (s.persistenceEngine) line += ` pe ${s.persistenceEngine}`;
+    }
+    if (s.onePacket) line += ' ops';
+    lines.push(line);
+  }
+  const destinations = o.noSort ? s.destinations : [...s.destinations].sort(compareDestinations);
+  for (const d of destinations) {
+    let dname = addressPort(d.address, d.port, s.protocol, o);
+    if (d.family !== 'ipv6') dname = dname.slice(0, 28);
+    const head = `  -> ${dname.padEnd(28)}`;
+    const ds = d.stats ?? zeroStats();
+    if (o.stats) lines.push(head + [ds.conns, ds.inpkts, ds.outpkts, ds.inbytes, ds.outbytes].map(big).join(''));
+    else if (o.rate) lines.push(head + [ds.cps, ds.inpps, ds.outpps].map((v) => ` ${v.toString().padStart(8)}`).join('') + big(ds.inbps) + big(ds.outbps));
+    else if (o.thresholds)
+      lines.push(`${head} ${[d.upperThreshold, d.lowerThreshold, d.activeConnections, d.inactiveConnections].map((v) => String(v).padEnd(10)).join(' ')}`);
+    else if (o.persistentConn)
       lines.push(
-        `  -> ${name.padEnd(28)} ${FORWARD_NAME[d.forwarding].padEnd(7)} ${String(d.weight).padEnd(6)} ` +
+        `${head} ${String(d.weight).padEnd(9)} ${String(d.persistentConnections).padEnd(11)} ${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}`,
+      );
+    else if (o.tunInfo)
+      lines.push(
+        `${head} ${FORWARD_NAME[d.forwarding].padEnd(7)} ${(tunnelInfo(d) ?? 'n/a').padEnd(13)} ${String(d.weight).padEnd(6)} ` +
           `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}`,
       );
-    }
+    else
+      lines.push(
+        `${head} ${FORWARD_NAME[d.forwarding].padEnd(7)} ${String(d.weight).padEnd(6)} ` +
+          `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}`,
+      );
+  }
+  return lines;
+}
+
+/**
+ * `ipvsadm -L` for the given table and info, with any listing option
+ * (numeric by default: `ipvsadm -Ln`).
+ */
+export function formatIpvsadmList(services: Service[], info: Info, options: ListOptions = {}): string {
+  const lines = [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
+  for (const s of options.noSort ? services : [...services].sort(compareServices)) lines.push(...serviceEntry(s, options));
+  return lines.join('\n') + '\n';
+}
+
+/** `ipvsadm -L -t|-u|-f SERVICE`: one service, without the version line. */
+export function formatIpvsadmService(service: Service, options: ListOptions = {}): string {
+  return [...title(options), ...serviceEntry(service, options)].join('\n') + '\n';
+}
+
+/** `ipvsadm -Lc` (with --persistent-conn: the persistence engine columns). */
+export function formatIpvsadmConnections(connections: Connection[], options: Pick<ListOptions, 'numeric' | 'names' | 'persistentConn'> = {}): string {
+  const lines = ['IPVS connection entries'];
+  lines.push(
+    options.persistentConn
+      ? `pro expire ${'state'.padEnd(11)} ${'source'.padEnd(18)} ${'virtual'.padEnd(18)} ${'destination'.padEnd(18)} ${'pe name'.padEnd(16)} pe_data`
+      : `pro expire ${'state'.padEnd(11)} ${'source'.padEnd(18)} ${'virtual'.padEnd(18)} destination`,
+  );
+  for (const c of connections) {
+    // ipvsadm resolves port names only for the protocols it knows.
+    const protocol = PROTOCOL_TITLE[c.protocol] ? c.protocol : undefined;
+    const name = (e: { address: string; port: number }) => addressPort(e.address, e.port, protocol, options);
+    const expire = `${String(Math.floor(c.expires / 60)).padStart(2, '0')}:${String(c.expires % 60).padStart(2, '0')}`;
+    const head = `${c.protocol.toUpperCase().padEnd(3)} ${expire.padEnd(6)} ${c.state.padEnd(11)} ${name(c.client).padEnd(18)} ${name(c.virtual).padEnd(18)}`;
+    if (options.persistentConn && c.persistenceData !== undefined)
+      lines.push(`${head} ${name(c.destination).padEnd(16)} ${(c.persistenceEngine ?? '').padEnd(18)} ${c.persistenceData}`);
+    else lines.push(`${head} ${name(c.destination)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** `ipvsadm -L --timeout`. */
+export function formatIpvsadmTimeouts(t: Timeouts): string {
+  return `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpFin} ${t.udp}\n`;
+}
+
+/** `ipvsadm -L --daemon`. */
+export function formatIpvsadmDaemons(daemons: SyncDaemon[]): string {
+  let out = '';
+  for (const d of daemons) {
+    out += `${d.state} sync daemon (mcast=${d.interface}, syncid=${d.syncId}`;
+    if (d.maxLength) out += `, maxlen=${d.maxLength}`;
+    if (d.group !== null) out += `, group=${d.group}`;
+    if (d.port) out += `, port=${d.port}`;
+    if (d.ttl) out += `, ttl=${d.ttl}`;
+    out += ')\n';
+  }
+  return out;
 }

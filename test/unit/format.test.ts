@@ -1,7 +1,7 @@
 // The ipvsadm -Ln rendering (the kernel suite compares it with ipvsadm itself).
 import assert from 'assert/strict';
 import { addressWords } from '../../lib/address';
-import { formatIpvsadmList } from '../../lib/format';
+import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmTimeouts, largeNumber } from '../../lib/format';
 import type { Service } from '../../lib/types';
 
 function service(over: Record<string, unknown>): Service {
@@ -47,5 +47,96 @@ describe('unit: ipvsadm -Ln format', () => {
     );
     assert.equal(out.split('\n')[3], 'TCP  1.1.1.1:80 sh (sh-fallback,sh-port) persistent 300 mask 255.255.255.0');
     assert.equal(out.split('\n')[4], '  -> 2.2.2.2:80                   Masq    100    3          12        ');
+  });
+
+  const info = { version: '1.2.1', versionCode: 0x010201, connectionTableSize: 4096 };
+  const stats = (n: bigint) => ({ conns: n, inpkts: n, outpkts: n, inbytes: n * 1000n, outbytes: n * 1000000n, cps: n, inpps: n, outpps: n, inbps: n, outbps: n });
+  const dest = (over: Record<string, unknown>) => ({
+    address: '2.2.2.2', family: 'ipv4', port: 80, weight: 1, forwarding: 'masq', upperThreshold: 0, lowerThreshold: 0,
+    tunnel: null, activeConnections: 0, inactiveConnections: 0, persistentConnections: 0, stats: stats(0n), ...over,
+  });
+
+  it('prints large numbers as ipvsadm: K/M/G/T past 8 digits, full with --exact', () => {
+    assert.equal(largeNumber(0n), '        0');
+    assert.equal(largeNumber(99999999n), ' 99999999');
+    assert.equal(largeNumber(100000000n), '  100000K');
+    assert.equal(largeNumber(5000000000n), '    5000M');
+    assert.equal(largeNumber(123456789012n), '     123G');
+    assert.equal(largeNumber(2n ** 64n - 1n), '18446744T');
+    assert.equal(largeNumber(2n ** 64n - 1n, true), ' 18446744073709551615');
+    assert.equal(largeNumber(12n, true), '       12');
+  });
+
+  it('prints the --stats, --rate, --thresholds, --persistent-conn and --tun-info layouts (ipvsadm 1.31 outputs)', () => {
+    const s = service({ destinations: [dest({ stats: stats(7n), upperThreshold: 10, lowerThreshold: 5, persistentConnections: 3 })], stats: stats(123456789n) });
+    assert.equal(
+      formatIpvsadmList([s], info, { stats: true }),
+      'IP Virtual Server version 1.2.1 (size=4096)\n' +
+        'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n' +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  1.1.1.1:80                    123456K  123456K  123456K     123G     123T\n' +
+        '  -> 2.2.2.2:80                          7        7        7     7000  7000000\n',
+    );
+    assert.equal(
+      formatIpvsadmList([s], info, { rate: true }).split('\n').slice(1, 5).join('\n'),
+      'Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n' +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  1.1.1.1:80                    123456K  123456K  123456K  123456K  123456K\n' +
+        '  -> 2.2.2.2:80                          7        7        7        7        7',
+    );
+    assert.equal(
+      formatIpvsadmList([s], info, { thresholds: true }).split('\n').slice(1, 5).join('\n'),
+      'Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n' +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  1.1.1.1:80 wlc\n' +
+        '  -> 2.2.2.2:80                   10         5          0          0         ',
+    );
+    assert.equal(
+      formatIpvsadmList([s], info, { persistentConn: true }).split('\n').slice(1, 5).join('\n'),
+      'Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn \n' +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  1.1.1.1:80 wlc\n' +
+        '  -> 2.2.2.2:80                   1         3           0          0         ',
+    );
+    const t = service({
+      destinations: [
+        dest({ address: '2.2.2.3', forwarding: 'tunnel', tunnel: { type: 'gue', port: 6080, checksum: 'checksum' } }),
+        dest({ address: '2.2.2.4', forwarding: 'tunnel', tunnel: { type: 'gre', checksum: 'none' } }),
+        dest({ address: '2.2.2.5', forwarding: 'tunnel', tunnel: { type: 'ipip', checksum: 'none' } }),
+        dest({ address: '198.18.0.1', forwarding: 'route' }),
+      ],
+    });
+    assert.deepEqual(formatIpvsadmList([t], info, { tunInfo: true }).split('\n').slice(2, 8), [
+      '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn',
+      'TCP  1.1.1.1:80 wlc',
+      '  -> 198.18.0.1:80                Route   n/a           1      0          0         ',
+      '  -> 2.2.2.3:80                   Tunnel  gue:6080:+c   1      0          0         ',
+      '  -> 2.2.2.4:80                   Tunnel  gre:-c        1      0          0         ',
+      '  -> 2.2.2.5:80                   Tunnel  ipip          1      0          0         ',
+    ]);
+    // --nosort keeps the kernel's order
+    assert.deepEqual(formatIpvsadmList([t], info, { noSort: true }).split('\n').slice(4, 6), [
+      '  -> 2.2.2.3:80                   Tunnel  1      0          0         ',
+      '  -> 2.2.2.4:80                   Tunnel  1      0          0         ',
+    ]);
+  });
+
+  it('prints names without -n, cut where ipvsadm cuts them', () => {
+    const names = { host: (a: string) => (a === '127.0.0.1' ? 'localhost' : a === '2.2.2.2' ? 'a-very-long-host-name.example.org' : undefined), port: (p: number) => (p === 80 ? 'http' : undefined) };
+    const out = formatIpvsadmList([service({ address: '127.0.0.1', destinations: [dest({})] })], info, { numeric: false, names });
+    assert.deepEqual(out.split('\n').slice(3, 5), ['TCP  localhost:http wlc', '  -> a-very-long-host-name.exampl Masq    1      0          0         ']);
+  });
+
+  it('prints connections, timeouts and daemons as ipvsadm', () => {
+    const c = { protocol: 'tcp', client: { address: '198.18.0.9', port: 40000 }, virtual: { address: '1.1.1.1', port: 80 }, destination: { address: '2.2.2.2', port: 80 }, state: 'ESTABLISHED', expires: 899 };
+    assert.equal(
+      formatIpvsadmConnections([c]),
+      'IPVS connection entries\npro expire state       source             virtual            destination\nTCP 14:59  ESTABLISHED 198.18.0.9:40000   1.1.1.1:80         2.2.2.2:80\n',
+    );
+    assert.equal(formatIpvsadmTimeouts({ tcp: 900, tcpFin: 120, udp: 300 }), 'Timeout (tcp tcpfin udp): 900 120 300\n');
+    assert.equal(
+      formatIpvsadmDaemons([{ state: 'master', interface: 'eth0', syncId: 7, maxLength: 1472, group: '224.0.0.81', port: 8848, ttl: 1 }]),
+      'master sync daemon (mcast=eth0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n',
+    );
   });
 });

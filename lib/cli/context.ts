@@ -1,0 +1,63 @@
+// What every command runs with: where output goes, where input comes from,
+// and how to reach IPVS (in which network namespace). Tests pass their own.
+import * as fs from 'fs';
+import { open, type IpvsHandle } from '../index';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** All of standard input. */
+  stdin(): Promise<string>;
+  readFile(path: string): Promise<string>;
+}
+
+export interface Context {
+  io: Io;
+  /** The --netns option: a name under /run/netns or a path. */
+  netns?: string;
+  /** Opens a handle on IPVS (of `netns`); the command closes it. */
+  open(): Promise<IpvsHandle>;
+  /** The program name for messages ('ipvs'). */
+  program: string;
+}
+
+/** An error a command reports as one line on stderr, with an exit status. */
+export class CliError extends Error {
+  constructor(message: string, readonly status = 2) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export const processIo: Io = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  stdin: () =>
+    new Promise((resolve, reject) => {
+      let data = '';
+      process.stdin.setEncoding('utf8');
+      process.stdin.on('data', (chunk) => (data += chunk));
+      process.stdin.on('end', () => resolve(data));
+      process.stdin.on('error', reject);
+    }),
+  readFile: (path) => fs.promises.readFile(path, 'utf8'),
+};
+
+export function processContext(netns?: string, io: Io = processIo): Context {
+  return { io, netns, program: 'ipvs', open: () => open(netns === undefined ? {} : { netns }) };
+}
+
+/** Runs `body` with an open handle and closes it after. A failed open is exit status 2 (as ipvsadm's "Can't initialize ipvs"). */
+export async function withHandle<T>(ctx: Context, body: (handle: IpvsHandle) => Promise<T>): Promise<T> {
+  let handle: IpvsHandle;
+  try {
+    handle = await ctx.open();
+  } catch (error) {
+    throw new CliError(`Can't initialize ipvs: ${(error as Error).message}`, 2);
+  }
+  try {
+    return await body(handle);
+  } finally {
+    await handle.close();
+  }
+}

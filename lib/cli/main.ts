@@ -1,0 +1,89 @@
+// The `ipvs` command. A first word naming a subcommand (service, destination,
+// list, save, restore, apply, ...) runs that; anything else is an ipvsadm
+// command line, run as ipvsadm would. `--netns NAME` anywhere picks the
+// network namespace. Returns the exit status.
+import { IpvsError } from '../index';
+import { BASH_COMPLETION } from './completion';
+import { CliError, processContext, type Context, type Io } from './context';
+import { SUBCOMMANDS_HELP, version } from './help';
+import { runIpvsadm } from './ipvsadm';
+import { runDestination, runService } from './service';
+import { runApply, runList, runOther, runRestore, runSave } from './table';
+
+/** Takes `--netns NAME` / `--netns=NAME` out of argv. */
+export function takeNetns(argv: string[]): { netns?: string; rest: string[] } {
+  const rest: string[] = [];
+  let netns: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--netns') {
+      if (i + 1 >= argv.length) throw new CliError("option '--netns' needs a namespace name or path");
+      netns = argv[++i];
+    } else if (a.startsWith('--netns=')) netns = a.slice('--netns='.length);
+    else rest.push(a);
+  }
+  return { netns, rest };
+}
+
+async function dispatch(ctx: Context, argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  switch (first) {
+    case 'service':
+      return runService(ctx, rest);
+    case 'destination':
+    case 'dest':
+      return runDestination(ctx, rest);
+    case 'list':
+    case 'ls':
+      return runList(ctx, rest);
+    case 'save':
+      return runSave(ctx, rest);
+    case 'restore':
+      return runRestore(ctx, rest);
+    case 'apply':
+      return runApply(ctx, rest);
+    case 'connections':
+    case 'timeouts':
+    case 'daemons':
+      return runOther(ctx, first, rest);
+    case 'completion':
+      if (rest[0] !== 'bash') throw new CliError('usage: ipvs completion bash');
+      ctx.io.out(BASH_COMPLETION);
+      return 0;
+    case 'help':
+      ctx.io.out(`${version()}${SUBCOMMANDS_HELP}ipvsadm's command line works as well: see ipvs -h.\n`);
+      return 0;
+    case 'version':
+      ctx.io.out(version());
+      return 0;
+    default:
+      return runIpvsadm(ctx, argv);
+  }
+}
+
+/** Runs the command for `argv` (without node and the script); resolves to the exit status. */
+export async function main(argv: string[], io?: Io, makeContext = processContext): Promise<number> {
+  let ctx: Context = makeContext(undefined, io);
+  try {
+    const { netns, rest } = takeNetns(argv);
+    ctx = makeContext(netns, io);
+    return await dispatch(ctx, rest);
+  } catch (error) {
+    if (error instanceof CliError) {
+      ctx.io.err(`${error.message}\n`);
+      return error.status;
+    }
+    if (error instanceof IpvsError || error instanceof TypeError || error instanceof RangeError) {
+      ctx.io.err(`${error.message}\n`);
+      return 255;
+    }
+    ctx.io.err(`internal error: ${(error as Error)?.stack ?? error}\n`);
+    return 70;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((status) => {
+    process.exitCode = status;
+  });
+}

@@ -1,0 +1,207 @@
+// The whole-table commands: list, save, restore, apply, and the other
+// listings. Every listing takes --json: the document is what list() returns
+// (the shape apply() takes; counters, which are 64-bit, as decimal strings).
+import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmService, formatIpvsadmTimeouts, type ListOptions } from '../format';
+import { IpvsError, jsonReplacer, TOO_MANY_DELETES, type DesiredService } from '../index';
+import { formatRules } from '../rules';
+import { CliError, withHandle, type Context } from './context';
+import { parseFlags } from './flags';
+import { readRules, replacementTable, restore } from './restore';
+import { printApplyResult } from './report';
+import { lookupNames } from './names';
+import { serviceKeyOf } from './service';
+
+export const LIST_HELP = `Usage: ipvs list [SERVICE] [--json] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [--nosort] [--names]
+The table as 'ipvsadm -Ln' prints it (with --names: host and port names, as ipvsadm -L).
+SERVICE (PROTOCOL ADDRESS:PORT or fwmark MARK [--ipv6]) lists that service only.
+--json prints the table as JSON: an array of services as list() returns them
+(the document 'ipvs apply' and apply() take); the 64-bit counters under "stats"
+are decimal strings so that no value loses precision.
+`;
+export const SAVE_HELP = `Usage: ipvs save [--ipvsadm | --json]
+The table as rules text: what 'ipvsadm -Sn' writes, plus the thresholds of
+destinations (-x/-y), which ipvsadm -S drops and ipvsadm -R reads, so that
+'ipvs save | ipvs restore' loses nothing. --ipvsadm writes exactly ipvsadm's
+text; --json the JSON document of 'ipvs list --json'.
+`;
+export const RESTORE_HELP = `Usage: ipvs restore [--replace] [--atomic] [--dry-run] [FILE | -]
+Reads rules (ipvsadm -S text or 'ipvs save' text; blank lines, # comments and a
+leading 'ipvsadm' word allowed) from FILE or standard input. The whole input
+is parsed first: a bad line is reported with its line and column and nothing
+is applied. Then:
+  (default)   the rules are sent in one batch, adding to the table; every
+              refused rule is reported with its line (exit status 255)
+  --replace   the table is made equal to the rules with apply(): only what
+              differs is changed, services not in the rules are removed
+  --atomic    if anything is refused, what was applied is undone
+  --dry-run   print what would be sent; send nothing
+`;
+export const APPLY_HELP = `Usage: ipvs apply FILE.json [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS]] [--json]
+Makes the table equal the JSON document in FILE ('-' for standard input): an
+array of services as 'ipvs list --json' prints them (or { "services": [...] }).
+Prints the plan, as ipvsadm rules, and the result of each change.
+  --prune          remove services the file lacks (default: leave them)
+  --dry-run        print the plan only
+  --max-deletes N  refuse (before sending anything) a plan removing more than N
+  --drain [S]      destinations leaving are set to weight 0 first, removed by a
+                   later apply once idle (or after S seconds)
+  --json           print the result as JSON
+`;
+
+function json(value: unknown): string {
+  return JSON.stringify(value, jsonReplacer, 2) + '\n';
+}
+
+const LISTING_FLAGS = {
+  json: 'flag', stats: 'flag', rate: 'flag', thresholds: 'flag', 'persistent-conn': 'flag', 'tun-info': 'flag', exact: 'flag',
+  nosort: 'flag', sort: 'flag', names: 'flag', ipv6: 'flag', help: 'flag', numeric: 'flag',
+} as const;
+
+export async function runList(ctx: Context, args: string[]): Promise<number> {
+  const p = parseFlags(args, LISTING_FLAGS, { n: 'numeric', '6': 'ipv6' });
+  if (p.flags.has('help')) {
+    ctx.io.out(LIST_HELP);
+    return 0;
+  }
+  const shown = ['stats', 'rate', 'thresholds', 'persistent-conn', 'tun-info'].filter((f) => p.flags.has(f));
+  if (shown.length > 1 && (p.flags.has('stats') || p.flags.has('rate'))) throw new CliError(`--${shown[0]} conflicts with --${shown[1]}`);
+  const options: ListOptions = {
+    numeric: !p.flags.has('names'),
+    stats: p.flags.has('stats'),
+    rate: p.flags.has('rate'),
+    thresholds: p.flags.has('thresholds'),
+    persistentConn: p.flags.has('persistent-conn'),
+    tunInfo: p.flags.has('tun-info'),
+    exact: p.flags.has('exact'),
+    noSort: p.flags.has('nosort'),
+  };
+  if (p.positionals.length) {
+    // One service, as ipvsadm -L -t|-u|-f SERVICE.
+    const key = serviceKeyOf(p.positionals, p.flags.has('ipv6'));
+    return withHandle(ctx, async (h) => {
+      const service = await h.getService(key);
+      if (p.flags.has('json')) ctx.io.out(json(service));
+      else {
+        if (!options.numeric) options.names = await lookupNames([...(service.address ? [service.address] : []), ...service.destinations.map((d) => d.address)]);
+        ctx.io.out(formatIpvsadmService(service, options));
+      }
+      return 0;
+    });
+  }
+  return withHandle(ctx, async (h) => {
+    const services = await h.list();
+    if (p.flags.has('json')) ctx.io.out(json(services));
+    else {
+      if (!options.numeric) {
+        options.names = await lookupNames(services.flatMap((s) => [...(s.address ? [s.address] : []), ...s.destinations.map((d) => d.address)]));
+      }
+      ctx.io.out(formatIpvsadmList(services, await h.info(), options));
+    }
+    return 0;
+  });
+}
+
+export async function runSave(ctx: Context, args: string[]): Promise<number> {
+  const p = parseFlags(args, { ipvsadm: 'flag', json: 'flag', help: 'flag' });
+  if (p.flags.has('help')) {
+    ctx.io.out(SAVE_HELP);
+    return 0;
+  }
+  if (p.positionals.length) throw new CliError(`unexpected argument ${p.positionals[0]}`);
+  return withHandle(ctx, async (h) => {
+    const services = await h.list();
+    ctx.io.out(p.flags.has('json') ? json(services) : formatRules(services, { thresholds: !p.flags.has('ipvsadm') }));
+    return 0;
+  });
+}
+
+async function input(ctx: Context, file: string | undefined): Promise<{ text: string; source: string }> {
+  if (file === undefined || file === '-') return { text: await ctx.io.stdin(), source: 'stdin' };
+  try {
+    return { text: await ctx.io.readFile(file), source: file };
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${(error as Error).message}`, 2);
+  }
+}
+
+export async function runRestore(ctx: Context, args: string[]): Promise<number> {
+  const p = parseFlags(args, { replace: 'flag', atomic: 'flag', 'dry-run': 'flag', help: 'flag' });
+  if (p.flags.has('help')) {
+    ctx.io.out(RESTORE_HELP);
+    return 0;
+  }
+  if (p.positionals.length > 1) throw new CliError(`unexpected argument ${p.positionals[1]}`);
+  const { text, source } = await input(ctx, p.positionals[0]);
+  // Everything is read before IPVS is touched: a bad line changes nothing.
+  const rules = readRules(text, source);
+  if (p.flags.has('replace')) replacementTable(rules, source);
+  return withHandle(ctx, (h) => restore(ctx, h, rules, { source, replace: p.flags.has('replace'), atomic: p.flags.has('atomic'), dryRun: p.flags.has('dry-run') }));
+}
+
+export async function runApply(ctx: Context, args: string[]): Promise<number> {
+  const p = parseFlags(args, { prune: 'flag', 'dry-run': 'flag', 'max-deletes': 'value', drain: 'optional', json: 'flag', help: 'flag' });
+  if (p.flags.has('help')) {
+    ctx.io.out(APPLY_HELP);
+    return 0;
+  }
+  if (p.positionals.length !== 1) throw new CliError('one FILE.json is needed (see ipvs apply --help)');
+  const { text, source } = await input(ctx, p.positionals[0]);
+  if (/\.ya?ml$/i.test(source)) throw new CliError(`${source}: YAML is not read (no YAML parser is bundled); convert it to JSON`);
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`${source}: not JSON: ${(error as Error).message}`);
+  }
+  const desired = Array.isArray(document) ? document : (document as { services?: unknown })?.services;
+  if (!Array.isArray(desired)) throw new CliError(`${source}: expected an array of services or { "services": [...] }`);
+  const maxDeletes = p.flags.get('max-deletes');
+  if (maxDeletes !== undefined && !/^\d+$/.test(String(maxDeletes))) throw new CliError(`--max-deletes needs a whole number, not '${maxDeletes}'`);
+  const drain = p.flags.get('drain');
+  if (typeof drain === 'string' && !/^\d+$/.test(drain)) throw new CliError(`--drain takes seconds, not '${drain}'`);
+  return withHandle(ctx, async (h) => {
+    try {
+      const result = await h.apply(desired as DesiredService[], {
+        prune: p.flags.has('prune'),
+        dryRun: p.flags.has('dry-run'),
+        maxDeletes: maxDeletes === undefined ? undefined : Number(maxDeletes),
+        drain: drain === undefined ? undefined : drain === true ? true : { timeout: Number(drain) },
+      });
+      if (p.flags.has('json')) {
+        ctx.io.out(json({ ...result, changes: result.changes.map((c) => ({ ...c, error: c.error?.message })) }));
+        return result.counts.failed + result.counts.unknown ? 255 : 0;
+      }
+      return printApplyResult(ctx, result, { dryRun: p.flags.has('dry-run') });
+    } catch (error) {
+      if (error instanceof IpvsError && error.code === TOO_MANY_DELETES) throw new CliError(error.message, 255);
+      if (error instanceof TypeError || error instanceof RangeError) throw new CliError(`${source}: ${error.message}`, 2);
+      throw error;
+    }
+  });
+}
+
+/** ipvs connections | timeouts | daemons [--json] [--names] [--persistent-conn]. */
+export async function runOther(ctx: Context, what: 'connections' | 'timeouts' | 'daemons', args: string[]): Promise<number> {
+  const p = parseFlags(args, { json: 'flag', names: 'flag', 'persistent-conn': 'flag', help: 'flag' });
+  if (p.flags.has('help')) {
+    ctx.io.out(`Usage: ipvs ${what} [--json]${what === 'connections' ? ' [--names] [--persistent-conn]' : ''}\nAs 'ipvsadm -L${what === 'connections' ? 'cn' : what === 'timeouts' ? ' --timeout' : ' --daemon'}' prints it, or as JSON.\n`);
+    return 0;
+  }
+  return withHandle(ctx, async (h) => {
+    if (what === 'timeouts') {
+      const t = await h.getTimeouts();
+      ctx.io.out(p.flags.has('json') ? json(t) : formatIpvsadmTimeouts(t));
+    } else if (what === 'daemons') {
+      const d = await h.listDaemons();
+      ctx.io.out(p.flags.has('json') ? json(d) : formatIpvsadmDaemons(d));
+    } else {
+      const c = await h.listConnections();
+      if (p.flags.has('json')) ctx.io.out(json(c));
+      else {
+        const names = p.flags.has('names') ? await lookupNames(c.flatMap((x) => [x.client.address, x.virtual.address, x.destination.address])) : undefined;
+        ctx.io.out(formatIpvsadmConnections(c, { numeric: !names, names, persistentConn: p.flags.has('persistent-conn') }));
+      }
+    }
+    return 0;
+  });
+}

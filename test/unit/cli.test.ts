@@ -1,0 +1,139 @@
+// The ipvs command without a kernel: what it refuses before opening IPVS
+// (bad command lines, bad rules files: nothing is touched), help, and plans
+// printed as rules. The kernel suite (test/kernel/cli.test.ts) runs the rest
+// side by side with ipvsadm.
+import assert from 'assert/strict';
+import type { Context, Io } from '../../lib/cli/context';
+import { main, takeNetns } from '../../lib/cli/main';
+import { describeOperation } from '../../lib/cli/report';
+import { parseFlags } from '../../lib/cli/flags';
+
+async function run(args: string[], stdin = '', files: Record<string, string> = {}): Promise<{ status: number; out: string; err: string; opened: number }> {
+  let out = '';
+  let err = '';
+  let opened = 0;
+  const io: Io = {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    stdin: async () => stdin,
+    readFile: async (p) => {
+      if (!(p in files)) throw new Error(`ENOENT: no such file '${p}'`);
+      return files[p];
+    },
+  };
+  const context = (netns?: string): Context => ({
+    io,
+    netns,
+    program: 'ipvs',
+    open: async () => {
+      opened++;
+      throw new Error('no IPVS in unit tests');
+    },
+  });
+  const status = await main(args, io, context);
+  return { status, out, err, opened };
+}
+
+describe('unit: ipvs command', () => {
+  it('refuses bad ipvsadm command lines as ipvsadm does, before opening IPVS', async () => {
+    const cases: Array<[string[], number, string]> = [
+      [['-A', '-t', '1.1.1.1:80', '-w', '3'], 2, "Illegal 'weight' option with the 'add-service' command\n"],
+      [['-A'], 2, "You need to supply the 'service-address' option for the 'add-service' command\n"],
+      [['-a', '-t', '1.1.1.1:80', '-r', '2.2.2.2', '-w', 'x'], 2, 'illegal weight specified\n'],
+      [['--bogus'], 255, "unknown option '--bogus'\nTry `ipvs -h' or 'ipvs --help' for more information.\n"],
+      [['-L', '-c', '--stats'], 2, 'options conflicts in the list command\n'],
+      [['--set', '1', '2'], 2, '--set option requires 3 timeout values\n'],
+      [['--start-daemon', 'primary'], 2, 'illegal start-daemon parameter specified\n'],
+    ];
+    for (const [args, status, err] of cases) {
+      const r = await run(args);
+      assert.deepEqual([r.status, r.err, r.opened], [status, err, 0], args.join(' '));
+    }
+  });
+
+  it('reports a failed open as ipvsadm does (status 2)', async () => {
+    const r = await run(['-Ln']);
+    assert.equal(r.status, 2);
+    assert.equal(r.err, "Can't initialize ipvs: no IPVS in unit tests\n");
+  });
+
+  it('parses a whole rules file before touching IPVS: a bad line is an error with line and column', async () => {
+    const text = '# saved\n-A -t 1.1.1.1:80\n\n-a -t 1.1.1.1:80 -r 2.2.2.2 -m -w 100000\n';
+    for (const args of [['-R'], ['restore'], ['restore', '--replace']]) {
+      const r = await run(args, text);
+      assert.deepEqual([r.status, r.err, r.opened], [2, 'stdin:4:35: illegal weight specified; nothing was applied\n', 0], args.join(' '));
+    }
+    const file = await run(['restore', 'rules.txt'], '', { 'rules.txt': '-A -t 1.1.1.1:80\n-A -t 1.1.1.1:80 -s\n' });
+    assert.equal(file.err, "rules.txt:2:18: option '-s' needs a value; nothing was applied\n");
+    // --replace also refuses rules that cannot apply in order
+    const dup = await run(['restore', '--replace'], '-A -t 1.1.1.1:80\n-A -t 1.1.1.1:80\n');
+    assert.deepEqual([dup.status, dup.err, dup.opened], [2, 'stdin:2:1: service tcp 1.1.1.1:80 already exists; nothing was applied\n', 0]);
+    const missing = await run(['restore', 'nope.txt']);
+    assert.equal(missing.status, 2);
+    assert.match(missing.err, /^cannot read nope\.txt: /);
+  });
+
+  it('checks readable subcommands before opening IPVS', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['service', 'add', 'tcp'], /ADDRESS:PORT is needed/],
+      [['service', 'add', 'icmp', '1.1.1.1:80'], /unknown service kind 'icmp'/],
+      [['service', 'add', 'tcp', '1.1.1.1:80', '--scheduler'], /option '--scheduler' needs a value/],
+      [['service', 'add', 'tcp', '1.1.1.1:80', '--bogus'], /unknown option '--bogus'/],
+      [['service', 'add', 'tcp', '1.1.1.1:80', '--sched-flags', 'sh-port'], /incompatible scheduler flag `sh-port'/],
+      [['service', 'frob', 'tcp', '1.1.1.1:80'], /unknown action 'frob'/],
+      [['destination', 'add', 'tcp', '1.1.1.1:80'], /a destination ADDRESS\[:PORT\] is needed/],
+      [['destination', 'add', 'tcp', '1.1.1.1:80', '2.2.2.2', '--masq', '--tunnel'], /--masq conflicts with --tunnel/],
+      [['destination', 'add', 'tcp', '1.1.1.1:80', '2.2.2.2', '--weight', '-1'], /illegal weight specified/],
+      [['apply'], /one FILE\.json is needed/],
+      [['apply', 'table.yaml'], /YAML is not read/],
+      [['apply', 'bad.json'], /bad\.json: not JSON/],
+      [['apply', 'obj.json'], /expected an array of services/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(args, '', { 'table.yaml': 'x: 1', 'bad.json': '{', 'obj.json': '{"x":1}' });
+      assert.equal(r.status, 2, args.join(' '));
+      assert.match(r.err, message, args.join(' '));
+      assert.equal(r.opened, 0, args.join(' '));
+    }
+  });
+
+  it('prints help for ipvsadm options and for each subcommand', async () => {
+    const h = await run(['-h']);
+    assert.equal(h.status, 0);
+    assert.match(h.out, /^ipvs v\S+ \(ipvsadm v1\.31 compatible/);
+    assert.match(h.out, /  ipvs -A\|E virtual-service \[-s scheduler\]/);
+    assert.match(h.out, /Readable commands/);
+    for (const sub of ['service', 'destination', 'list', 'save', 'restore', 'apply', 'connections', 'timeouts', 'daemons']) {
+      const r = await run([sub, '--help']);
+      assert.equal(r.status, 0, sub);
+      assert.match(r.out, new RegExp(`^Usage: ipvs ${sub}`), sub);
+      assert.equal(r.opened, 0);
+    }
+    assert.match((await run(['completion', 'bash'])).out, /complete -F _ipvs ipvs/);
+  });
+
+  it('takes --netns anywhere', () => {
+    assert.deepEqual(takeNetns(['-Ln', '--netns', 'blue']), { netns: 'blue', rest: ['-Ln'] });
+    assert.deepEqual(takeNetns(['--netns=/proc/1/ns/net', 'list']), { netns: '/proc/1/ns/net', rest: ['list'] });
+  });
+
+  it('reads subcommand flags: values, =, optional values, aliases', () => {
+    const p = parseFlags(['tcp', '--persistent', '--weight=5', '-w', '7', 'x'], { persistent: 'optional', weight: 'value', w2: 'value' }, { w: 'w2' });
+    assert.deepEqual([...p.flags], [['persistent', true], ['weight', '5'], ['w2', '7']]);
+    assert.deepEqual(p.positionals, ['tcp', 'x']);
+    assert.deepEqual([...parseFlags(['--persistent', '300'], { persistent: 'optional' }).flags], [['persistent', '300']]);
+  });
+
+  it('describes plan operations as the ipvsadm rules that do them', () => {
+    const svc = { protocol: 'tcp', address: '1.1.1.1', port: 80 } as const;
+    assert.equal(describeOperation({ operation: 'addService', service: { ...svc, scheduler: 'lc' } }), '-A -t 1.1.1.1:80 -s lc');
+    assert.equal(describeOperation({ operation: 'editService', service: { ...svc, persistence: {} } }), '-E -t 1.1.1.1:80 -s wlc -p 360');
+    assert.equal(describeOperation({ operation: 'deleteService', service: { fwmark: 3, family: 'ipv6' } }), '-D -f 3 -6');
+    assert.equal(
+      describeOperation({ operation: 'addDestination', service: svc, destination: { address: '2.2.2.2', forwarding: 'masq', weight: 100, upperThreshold: 9 } }),
+      '-a -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 100 -x 9 -y 0',
+    );
+    assert.equal(describeOperation({ operation: 'drainDestination', service: svc, destination: { address: '2.2.2.2', forwarding: 'masq', weight: 0 } }), '-e -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 0  # drain');
+    assert.equal(describeOperation({ operation: 'deleteDestination', service: svc, destination: { address: '2001:db8::2', port: 80 } }), '-d -t 1.1.1.1:80 -r [2001:db8::2]:80');
+  });
+});
