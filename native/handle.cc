@@ -10,6 +10,7 @@
 
 #include "ipvs_message.h"
 #include "js_convert.h"
+#include "json_requests.h"
 #include "listing.h"
 #include "wire.h"
 
@@ -84,6 +85,12 @@ class SessionWorker : public Napi::AsyncWorker {
 };
 
 Napi::Value Undefined(Napi::Env env, bool&) { return env.Undefined(); }
+
+// executeJson()'s copy of its argument, UTF-8.
+struct JsonText {
+  std::unique_ptr<char[]> bytes;
+  size_t length = 0;
+};
 
 Napi::Promise Rejected(Napi::Env env, int error, const std::string& message) {
   auto deferred = Napi::Promise::Deferred::New(env);
@@ -230,6 +237,7 @@ Napi::Function Handle::Define(Napi::Env env) {
                          InstanceMethod<&Handle::Open>("open"),
                          InstanceMethod<&Handle::Prepare>("prepare"),
                          InstanceMethod<&Handle::Execute>("execute"),
+                         InstanceMethod<&Handle::ExecuteJson>("executeJson"),
                          InstanceMethod<&Handle::List>("list"),
                          InstanceMethod<&Handle::ListDestinations>("listDestinations"),
                          InstanceMethod<&Handle::GetInfo>("getInfo"),
@@ -272,6 +280,28 @@ Napi::Value Handle::Execute(const Napi::CallbackInfo& info) {
   std::shared_ptr<Batch> batch = UnwrapBatch(env, info.Length() > 0 ? info[0] : env.Undefined());
   if (!batch) return Rejected(env, EINVAL, "expected a batch from prepare() that has not been executed yet");
   return ExecuteBatch(env, session_, std::move(batch));
+}
+
+Napi::Value Handle::ExecuteJson(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected a JSON text");
+  // The one thing done on the main thread: a copy. A UTF-16 code unit is at
+  // most 3 bytes of UTF-8, so one pass writes it (the length query is free).
+  size_t units = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf16(env, info[0], nullptr, 0, &units), Napi::Value());
+  auto text = std::make_shared<JsonText>();
+  text->bytes.reset(new char[units * 3 + 1]);
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, info[0], text->bytes.get(), units * 3 + 1, &text->length),
+                       Napi::Value());
+  // Parsed under the session's lock like any call, so calls keep their order.
+  return SessionWorker<std::vector<Failure>>::Start(
+      env, session_,
+      [text](NetlinkSession& s) {
+        Batch batch = ParseRequestsJson(text->bytes.get(), text->length);
+        text->bytes.reset();
+        return s.Execute(batch);
+      },
+      [](Napi::Env env, std::vector<Failure>& failures) { return FromFailures(env, failures); });
 }
 
 Napi::Value Handle::List(const Napi::CallbackInfo& info) {

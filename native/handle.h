@@ -23,6 +23,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value Prepare(const Napi::CallbackInfo& info);
   // execute(batch: RawBatch): Promise<RawFailure[]>
   Napi::Value Execute(const Napi::CallbackInfo& info);
+  // executeJson(json: string): Promise<RawFailure[]>
+  Napi::Value ExecuteJson(const Napi::CallbackInfo& info);
   // list(options): Promise<RawListing>
   Napi::Value List(const Napi::CallbackInfo& info);
   // listDestinations(key, options): Promise<RawListing>

@@ -259,27 +259,10 @@ Request RequestReader::Read(napi_value o) {
 }
 
 Batch PrepareBatch(Napi::Env env, const Napi::Array& requests) {
-  Batch batch;
+  BatchBuilder builder;
   RequestReader reader(env);
-  // Messages are encoded into one scratch buffer, copied out at its final
-  // size when full: no per-request allocation, no over-reserved buffers. The
-  // scratch buffer lives on (main thread only) so that its pages stay mapped.
-  static std::vector<uint8_t> scratch;
-  scratch.clear();
-  scratch.reserve(kMaxBytesPerSend);
-  Batch::Buffer current;
-  auto flush = [&] {
-    current.bytes.assign(scratch.begin(), scratch.end());
-    batch.buffers.push_back(std::move(current));
-    current = Batch::Buffer();
-    scratch.clear();
-  };
   const uint32_t count = requests.Length();
   for (uint32_t i = 0; i < count; ++i) {
-    // A message is at most kMaxMessageBytes: flushing before the next one
-    // could overflow keeps every buffer within kMaxBytesPerSend.
-    if (current.indices.size() == kMaxMessagesPerSend || scratch.size() + kMaxMessageBytes > kMaxBytesPerSend) flush();
-    Writer writer(&scratch);
     try {
       napi_value item;
       if (napi_get_element(env, requests, i, &item) != napi_ok) {
@@ -291,20 +274,12 @@ Batch PrepareBatch(Napi::Env env, const Napi::Array& requests) {
         }
         throw EncodeError(EINVAL, "reading the request threw");
       }
-      Request request = reader.Read(item);
-      try {
-        EncodeRequest(writer, request);
-      } catch (const EncodeError&) {
-        writer.Abort();
-        throw;
-      }
-      current.indices.push_back(i);
+      builder.Add(i, reader.Read(item));
     } catch (const EncodeError& e) {
-      batch.invalid.push_back({i, e.error, Outcome::Invalid, "", e.what()});
+      builder.AddInvalid(i, e.error, e.what());
     }
   }
-  if (!current.indices.empty()) flush();
-  return batch;
+  return builder.Finish();
 }
 
 Napi::Array FromFailures(Napi::Env env, const std::vector<Failure>& failures) {
