@@ -171,6 +171,22 @@ export interface RawHandle {
    * one from prepare() or ran already (EINVAL).
    */
   execute(batch: RawBatch): Promise<RawFailure[]>;
+  /**
+   * `json` is `JSON.stringify(requests)`. On the main thread the text is only
+   * copied; parsing, checks and encoding run on a worker thread, then the
+   * requests are sent as execute() would. Resolves with the failures only, in
+   * index order; every request not listed was applied. A request that does
+   * not convert is an 'invalid' failure of its own (its index is its place in
+   * the array): a field of the wrong type, a number that is not an integer in
+   * its field's range (fractions and exponents included; null where a number
+   * belongs, as JSON.stringify writes NaN and Infinity, is invalid, while
+   * null elsewhere counts as absent), a bad address, a string with a NUL, an
+   * attribute too long (EMSGSIZE), keyOnly not a boolean. Unknown keys are
+   * ignored. Rejects with EINVAL, sending nothing, when the text is not one
+   * well-formed JSON array (or nests deeper than 32); as execute() when the
+   * handle is not open. Throws TypeError when `json` is not a string.
+   */
+  executeJson(json: string): Promise<RawFailure[]>;
   /** Services (all, or the one named by `service`), optionally with destinations and stats. */
   list(options: RawListOptions): Promise<RawListing>;
   /** One service's destinations only (an absent service gives an empty list, as the kernel does). */

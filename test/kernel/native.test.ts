@@ -5,6 +5,7 @@
 import assert from 'assert/strict';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import { setImmediate as nextTurn } from 'timers/promises';
 import { addon } from '../../lib/addon';
 import type { RawFailure, RawHandle, RawListing, RawRequest, RawServiceKey } from '../../lib/addon';
 import { assertSandbox, resetTable, savedRules, sh } from './helpers';
@@ -153,6 +154,111 @@ describe('native: prepare() and execute(batch)', function () {
     } finally {
       sh('ipvsadm --stop-daemon master; ip link del ipvsnat0');
     }
+  });
+});
+
+describe('native: executeJson()', function () {
+  let handle: RawHandle;
+  before(async function () {
+    assertSandbox();
+    handle = new addon.Handle();
+    await handle.open();
+  });
+  after(() => handle?.close());
+  beforeEach(resetTable);
+
+  const json = (requests: unknown[]) => handle.executeJson(JSON.stringify(requests));
+  const outcomes = (failures: RawFailure[]) => failures.map((f) => [f.index, f.errno, f.outcome]);
+
+  /** Adds, edits and deletes of every kind, with refusals and invalid requests among them. */
+  function mixed(): RawRequest[] {
+    const web = service('1.1.1.1', 80);
+    const v6 = service('2001:db8::1', 443, 'wlc', AF_INET6);
+    const mark = { ...service('', 0, 'sh'), fwmark: 9, protocol: 0, address: '' };
+    const gone = service('1.1.1.2', 80);
+    return [
+      addService(web), addService(v6), addService(mark), addService(gone),
+      addService(web),                                                     // 4: EEXIST
+      addService({ ...web, address: '1.1.1.300' }),                        // 5: invalid address
+      addDestination(web, destination('198.18.0.2', 8080, 3)),
+      addDestination(web, destination('198.18.0.3', 8080, 0, 3)),
+      addDestination(v6, destination('2001:db8::2', 443, 1, 0, AF_INET6)),
+      addDestination(mark, { ...destination('198.18.0.4', 0, 2, 2), tunnelType: 1, tunnelPort: 6080, tunnelFlags: 1 } as never),
+      addDestination(service('1.1.1.9', 80), destination('198.18.0.2', 8080)), // 10: ESRCH
+      { command: C.IPVS_CMD_SET_DEST, service: web, destination: destination('198.18.0.2', 8080, 7) },
+      { command: C.IPVS_CMD_SET_SERVICE, service: { ...web, scheduler: 'wrr', flags: 1, timeout: 300 } },
+      addService({ ...service('1.1.1.3', 80), scheduler: 'x'.repeat(2000) }),  // 13: EMSGSIZE
+      null as unknown as RawRequest,                                        // 14: not an object
+      { command: C.IPVS_CMD_DEL_DEST, service: web, destination: destination('198.18.0.3', 8080) },
+      { command: C.IPVS_CMD_DEL_SERVICE, service: gone, keyOnly: true },
+      { command: C.IPVS_CMD_DEL_SERVICE, service: gone, keyOnly: true },    // 17: ESRCH
+      addService({ ...service('1.1.1.4', 80), persistenceEngine: 'sip', flags: 1, timeout: 60 }),
+    ];
+  }
+  const MIXED_OUTCOMES = [[4, EEXIST, 'refused'], [5, EINVAL, 'invalid'], [10, ESRCH, 'refused'], [13, EMSGSIZE, 'invalid'], [14, EINVAL, 'invalid'], [17, ESRCH, 'refused']];
+
+  it('a mixed batch: the same outcomes and the same ipvsadm -Sn as prepare()/execute()', async () => {
+    const viaPrepare = await run(handle, mixed());
+    const rulesViaPrepare = savedRules().sort();
+    resetTable();
+    const viaJson = await json(mixed());
+    assert.deepEqual(outcomes(viaJson), MIXED_OUTCOMES);
+    assert.deepEqual(viaJson, viaPrepare);
+    assert.deepEqual(savedRules().sort(), rulesViaPrepare);
+    assert.ok(rulesViaPrepare.includes('-A -t 1.1.1.1:80 -s wrr -p 300'), rulesViaPrepare.join('\n'));
+    assert.ok(rulesViaPrepare.includes('-a -t 1.1.1.1:80 -r 198.18.0.2:8080 -m -w 7'));
+    assert.equal(rulesViaPrepare.length, 7);
+  });
+
+  it('malformed requests are invalid alone, with the field named; the others are applied', async () => {
+    const web = service('1.1.1.1', 80);
+    const good = (i: number) => addService(service(`1.1.2.${i}`, 80));
+    const requests = [
+      good(0),
+      addDestination(web, { ...destination('198.18.0.2', 80), weight: 1.5 }),
+      addDestination(web, { ...destination('198.18.0.2', 80), port: 70000 }),
+      addDestination(web, { ...destination('198.18.0.2', 80), weight: NaN }),
+      addService({ ...service('1.1.1.5', 80), family: 'two' as never }),
+      addService({ ...service('1.1.1.5', 80), timeout: -1 }),
+      addService({ ...service('1.1.1.5', 80), netmask: 2 ** 32 }),
+      { command: C.IPVS_CMD_DEL_SERVICE, service: web, keyOnly: 'yes' as never },
+      addDestination(web, { ...destination('198.18.0.2', 80), tunnelType: 256 } as never),
+      { command: C.IPVS_CMD_NEW_SERVICE, service: 5 as never },
+      addService({ ...service('1.1.1.5', 80), scheduler: 'r\u0000r' }),
+      [addService(web)] as never,
+      good(1),
+    ];
+    const failures = await json(requests);
+    assert.deepEqual(outcomes(failures), requests.slice(1, -1).map((_, i) => [i + 1, EINVAL, 'invalid']));
+    assert.deepEqual(failures.map((f) => f.message!.split(':')[0]), ['weight', 'port', 'weight', 'family', 'timeout', 'netmask', 'keyOnly', 'tunnelType', 'service', 'scheduler', 'a request must be an object']);
+    assert.ok(failures.every((f) => f.kernelMessage === undefined));
+    assert.deepEqual(savedRules().sort(), ['-A -t 1.1.2.0:80 -s rr', '-A -t 1.1.2.1:80 -s rr']);
+    // Escapes and unknown keys are JSON's business, not the request's.
+    assert.deepEqual(await handle.executeJson('[{"command":1,"comment":{"a":[1,{"b":null}]},"service":{"family":2,"protocol":6,"address":"\\u0031.1.1.9","port":80,"scheduler":"\\u0072r"}}]'), []);
+    assert.ok(savedRules().includes('-A -t 1.1.1.9:80 -s rr'));
+  });
+
+  it('a text that is not one well-formed JSON array rejects with EINVAL and sends nothing', async () => {
+    const good = JSON.stringify(addService(service('1.1.1.1', 80)));
+    for (const text of ['', '{}', 'null', `${good}`, `[${good},`, `[${good},]`, `[${good}] x`, `[${good},{"command":1,"service":{"address":"a\\u12"}}]`, '['.repeat(40) + ']'.repeat(40)]) {
+      await assert.rejects(handle.executeJson(text), (e: { errno: number; message: string }) => {
+        assert.equal(e.errno, EINVAL, text);
+        assert.match(e.message, /not a well-formed JSON array/);
+        return true;
+      });
+    }
+    assert.throws(() => handle.executeJson([] as never), TypeError);
+    assert.deepEqual(savedRules(), []);
+    assert.deepEqual(await handle.executeJson(' [ ] '), []);
+  });
+
+  it('a batch of several send buffers (1,500 requests) reports the failures of each', async () => {
+    const requests: RawRequest[] = [];
+    for (let i = 0; i < 1500; ++i) requests.push(addService(service(vipOf(i % 1000), 80)));
+    const failures = await json(requests);
+    assert.deepEqual(failures.map((f) => f.index), requests.map((_, i) => i).filter((i) => i >= 1000));
+    assert.ok(failures.every((f) => f.errno === EEXIST && f.outcome === 'refused'));
+    assert.equal(savedRules().length, 1000);
   });
 });
 
@@ -368,22 +474,124 @@ describe('native: benchmark (IPVS_NATIVE_BENCH=1)', function () {
   });
   this.timeout(1800 * 1000);
 
-  it('prepare() per 1,000 requests', function () {
-    const handle = new addon.Handle();
+  /** Requests of the 20,000 x 10 table as lib/ makes them: each service, then its 10 destinations. */
+  function table(services: number): RawRequest[] {
     const requests: RawRequest[] = [];
-    for (let i = 0; i < 2000; ++i) {
+    for (let i = 0; i < services; ++i) {
       const s = service(vipOf(i), 80);
-      requests.push(i % 11 === 0 ? addService(s) : addDestination(s, destination(`198.18.1.${i % 250}`, 8080)));
+      requests.push(addService(s));
+      const key = { family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: 0 };
+      for (let j = 0; j < 10; ++j) requests.push(addDestination(key, destination(`198.18.${1 + j}.${1 + (i % 250)}`, 8000 + (i >> 8))));
     }
-    for (let round = 0; round < 3; ++round) {
-      const times: number[] = [];
-      for (let r = 0; r < 10; ++r) {
-        const started = process.hrtime.bigint();
-        handle.prepare(requests.slice(0, 1000));
-        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+    return requests;
+  }
+  const ms = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e6;
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+  function freshNamespace(ns: string): void {
+    execFileSync('ip', ['netns', 'add', ns]);
+    // Destination adds need a route to their address.
+    sh(`ip -n ${ns} link add dummy0 type dummy && ip -n ${ns} link set dummy0 up && ip -n ${ns} addr add 198.18.0.1/15 dev dummy0 && ip -n ${ns} route add default dev dummy0`);
+  }
+
+  it('main thread per 1,000 requests: prepare() vs JSON.stringify + executeJson()', async function () {
+    const ns = 'ipvs-bench-sync';
+    freshNamespace(ns);
+    const handle = new addon.Handle();
+    try {
+      await handle.open(`/run/netns/${ns}`);
+      const requests = table(91).slice(0, 1000);
+      for (let round = 0; round < 3; ++round) {
+        const prepare: number[] = [], stringify: number[] = [], call: number[] = [];
+        for (let r = 0; r < 11; ++r) {
+          let t = process.hrtime.bigint();
+          handle.prepare(requests);
+          prepare.push(ms(t));
+          t = process.hrtime.bigint();
+          const text = JSON.stringify(requests);
+          stringify.push(ms(t));
+          t = process.hrtime.bigint();
+          const running = handle.executeJson(text);
+          call.push(ms(t));
+          await running;
+        }
+        console.log(`    per 1,000 requests, medians of 11: prepare() ${median(prepare).toFixed(2)} ms; JSON.stringify ${median(stringify).toFixed(2)} ms + executeJson() call ${median(call).toFixed(2)} ms = ${(median(stringify) + median(call)).toFixed(2)} ms`);
       }
-      times.sort((a, b) => a - b);
-      console.log(`    prepare(1000 requests): median ${times[5].toFixed(2)} ms, min ${times[0].toFixed(2)} ms, max ${times[9].toFixed(2)} ms`);
+      for (const size of [128, 256, 512]) {
+        const times: number[] = [];
+        for (let r = 0; r < 11; ++r) {
+          const t = process.hrtime.bigint();
+          JSON.stringify(requests.slice(0, size));
+          times.push(ms(t));
+        }
+        console.log(`    JSON.stringify of ${size} requests (with slice()): median ${median(times).toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms`);
+      }
+    } finally {
+      await handle.close();
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+  });
+
+  it('220,000 adds (20,000 services x 10 destinations), pipelined as lib/queue.ts sends them: prepare() vs executeJson()', async function () {
+    const requests = table(20000);
+    // As RequestQueue.send(): the next slice converts while the previous one is in flight.
+    async function viaPrepare(handle: RawHandle, slice: number, blocks: number[]): Promise<number> {
+      let failed = 0;
+      let t = process.hrtime.bigint();
+      let prepared = handle.prepare(requests.slice(0, slice));
+      for (let start = 0; start < requests.length; start += slice) {
+        const running = handle.execute(prepared);
+        blocks.push(ms(t));
+        if (start + slice < requests.length) {
+          await nextTurn();
+          t = process.hrtime.bigint();
+          prepared = handle.prepare(requests.slice(start + slice, start + 2 * slice));
+        }
+        failed += (await running).length;
+      }
+      return failed;
+    }
+    async function viaJson(handle: RawHandle, slice: number, blocks: number[]): Promise<number> {
+      let failed = 0;
+      let t = process.hrtime.bigint();
+      let text = JSON.stringify(requests.slice(0, slice));
+      for (let start = 0; start < requests.length; start += slice) {
+        const running = handle.executeJson(text);
+        blocks.push(ms(t));
+        if (start + slice < requests.length) {
+          await nextTurn();
+          t = process.hrtime.bigint();
+          text = JSON.stringify(requests.slice(start + slice, start + 2 * slice));
+        }
+        failed += (await running).length;
+      }
+      return failed;
+    }
+    const ways: Array<[string, (h: RawHandle, slice: number, blocks: number[]) => Promise<number>, number]> = [
+      ['prepare()/execute(), slices of 512', viaPrepare, 512],
+      ['JSON.stringify/executeJson(), slices of 512', viaJson, 512],
+      ['JSON.stringify/executeJson(), slices of 256', viaJson, 256],
+    ];
+    for (let round = 0; round < 2; ++round) {
+      for (const [name, way, slice] of ways) {
+        const ns = `ipvs-bench-${round}-${slice}-${way.name}`;
+        freshNamespace(ns);
+        const handle = new addon.Handle();
+        try {
+          await handle.open(`/run/netns/${ns}`);
+          const blocks: number[] = [];
+          const started = process.hrtime.bigint();
+          const failed = await way(handle, slice, blocks);
+          const total = ms(started);
+          const mainThread = blocks.reduce((a, b) => a + b, 0);
+          console.log(`    ${name}: ${(total / 1000).toFixed(2)} s total, main thread ${(mainThread / 1000).toFixed(2)} s (per slice median ${median(blocks).toFixed(1)} ms, max ${Math.max(...blocks).toFixed(1)} ms)`);
+          assert.equal(failed, 0);
+          if (round === 0 && slice === 512) assert.equal(Number(sh(`ip netns exec ${ns} ipvsadm -Sn | wc -l`)), requests.length);
+        } finally {
+          await handle.close();
+          execFileSync('ip', ['netns', 'del', ns]);
+        }
+      }
     }
   });
 
