@@ -47,7 +47,7 @@ class NetlinkSession {
   void Close();
   int family() const { return family_; }
 
-  // Sends a prepared batch; returns the failures in index order (the
+  // Sends an encoded batch; returns the failures in index order (the
   // encoder's included). Never throws for a socket failure: it becomes the
   // outcome of the requests it touched.
   std::vector<Failure> Execute(Batch& batch);

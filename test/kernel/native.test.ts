@@ -5,8 +5,9 @@
 import assert from 'assert/strict';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import { setImmediate as nextTurn } from 'timers/promises';
+import { monitorEventLoopDelay } from 'perf_hooks';
 import { addon } from '../../lib/addon';
+import { RequestQueue, SLICE } from '../../lib/queue';
 import type { RawFailure, RawHandle, RawListing, RawRequest, RawServiceKey } from '../../lib/addon';
 import { assertSandbox, resetTable, savedRules, sh } from './helpers';
 
@@ -32,7 +33,7 @@ const addService = (s: ReturnType<typeof service>): RawRequest => ({ command: C.
 const addDestination = (s: RawServiceKey, d: ReturnType<typeof destination>): RawRequest => ({ command: C.IPVS_CMD_NEW_DEST, service: s, destination: d });
 
 async function run(handle: RawHandle, requests: RawRequest[]): Promise<RawFailure[]> {
-  return handle.execute(handle.prepare(requests));
+  return handle.executeJson(JSON.stringify(requests));
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -81,7 +82,7 @@ function restore(count: number, destinationsEach: number, scheduler: (i: number)
 }
 const vipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
-describe('native: prepare() and execute(batch)', function () {
+describe('native: executeJson() outcomes', function () {
   let handle: RawHandle;
   before(async function () {
     assertSandbox();
@@ -115,22 +116,6 @@ describe('native: prepare() and execute(batch)', function () {
       }
     }
     assert.deepEqual(savedRules().sort(), ['-A -t 1.1.1.1:80 -s rr', '-A -t 1.1.1.3:80 -s wlc', '-a -t 1.1.1.1:80 -r 198.18.0.2:8080 -m -w 3'].sort());
-  });
-
-  it('a request that is not an object, or whose getter throws, is invalid and the rest still go', async () => {
-    const bad = { get command(): number { throw new Error('boom'); } };
-    const failures = await run(handle, [null as unknown as RawRequest, bad as unknown as RawRequest, addService(service('1.1.1.4', 80))]);
-    assert.deepEqual(failures.map((f) => [f.index, f.errno, f.outcome]), [[0, EINVAL, 'invalid'], [1, EINVAL, 'invalid']]);
-    assert.deepEqual(savedRules(), ['-A -t 1.1.1.4:80 -s rr']);
-  });
-
-  it('prepare() throws TypeError only for a non-array; a batch runs once', async () => {
-    assert.throws(() => handle.prepare({} as unknown as RawRequest[]), TypeError);
-    const batch = handle.prepare([addService(service('1.1.1.5', 80))]);
-    assert.deepEqual(await handle.execute(batch), []);
-    await assert.rejects(handle.execute(batch), (e: { errno: number }) => e.errno === EINVAL);
-    await assert.rejects(handle.execute({} as never), (e: { errno: number }) => e.errno === EINVAL);
-    assert.deepEqual(savedRules(), ['-A -t 1.1.1.5:80 -s rr']);
   });
 
   it('a batch of several send buffers (1,500 requests) reports the failures of each', async () => {
@@ -197,17 +182,19 @@ describe('native: executeJson()', function () {
   }
   const MIXED_OUTCOMES = [[4, EEXIST, 'refused'], [5, EINVAL, 'invalid'], [10, ESRCH, 'refused'], [13, EMSGSIZE, 'invalid'], [14, EINVAL, 'invalid'], [17, ESRCH, 'refused']];
 
-  it('a mixed batch: the same outcomes and the same ipvsadm -Sn as prepare()/execute()', async () => {
-    const viaPrepare = await run(handle, mixed());
-    const rulesViaPrepare = savedRules().sort();
-    resetTable();
-    const viaJson = await json(mixed());
-    assert.deepEqual(outcomes(viaJson), MIXED_OUTCOMES);
-    assert.deepEqual(viaJson, viaPrepare);
-    assert.deepEqual(savedRules().sort(), rulesViaPrepare);
-    assert.ok(rulesViaPrepare.includes('-A -t 1.1.1.1:80 -s wrr -p 300'), rulesViaPrepare.join('\n'));
-    assert.ok(rulesViaPrepare.includes('-a -t 1.1.1.1:80 -r 198.18.0.2:8080 -m -w 7'));
-    assert.equal(rulesViaPrepare.length, 7);
+  it('a mixed batch: each outcome, and the table ipvsadm -Sn shows', async () => {
+    // Equal, outcomes and rules, to what prepare()/execute() gave for the same
+    // batch before executeJson replaced them.
+    assert.deepEqual(outcomes(await json(mixed())), MIXED_OUTCOMES);
+    assert.deepEqual(savedRules().sort(), [
+      '-A -t 1.1.1.1:80 -s wrr -p 300',
+      '-a -t 1.1.1.1:80 -r 198.18.0.2:8080 -m -w 7',
+      '-A -t [2001:db8::1]:443 -s wlc',
+      '-a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -m -w 1',
+      '-A -f 9 -s sh',
+      '-a -f 9 -r 198.18.0.4:0 -i -w 2 --tun-type gue --tun-port 6080 --tun-csum',
+      '-A -t 1.1.1.4:80 -s rr -p 60 --pe sip',
+    ].sort());
   });
 
   it('malformed requests are invalid alone, with the field named; the others are applied', async () => {
@@ -252,14 +239,6 @@ describe('native: executeJson()', function () {
     assert.deepEqual(await handle.executeJson(' [ ] '), []);
   });
 
-  it('a batch of several send buffers (1,500 requests) reports the failures of each', async () => {
-    const requests: RawRequest[] = [];
-    for (let i = 0; i < 1500; ++i) requests.push(addService(service(vipOf(i % 1000), 80)));
-    const failures = await json(requests);
-    assert.deepEqual(failures.map((f) => f.index), requests.map((_, i) => i).filter((i) => i >= 1000));
-    assert.ok(failures.every((f) => f.errno === EEXIST && f.outcome === 'refused'));
-    assert.equal(savedRules().length, 1000);
-  });
 });
 
 describe('native: list() and listDestinations()', function () {
@@ -463,7 +442,7 @@ describe('native: open() and close() in every state', function () {
     await busy.close();
     await inFlight;
     await assert.rejects(busy.list({ destinations: false, stats: false }), (e: { closed?: boolean }) => e.closed === true);
-    await assert.rejects(busy.execute(busy.prepare([])), (e: { closed?: boolean }) => e.closed === true);
+    await assert.rejects(busy.executeJson('[]'), (e: { closed?: boolean }) => e.closed === true);
   });
 });
 
@@ -494,7 +473,11 @@ describe('native: benchmark (IPVS_NATIVE_BENCH=1)', function () {
     sh(`ip -n ${ns} link add dummy0 type dummy && ip -n ${ns} link set dummy0 up && ip -n ${ns} addr add 198.18.0.1/15 dev dummy0 && ip -n ${ns} route add default dev dummy0`);
   }
 
-  it('main thread per 1,000 requests: prepare() vs JSON.stringify + executeJson()', async function () {
+  // Measured before prepare()/execute(batch) were removed (6.12, one boot, 1 vCPU):
+  // main thread per 1,000 requests, prepare() 35-75 ms vs JSON.stringify 10-18
+  // ms + executeJson() 8-9 ms; 220,000 adds pipelined, prepare() slices of 512
+  // 28.6 / 29.6 s vs executeJson() 17.8 / 21.6 s (512) and 21.4 / 18.0 s (256).
+  it('main thread per 1,000 requests: JSON.stringify + executeJson()', async function () {
     const ns = 'ipvs-bench-sync';
     freshNamespace(ns);
     const handle = new addon.Handle();
@@ -502,12 +485,9 @@ describe('native: benchmark (IPVS_NATIVE_BENCH=1)', function () {
       await handle.open(`/run/netns/${ns}`);
       const requests = table(91).slice(0, 1000);
       for (let round = 0; round < 3; ++round) {
-        const prepare: number[] = [], stringify: number[] = [], call: number[] = [];
+        const stringify: number[] = [], call: number[] = [];
         for (let r = 0; r < 11; ++r) {
           let t = process.hrtime.bigint();
-          handle.prepare(requests);
-          prepare.push(ms(t));
-          t = process.hrtime.bigint();
           const text = JSON.stringify(requests);
           stringify.push(ms(t));
           t = process.hrtime.bigint();
@@ -515,82 +495,46 @@ describe('native: benchmark (IPVS_NATIVE_BENCH=1)', function () {
           call.push(ms(t));
           await running;
         }
-        console.log(`    per 1,000 requests, medians of 11: prepare() ${median(prepare).toFixed(2)} ms; JSON.stringify ${median(stringify).toFixed(2)} ms + executeJson() call ${median(call).toFixed(2)} ms = ${(median(stringify) + median(call)).toFixed(2)} ms`);
+        console.log(`    per 1,000 requests, medians of 11: JSON.stringify ${median(stringify).toFixed(2)} ms + executeJson() call ${median(call).toFixed(2)} ms`);
       }
-      for (const size of [128, 256, 512]) {
+      for (const size of [SLICE, 2 * SLICE]) {
         const times: number[] = [];
         for (let r = 0; r < 11; ++r) {
           const t = process.hrtime.bigint();
-          JSON.stringify(requests.slice(0, size));
+          handle.executeJson(JSON.stringify(requests.slice(0, size))).catch(() => undefined);
           times.push(ms(t));
         }
-        console.log(`    JSON.stringify of ${size} requests (with slice()): median ${median(times).toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms`);
+        console.log(`    JSON.stringify + executeJson() of ${size} requests: median ${median(times).toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms`);
       }
+      await handle.executeJson('[]');
     } finally {
       await handle.close();
       execFileSync('ip', ['netns', 'del', ns]);
     }
   });
 
-  it('220,000 adds (20,000 services x 10 destinations), pipelined as lib/queue.ts sends them: prepare() vs executeJson()', async function () {
+  it('220,000 adds (20,000 services x 10 destinations) through RequestQueue.send()', async function () {
     const requests = table(20000);
-    // As RequestQueue.send(): the next slice converts while the previous one is in flight.
-    async function viaPrepare(handle: RawHandle, slice: number, blocks: number[]): Promise<number> {
-      let failed = 0;
-      let t = process.hrtime.bigint();
-      let prepared = handle.prepare(requests.slice(0, slice));
-      for (let start = 0; start < requests.length; start += slice) {
-        const running = handle.execute(prepared);
-        blocks.push(ms(t));
-        if (start + slice < requests.length) {
-          await nextTurn();
-          t = process.hrtime.bigint();
-          prepared = handle.prepare(requests.slice(start + slice, start + 2 * slice));
-        }
-        failed += (await running).length;
-      }
-      return failed;
-    }
-    async function viaJson(handle: RawHandle, slice: number, blocks: number[]): Promise<number> {
-      let failed = 0;
-      let t = process.hrtime.bigint();
-      let text = JSON.stringify(requests.slice(0, slice));
-      for (let start = 0; start < requests.length; start += slice) {
-        const running = handle.executeJson(text);
-        blocks.push(ms(t));
-        if (start + slice < requests.length) {
-          await nextTurn();
-          t = process.hrtime.bigint();
-          text = JSON.stringify(requests.slice(start + slice, start + 2 * slice));
-        }
-        failed += (await running).length;
-      }
-      return failed;
-    }
-    const ways: Array<[string, (h: RawHandle, slice: number, blocks: number[]) => Promise<number>, number]> = [
-      ['prepare()/execute(), slices of 512', viaPrepare, 512],
-      ['JSON.stringify/executeJson(), slices of 512', viaJson, 512],
-      ['JSON.stringify/executeJson(), slices of 256', viaJson, 256],
-    ];
-    for (let round = 0; round < 2; ++round) {
-      for (const [name, way, slice] of ways) {
-        const ns = `ipvs-bench-${round}-${slice}-${way.name}`;
-        freshNamespace(ns);
-        const handle = new addon.Handle();
-        try {
-          await handle.open(`/run/netns/${ns}`);
-          const blocks: number[] = [];
-          const started = process.hrtime.bigint();
-          const failed = await way(handle, slice, blocks);
-          const total = ms(started);
-          const mainThread = blocks.reduce((a, b) => a + b, 0);
-          console.log(`    ${name}: ${(total / 1000).toFixed(2)} s total, main thread ${(mainThread / 1000).toFixed(2)} s (per slice median ${median(blocks).toFixed(1)} ms, max ${Math.max(...blocks).toFixed(1)} ms)`);
-          assert.equal(failed, 0);
-          if (round === 0 && slice === 512) assert.equal(Number(sh(`ip netns exec ${ns} ipvsadm -Sn | wc -l`)), requests.length);
-        } finally {
-          await handle.close();
-          execFileSync('ip', ['netns', 'del', ns]);
-        }
+    for (let round = 0; round < 3; ++round) {
+      const ns = `ipvs-bench-send-${round}`;
+      freshNamespace(ns);
+      const handle = new addon.Handle();
+      try {
+        const ready = handle.open(`/run/netns/${ns}`);
+        await ready;
+        const queue = new RequestQueue(handle, ready);
+        const delay = monitorEventLoopDelay({ resolution: 5 });
+        delay.enable();
+        const started = process.hrtime.bigint();
+        const outcomes = await queue.send(requests);
+        const total = ms(started);
+        delay.disable();
+        console.log(`    RequestQueue.send() of 220,000 adds, slices of ${SLICE}: ${(total / 1000).toFixed(2)} s; event loop delay p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms`);
+        assert.equal(outcomes.filter((o) => o !== undefined).length, 0);
+        if (round === 0) assert.equal(Number(sh(`ip netns exec ${ns} ipvsadm -Sn | wc -l`)), requests.length);
+      } finally {
+        await handle.close();
+        execFileSync('ip', ['netns', 'del', ns]);
       }
     }
   });
