@@ -9,7 +9,9 @@
         "native/ipvs_message.cc",
         "native/netlink_session.cc",
         "native/wire.cc",
-        "native/listing.cc"
+        "native/listing.cc",
+        "native/batch.cc",
+        "native/json_requests.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -10,6 +10,7 @@
 
 #include "ipvs_message.h"
 #include "js_convert.h"
+#include "json_requests.h"
 #include "listing.h"
 #include "wire.h"
 
@@ -85,11 +86,11 @@ class SessionWorker : public Napi::AsyncWorker {
 
 Napi::Value Undefined(Napi::Env env, bool&) { return env.Undefined(); }
 
-Napi::Promise Rejected(Napi::Env env, int error, const std::string& message) {
-  auto deferred = Napi::Promise::Deferred::New(env);
-  deferred.Reject(FromSessionError(env, SessionError(SessionError::Kind::Errno, error, message)).Value());
-  return deferred.Promise();
-}
+// executeJson()'s copy of its argument, UTF-8.
+struct JsonText {
+  std::unique_ptr<char[]> bytes;
+  size_t length = 0;
+};
 
 Napi::Object ObjectArgument(const Napi::CallbackInfo& info, size_t index, const char* what) {
   if (info.Length() <= index || !info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string("expected ") + what);
@@ -97,48 +98,15 @@ Napi::Object ObjectArgument(const Napi::CallbackInfo& info, size_t index, const 
 }
 
 // A service key argument; a bad one is the caller's error (TypeError).
-ServiceKey ServiceKeyArgument(const Napi::CallbackInfo& info, napi_value value) {
+ServiceKey ServiceKeyArgument(const Napi::CallbackInfo& info, const Napi::Value& value) {
   try {
-    return RequestReader(info.Env()).ReadServiceKey(value);
+    return ReadServiceKey(value);
   } catch (const EncodeError& e) {
     throw Napi::TypeError::New(info.Env(), std::string("invalid service key: ") + e.what());
   }
 }
 
 bool BooleanOption(const Napi::Object& options, const char* name) { return options.Get(name).ToBoolean(); }
-
-// The tag that tells execute() a RawBatch is one of ours.
-constexpr napi_type_tag kBatchTag = {0x6970767362617463ULL, 0x68a1c3e5f0d2b497ULL};
-
-Napi::Value WrapBatch(Napi::Env env, Batch batch) {
-  Napi::Object object = Napi::Object::New(env);
-  auto* owned = new Batch(std::move(batch));
-  napi_status status = napi_wrap(
-      env, object, owned, [](napi_env, void* data, void*) { delete static_cast<Batch*>(data); }, nullptr, nullptr);
-  if (status != napi_ok) {
-    delete owned;
-    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
-  }
-  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, object, &kBatchTag), Napi::Value());
-  return object;
-}
-
-// Takes the batch out of its wrapper (a batch runs once); null when the value
-// is not a batch or ran already.
-std::shared_ptr<Batch> UnwrapBatch(Napi::Env env, Napi::Value value) {
-  if (!value.IsObject()) return nullptr;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, value, &kBatchTag, &tagged) != napi_ok || !tagged) return nullptr;
-  void* data = nullptr;
-  if (napi_remove_wrap(env, value, &data) != napi_ok || data == nullptr) return nullptr;
-  return std::shared_ptr<Batch>(static_cast<Batch*>(data));
-}
-
-Napi::Value ExecuteBatch(Napi::Env env, std::shared_ptr<NetlinkSession> session, std::shared_ptr<Batch> batch) {
-  return SessionWorker<std::vector<Failure>>::Start(
-      env, std::move(session), [batch](NetlinkSession& s) { return s.Execute(*batch); },
-      [](Napi::Env env, std::vector<Failure>& failures) { return FromFailures(env, failures); });
-}
 
 // A GET_DEST dump of one service, each destination handed to `onMessage`.
 void DumpDestinations(NetlinkSession& session, const ServiceKey& key, const std::function<void(nlmsghdr*)>& onMessage) {
@@ -196,24 +164,6 @@ Listing ListServices(NetlinkSession& s, const ListOptions& options) {
   return listing;
 }
 
-// legacy: removed when lib/ switches
-std::vector<Destination> LegacyDestinations(NetlinkSession& session, const ServiceKey& key) {
-  std::vector<Destination> destinations;
-  DumpDestinations(session, key, [&](nlmsghdr* header) {
-    Destination d;
-    if (!ParseDestination(header, key.family, &d)) ThrowUnparsable("a destination");
-    destinations.push_back(std::move(d));
-  });
-  return destinations;
-}
-
-// legacy: removed when lib/ switches
-Napi::Array FromDestinations(Napi::Env env, const std::vector<Destination>& destinations) {
-  Napi::Array array = Napi::Array::New(env, destinations.size());
-  for (size_t i = 0; i < destinations.size(); ++i) array.Set(static_cast<uint32_t>(i), FromDestination(env, destinations[i]));
-  return array;
-}
-
 std::vector<uint8_t> Command(uint8_t command) {
   std::vector<uint8_t> request;
   Writer w(&request);
@@ -228,8 +178,7 @@ Napi::Function Handle::Define(Napi::Env env) {
   return DefineClass(env, "Handle",
                      {
                          InstanceMethod<&Handle::Open>("open"),
-                         InstanceMethod<&Handle::Prepare>("prepare"),
-                         InstanceMethod<&Handle::Execute>("execute"),
+                         InstanceMethod<&Handle::ExecuteJson>("executeJson"),
                          InstanceMethod<&Handle::List>("list"),
                          InstanceMethod<&Handle::ListDestinations>("listDestinations"),
                          InstanceMethod<&Handle::GetInfo>("getInfo"),
@@ -238,9 +187,6 @@ Napi::Function Handle::Define(Napi::Env env) {
                          InstanceMethod<&Handle::ReadNetFile>("readNetFile"),
                          InstanceMethod<&Handle::Close>("close"),
                          InstanceMethod<&Handle::TestFault>("_testFault"),
-                         InstanceMethod<&Handle::GetServices>("getServices"),
-                         InstanceMethod<&Handle::GetService>("getService"),
-                         InstanceMethod<&Handle::GetDestinations>("getDestinations"),
                      });
 }
 
@@ -259,19 +205,26 @@ Napi::Value Handle::Open(const Napi::CallbackInfo& info) {
       Undefined);
 }
 
-Napi::Value Handle::Prepare(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "expected an array of requests");
-  return WrapBatch(info.Env(), PrepareBatch(info.Env(), info[0].As<Napi::Array>()));
-}
-
-Napi::Value Handle::Execute(const Napi::CallbackInfo& info) {
+Napi::Value Handle::ExecuteJson(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  // legacy: removed when lib/ switches (execute(requests) = execute(prepare(requests)))
-  if (info.Length() > 0 && info[0].IsArray())
-    return ExecuteBatch(env, session_, std::make_shared<Batch>(PrepareBatch(env, info[0].As<Napi::Array>())));
-  std::shared_ptr<Batch> batch = UnwrapBatch(env, info.Length() > 0 ? info[0] : env.Undefined());
-  if (!batch) return Rejected(env, EINVAL, "expected a batch from prepare() that has not been executed yet");
-  return ExecuteBatch(env, session_, std::move(batch));
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected a JSON text");
+  // The one thing done on the main thread: a copy. A UTF-16 code unit is at
+  // most 3 bytes of UTF-8, so one pass writes it (the length query is free).
+  size_t units = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf16(env, info[0], nullptr, 0, &units), Napi::Value());
+  auto text = std::make_shared<JsonText>();
+  text->bytes.reset(new char[units * 3 + 1]);
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, info[0], text->bytes.get(), units * 3 + 1, &text->length),
+                       Napi::Value());
+  // Parsed under the session's lock like any call, so calls keep their order.
+  return SessionWorker<std::vector<Failure>>::Start(
+      env, session_,
+      [text](NetlinkSession& s) {
+        Batch batch = ParseRequestsJson(text->bytes.get(), text->length);
+        text->bytes.reset();
+        return s.Execute(batch);
+      },
+      [](Napi::Env env, std::vector<Failure>& failures) { return FromFailures(env, failures); });
 }
 
 Napi::Value Handle::List(const Napi::CallbackInfo& info) {
@@ -390,63 +343,6 @@ Napi::Value Handle::TestFault(const Napi::CallbackInfo& info) {
         return true;
       },
       Undefined);
-}
-
-// legacy: removed when lib/ switches
-Napi::Value Handle::GetServices(const Napi::CallbackInfo& info) {
-  bool withDestinations = info.Length() > 0 && info[0].ToBoolean();
-  return SessionWorker<std::vector<ServiceWithDestinations>>::Start(
-      info.Env(), session_,
-      [withDestinations](NetlinkSession& s) {
-        std::vector<ServiceWithDestinations> services;
-        std::vector<uint8_t> request = Command(IPVS_CMD_GET_SERVICE);
-        s.Dump(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
-          ServiceWithDestinations entry;
-          if (!ParseService(header, &entry.service)) ThrowUnparsable("a service");
-          services.push_back(std::move(entry));
-        });
-        if (withDestinations)
-          for (auto& entry : services) entry.destinations = LegacyDestinations(s, entry.service.key);
-        return services;
-      },
-      [withDestinations](Napi::Env env, std::vector<ServiceWithDestinations>& services) {
-        Napi::Array array = Napi::Array::New(env, services.size());
-        for (size_t i = 0; i < services.size(); ++i) {
-          Napi::Object o = FromService(env, services[i].service);
-          if (withDestinations) o.Set("destinations", FromDestinations(env, services[i].destinations));
-          array.Set(static_cast<uint32_t>(i), o);
-        }
-        return array;
-      });
-}
-
-// legacy: removed when lib/ switches
-Napi::Value Handle::GetService(const Napi::CallbackInfo& info) {
-  ServiceKey key = ServiceKeyArgument(info, ObjectArgument(info, 0, "a service key"));
-  return SessionWorker<Service>::Start(
-      info.Env(), session_,
-      [key](NetlinkSession& s) {
-        Service result;
-        bool seen = false;
-        std::vector<uint8_t> request;
-        Writer w(&request);
-        EncodeWithServiceKey(w, IPVS_CMD_GET_SERVICE, key);
-        s.Transact(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
-          if (!ParseService(header, &result)) ThrowUnparsable("a service");
-          seen = true;
-        });
-        if (!seen) throw SessionError(SessionError::Kind::Errno, ESRCH, "the kernel sent no service");
-        return result;
-      },
-      [](Napi::Env env, Service& result) { return FromService(env, result); });
-}
-
-// legacy: removed when lib/ switches
-Napi::Value Handle::GetDestinations(const Napi::CallbackInfo& info) {
-  ServiceKey key = ServiceKeyArgument(info, ObjectArgument(info, 0, "a service key"));
-  return SessionWorker<std::vector<Destination>>::Start(
-      info.Env(), session_, [key](NetlinkSession& s) { return LegacyDestinations(s, key); },
-      [](Napi::Env env, std::vector<Destination>& result) { return FromDestinations(env, result); });
 }
 
 }  // namespace ipvs

@@ -1,5 +1,4 @@
-// The JavaScript-facing handle: one NetlinkSession, every method a Promise
-// (prepare() excepted). Kernel work runs on libuv's thread pool; JavaScript
+// The JavaScript-facing handle: one NetlinkSession, every method a Promise. Kernel work runs on libuv's thread pool; JavaScript
 // values are made only on the main thread, when the work completes.
 #pragma once
 
@@ -19,10 +18,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
  private:
   // open(netnsPath?: string): Promise<void>
   Napi::Value Open(const Napi::CallbackInfo& info);
-  // prepare(requests: RawRequest[]): RawBatch (synchronous)
-  Napi::Value Prepare(const Napi::CallbackInfo& info);
-  // execute(batch: RawBatch): Promise<RawFailure[]>
-  Napi::Value Execute(const Napi::CallbackInfo& info);
+  // executeJson(json: string): Promise<RawFailure[]>
+  Napi::Value ExecuteJson(const Napi::CallbackInfo& info);
   // list(options): Promise<RawListing>
   Napi::Value List(const Napi::CallbackInfo& info);
   // listDestinations(key, options): Promise<RawListing>
@@ -39,11 +36,6 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   // _testFault(fault): Promise<void>; internal, for the kernel tests.
   Napi::Value TestFault(const Napi::CallbackInfo& info);
-
-  // legacy: removed when lib/ switches
-  Napi::Value GetServices(const Napi::CallbackInfo& info);
-  Napi::Value GetService(const Napi::CallbackInfo& info);
-  Napi::Value GetDestinations(const Napi::CallbackInfo& info);
 
   std::shared_ptr<NetlinkSession> session_;
 };

@@ -18,12 +18,6 @@ struct Address {
   std::array<uint8_t, 16> bytes{};
 };
 
-// The ten counters of IPVS_*_ATTR_STATS / STATS64. Always held as 64-bit.
-struct Stats {
-  uint64_t conns = 0, inpkts = 0, outpkts = 0, inbytes = 0, outbytes = 0;
-  uint64_t cps = 0, inpps = 0, outpps = 0, inbps = 0, outbps = 0;
-};
-
 // What identifies a service: (family, fwmark) when fwmark != 0, else
 // (family, protocol, address, port).
 struct ServiceKey {
@@ -42,9 +36,6 @@ struct Service {
   // IPv4: the mask in host order (0xffffffff = /32); IPv6: prefix length.
   uint32_t netmask = 0;
   std::string persistenceEngine;
-  // Read back only.
-  std::optional<Stats> stats;
-  bool stats64 = false;
 };
 
 struct Destination {
@@ -57,12 +48,6 @@ struct Destination {
   std::optional<uint8_t> tunnelType;
   std::optional<uint16_t> tunnelPort;  // host order
   std::optional<uint16_t> tunnelFlags;
-  // Read back only.
-  uint32_t activeConns = 0;
-  uint32_t inactiveConns = 0;
-  uint32_t persistentConns = 0;
-  std::optional<Stats> stats;
-  bool stats64 = false;
 };
 
 struct Daemon {
@@ -109,11 +94,6 @@ struct Failure {
   Outcome outcome = Outcome::Refused;
   std::string extack;   // the kernel's extended-ACK text only
   std::string message;  // the library's description, for the other outcomes
-};
-
-struct ServiceWithDestinations {
-  Service service;
-  std::vector<Destination> destinations;
 };
 
 }  // namespace ipvs

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "batch.h"
 #include "ipvs_types.h"
 
 namespace ipvs {
@@ -26,20 +27,6 @@ struct SessionError : std::runtime_error {
   int error;  // positive errno
   std::string extack;
 };
-
-// Requests encoded by prepare(), in send buffers of at most kMaxMessagesPerSend
-// messages and kMaxBytesPerSend bytes.
-struct Batch {
-  struct Buffer {
-    std::vector<uint8_t> bytes;     // messages back to back, not yet stamped
-    std::vector<uint32_t> indices;  // the request index of each message
-  };
-  std::vector<Buffer> buffers;
-  std::vector<Failure> invalid;  // refused by the encoder
-};
-
-constexpr size_t kMaxMessagesPerSend = 512;
-constexpr size_t kMaxBytesPerSend = 128 * 1024;
 
 // Test-only faults (see _testFault in typings/addon.d.ts).
 struct Faults {
@@ -60,7 +47,7 @@ class NetlinkSession {
   void Close();
   int family() const { return family_; }
 
-  // Sends a prepared batch; returns the failures in index order (the
+  // Sends an encoded batch; returns the failures in index order (the
   // encoder's included). Never throws for a socket failure: it becomes the
   // outcome of the requests it touched.
   std::vector<Failure> Execute(Batch& batch);

@@ -63,13 +63,8 @@ export interface RawRequest {
   timeouts?: RawTimeouts;
 }
 
-/** Requests encoded by prepare(), opaque; it can be executed once. */
-export interface RawBatch {
-  readonly __rawBatch: unique symbol;
-}
-
 export interface RawFailure {
-  /** Index of the request in the array given to prepare(). */
+  /** Index of the request in the array given to executeJson(). */
   index: number;
   /** Positive errno: the kernel's for 'refused'; the cause otherwise. */
   errno: number;
@@ -158,19 +153,23 @@ export interface RawHandle {
    */
   open(netnsPath?: string): Promise<void>;
   /**
-   * Synchronous, main thread: converts and encodes the requests. Never throws
-   * for a bad request: it becomes a failure of its own with outcome 'invalid'
-   * and the others are still sent. Throws TypeError only if `requests` is not
-   * an array.
+   * Sends changes. `json` is `JSON.stringify(requests)`: on the main thread
+   * the text is only copied; parsing, checks and encoding run on a worker
+   * thread. Requests go many to a sendmsg(), acked only where they fail.
+   * Resolves with the failures only, in index order; every request not
+   * listed was applied. A request that does not convert is an 'invalid'
+   * failure of its own (its index is its place in the array): a field of the
+   * wrong type, a number that is not an integer in its field's range
+   * (fractions and exponents included; null where a number belongs, which is
+   * how JSON.stringify writes NaN and Infinity, is invalid, while null
+   * elsewhere counts as absent), a bad address, a string with a NUL, an
+   * attribute too long (EMSGSIZE), keyOnly not a boolean. Unknown keys are
+   * ignored. Rejects, sending nothing: with EINVAL when the text is not one
+   * well-formed JSON array (or nests deeper than 32); with the handle's error
+   * when it is not open or its socket cannot be reopened. Throws TypeError
+   * when `json` is not a string.
    */
-  prepare(requests: RawRequest[]): RawBatch;
-  /**
-   * Sends a prepared batch (once). Resolves with the failures only, in index
-   * order; every request not listed was applied. Rejects (nothing sent) when
-   * the handle is not open, the socket cannot be reopened, or the batch is not
-   * one from prepare() or ran already (EINVAL).
-   */
-  execute(batch: RawBatch): Promise<RawFailure[]>;
+  executeJson(json: string): Promise<RawFailure[]>;
   /** Services (all, or the one named by `service`), optionally with destinations and stats. */
   list(options: RawListOptions): Promise<RawListing>;
   /** One service's destinations only (an absent service gives an empty list, as the kernel does). */
