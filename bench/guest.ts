@@ -352,7 +352,7 @@ function diffCount(listed: ipvs.Service[], desired: Svc[]): number {
   return changes;
 }
 
-async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks, probes: number[]): Promise<void> {
+async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks, probes: { full: number[]; empty: number[] }): Promise<void> {
   const ceiling = (file: string): Sample => {
     const r = spawnTimed([ns, CEILING, file]);
     const j = JSON.parse(r.stdout) as { ms: number; errors: number; firstErrno: number };
@@ -374,7 +374,9 @@ async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks
     out.listIpvsadm = { ms: sn.ms };
     checks.create = compare(sn.stdout.split('\n').filter(Boolean), savedLines(c.base));
     // addService alone into the full table (the empty-table twin is measured once per boot).
-    probes.push(...(await addServiceProbe(handle, c.n)));
+    const p = await addServiceProbe(handle, c.n);
+    probes.full.push(...p.full);
+    probes.empty.push(...p.empty);
   } finally {
     await handle.close();
   }
@@ -385,34 +387,35 @@ async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks
   checks.delete = check(ns, []);
 }
 
-/** Times PROBES awaited addService() calls of new services (after WARMUP untimed ones), then removes them (untimed). */
+/**
+ * addService() alone: PROBES awaited calls adding new services into the full
+ * table, alternating with as many into a fresh empty namespace (so that noise
+ * from the host hits both alike), after WARMUP untimed pairs; then removes them.
+ */
 const PROBES = 15;
 const WARMUP = 5;
-async function addServiceProbe(handle: ipvs.IpvsHandle, offset: number): Promise<number[]> {
-  const times: number[] = [];
-  const added = [];
-  for (let k = 0; k < WARMUP + PROBES; k++) {
-    const s = { protocol: 'tcp' as const, address: svcAddress(offset + 1000 + k), port: 81, scheduler: 'rr' };
-    const t = await timed(() => handle.addService(s), false);
-    if (k >= WARMUP) times.push(t.ms);
-    added.push(s);
-  }
-  for (const s of added) await handle.deleteService(s);
-  return times;
-}
-/** The same into a fresh, empty namespace (right after, so the JIT is as warm). */
-async function addServiceProbeEmpty(): Promise<number[]> {
+async function addServiceProbe(full: ipvs.IpvsHandle, offset: number): Promise<{ full: number[]; empty: number[] }> {
   const ns = newNamespace();
+  const empty = await ipvs.open({ netns: ns });
+  const times = { full: [] as number[], empty: [] as number[] };
   try {
-    const h = await ipvs.open({ netns: ns });
-    try {
-      return await addServiceProbe(h, 0);
-    } finally {
-      await h.close();
+    const added = [];
+    for (let k = 0; k < WARMUP + PROBES; k++) {
+      const s = { protocol: 'tcp' as const, address: svcAddress(offset + 1000 + k), port: 81, scheduler: 'rr' };
+      const tf = await timed(() => full.addService(s), false);
+      const te = await timed(() => empty.addService(s), false);
+      if (k >= WARMUP) {
+        times.full.push(tf.ms);
+        times.empty.push(te.ms);
+      }
+      added.push(s);
     }
+    for (const s of added) await full.deleteService(s);
   } finally {
+    await empty.close();
     await deleteNamespace(ns);
   }
+  return times;
 }
 
 async function runIpvsadm(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
@@ -546,7 +549,7 @@ async function main(): Promise<void> {
         }
         const col: Record<string, Collected> = {};
         const get = (p: string) => (col[p] ??= { samples: [], checks: [] });
-        const probes: number[] = [];
+        const probes = { full: [] as number[], empty: [] as number[] };
         for (let r = 0; r < runs; r++) {
           const ns = newNamespace();
           const out: PhaseSamples = {};
@@ -588,11 +591,10 @@ async function main(): Promise<void> {
         if (col['list:calls']) pushRow(c, 'calls', 'list', col['list:calls']);
         if (col['list:ipvsadm']) pushRow(c, 'ipvsadm', 'list', col['list:ipvsadm']);
         if (col['list:ceiling']) pushRow(c, 'ceiling', 'list', col['list:ceiling']);
-        if (probes.length) {
-          const empty = await addServiceProbeEmpty();
+        if (probes.full.length) {
           const size = `${n}x${m}`;
-          probesBySize[size] = { samplesMs: probes.map((x) => +x.toFixed(3)), medianMs: +median(probes).toFixed(3) };
-          emptyBySize[size] = { samplesMs: empty.map((x) => +x.toFixed(3)), medianMs: +median(empty).toFixed(3) };
+          probesBySize[size] = { samplesMs: probes.full.map((x) => +x.toFixed(3)), medianMs: +median(probes.full).toFixed(3) };
+          emptyBySize[size] = { samplesMs: probes.empty.map((x) => +x.toFixed(3)), medianMs: +median(probes.empty).toFixed(3) };
           extras.addServiceFullMs = probesBySize;
           extras.addServiceEmptyMs = emptyBySize;
           console.log(`BENCH-EXTRA ${JSON.stringify({ addServiceFullMs: probesBySize, addServiceEmptyMs: emptyBySize })}`);
