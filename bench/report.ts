@@ -123,12 +123,12 @@ export function formatTables(result: BenchResult): string {
   const out: string[] = [];
   out.push(`ipvs bench, kernel ${result.kernel}, ${result.date}${result.quick ? ' (quick)' : ''}${result.partial ? ' (PARTIAL)' : ''}`);
   out.push('median of the runs; ops/s = objects (services + destinations) changed or read per second;');
-  out.push('x ipvsadm / x ceiling = this median / theirs (same phase, N, M); loop max = longest event-loop block');
+  out.push('x ipvsadm / x ceiling = this median / theirs (same phase, N, M); loop block* = longest event-loop block seen, worst of the runs');
   for (const phase of PHASES) {
     const lines = tableLines(result, phase);
     if (!lines.length) continue;
     out.push('', `## ${PHASE_TITLE[phase]}`);
-    const head = ['method', 'what', 'N', 'M', 'median', 'ops/s', 'x ipvsadm', 'x ceiling', 'loop max', 'runs', 'check'];
+    const head = ['method', 'what', 'N', 'M', 'median', 'ops/s', 'x ipvsadm', 'x ceiling', 'loop block*', 'runs', 'check'];
     const cells = lines.map((l) => [l.method, l.what, String(l.n), String(l.m), l.median, l.opsPerSec, l.vsIpvsadm, l.vsCeiling, l.loop, l.runs, l.check.slice(0, 60)]);
     const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
     const right = new Set([2, 3, 4, 5, 6, 7, 8, 9]);
@@ -179,7 +179,7 @@ export function markdown(result: BenchResult, command: string): string {
     const lines = tableLines(result, phase);
     if (!lines.length) continue;
     out.push(`## ${PHASE_TITLE[phase]}`, '');
-    out.push('| method | what | N | M | median | ops/s | vs ipvsadm | vs ceiling | event-loop max | runs | end state |');
+    out.push('| method | what | N | M | median | ops/s | vs ipvsadm | vs ceiling | longest event-loop block (worst run) | runs | end state |');
     out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
     for (const l of lines)
       out.push(`| ${METHOD_LABEL[l.method]} | ${l.what} | ${l.n.toLocaleString('en-US')} | ${l.m} | ${l.median} | ${l.opsPerSec} | ${l.vsIpvsadm} | ${l.vsCeiling} | ${l.loop} | ${l.runs} | ${l.check.startsWith('ok') ? 'ok' : l.check ? 'MISMATCH' : ''} |`);
@@ -223,7 +223,7 @@ export function chartSvg(result: BenchResult): string {
     if (!result.rows.some((r) => r.method === method)) continue;
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 30}" y2="${ly}" stroke="${COLORS[method]}" stroke-width="2.5"/><circle cx="${lx + 15}" cy="${ly}" r="3.5" fill="${COLORS[method]}"/>`);
     out.push(`<text x="${lx + 36}" y="${ly + 4}">${esc(METHOD_LABEL[method])}</text>`);
-    lx += 46 + METHOD_LABEL[method].length * 6.6;
+    lx += 56 + METHOD_LABEL[method].length * 7.2;
   }
   for (const m of ms) {
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 30}" y2="${ly}" stroke="#444" stroke-width="2" stroke-dasharray="${dash(m)}"/>`);

@@ -12,6 +12,8 @@
 //                                  writes bench/results.quick.{json,md} and
 //                                  bench/chart.quick.svg (not committed)
 //   npm run bench -- --chart-only  redraw chart.svg and results.md from results.json
+//   npm run bench -- --from-log F  rebuild them from a saved VM output (e.g. of a
+//                                  run that was stopped early: marked partial)
 // Options: --n 1000,10000  --m 1,10  --runs R  --methods ceiling,ipvsadm,apply,calls
 //   --calls-limit S (the one-await-per-call method runs only where its create
 //   phase is estimated below S seconds, default 300)  --kernel 6.1|6.12
@@ -61,7 +63,47 @@ function writeOutputs(result: BenchResult): void {
   console.log(`wrote ${resultsPath}, ${mdPath}, ${chartPath}`);
 }
 
+/** The result the guest printed, or one rebuilt from its BENCH-ROW lines (partial). */
+function parseOutput(text: string, why: string): BenchResult | null {
+  const begin = text.indexOf('=== BENCH RESULTS BEGIN ===');
+  const end = text.indexOf('=== BENCH RESULTS END ===');
+  if (begin >= 0 && end > begin) return JSON.parse(text.slice(begin + 27, end).trim());
+  const rows: Row[] = [];
+  const extras: Record<string, unknown> = {};
+  const notes: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('BENCH-ROW ')) rows.push(JSON.parse(line.slice(10)));
+    if (line.startsWith('BENCH-EXTRA ')) Object.assign(extras, JSON.parse(line.slice(12)));
+    const n = /^\[\+ *\d+s\] NOTE (.*)/.exec(line);
+    if (n) notes.push(n[1]);
+  }
+  if (!rows.length) return null;
+  const head = /ipvs bench: kernel (\S+), node (\S+),/.exec(text);
+  const last = [...text.matchAll(/^\[\+ *(\d+)s\]/gm)].pop();
+  const result: BenchResult = {
+    kernel: head ? head[1] : 'unknown',
+    node: head ? head[2] : process.version,
+    date: new Date().toISOString(),
+    quick,
+    partial: true,
+    totalSeconds: last ? Number(last[1]) : undefined,
+    rows,
+    extras,
+    notes: [`partial: ${why} before printing its results; the rows seen so far are kept`, ...notes],
+  };
+  console.log(formatTables(result));
+  return result;
+}
+
 async function main(): Promise<void> {
+  const fromLog = opt('from-log');
+  if (fromLog) {
+    const result = parseOutput(readFileSync(fromLog, 'utf8'), `the run in ${fromLog} stopped`);
+    if (!result) throw new Error(`no results in ${fromLog}`);
+    if (!result.partial) console.log(formatTables(result));
+    writeOutputs(result);
+    return;
+  }
   if (flag('chart-only')) {
     const result = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResult;
     console.log(formatTables(result));
@@ -91,21 +133,11 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
-  const rows: Row[] = [];
-  const extras: Record<string, unknown> = {};
-  let pending = '';
   const onData = (chunk: Buffer) => {
     const s = chunk.toString();
     process.stdout.write(s);
     logFile.write(s);
     text += s;
-    pending += s;
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      if (line.startsWith('BENCH-ROW ')) rows.push(JSON.parse(line.slice(10)));
-      if (line.startsWith('BENCH-EXTRA ')) Object.assign(extras, JSON.parse(line.slice(12)));
-    }
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -114,29 +146,11 @@ async function main(): Promise<void> {
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
   console.log(`sandbox exited with ${code} after ${minutes} min`);
 
-  const begin = text.indexOf('=== BENCH RESULTS BEGIN ===');
-  const end = text.indexOf('=== BENCH RESULTS END ===');
-  let result: BenchResult;
-  if (begin >= 0 && end > begin) {
-    result = JSON.parse(text.slice(begin + 27, end).trim());
-  } else {
-    if (!rows.length) {
-      console.error('no results from the guest');
-      process.exitCode = 1;
-      return;
-    }
-    const kernelLine = /kernel (\S+),/.exec(text);
-    result = {
-      kernel: kernelLine ? kernelLine[1] : 'unknown',
-      node: process.version,
-      date: new Date().toISOString(),
-      quick,
-      partial: true,
-      rows,
-      extras,
-      notes: [`partial: the guest ended (exit ${code}) before printing its results; rows seen so far kept`],
-    };
-    console.log(formatTables(result));
+  const result = parseOutput(text, `the guest ended (exit ${code})`);
+  if (!result) {
+    console.error('no results from the guest');
+    process.exitCode = 1;
+    return;
   }
   if (!quick && existsSync(resultsPath) && result.partial && !flag('force')) {
     const old = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResult;
