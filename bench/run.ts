@@ -3,7 +3,7 @@
 //
 // Run (as root, on the host):
 //   npm run bench                  full run: N = 1,000 / 10,000 / 20,000 services,
-//                                  M = 1 / 10 destinations each (about an hour
+//                                  M = 1 / 10 destinations each (35-60 minutes
 //                                  of VM time); writes bench/results.json,
 //                                  bench/results.md (ratio tables) and
 //                                  bench/chart.svg
@@ -14,9 +14,10 @@
 //   npm run bench -- --chart-only  redraw chart.svg and results.md from results.json
 //   npm run bench -- --from-log F  rebuild them from a saved VM output (e.g. of a
 //                                  run that was stopped early: marked partial)
-// Options: --n 1000,10000  --m 1,10  --runs R  --methods ceiling,ipvsadm,apply,calls
+// Options: --n 1000,10000  --m 1,10  --runs R (or per N: 1000:5,10000:3,20000:1;
+//   default 3 at 1,000 and 1 from 10,000 on)  --methods ceiling,ipvsadm,apply,calls
 //   --calls-limit S (the one-await-per-call method runs only where its create
-//   phase is estimated below S seconds, default 300)  --kernel 6.1|6.12
+//   phase is estimated below S seconds from the rate measured so far; default 120)  --kernel 6.1|6.12
 //   --mem MB (default 8192)  --timeout S (default 10800)  --log FILE (default
 //   bench/bench.log, or bench/bench.quick.log: the VM's whole output).
 //
