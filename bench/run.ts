@@ -1,0 +1,170 @@
+// npm run bench: how fast the library programs IPVS, against ipvsadm and
+// against what the kernel itself costs, in one sandbox boot (issue #8).
+//
+// Run (as root, on the host):
+//   npm run bench                  full run: N = 1,000 / 10,000 / 20,000 services,
+//                                  M = 1 / 10 destinations each (35-60 minutes
+//                                  of VM time); writes bench/results.json,
+//                                  bench/results.md (ratio tables) and
+//                                  bench/chart.svg
+//   npm run bench -- --quick       (or BENCH_QUICK=1, or npm run bench:quick)
+//                                  N = 1,000 only, a smoke test of a few minutes;
+//                                  writes bench/results.quick.{json,md} and
+//                                  bench/chart.quick.svg (not committed)
+//   npm run bench -- --chart-only  redraw chart.svg and results.md from results.json
+//   npm run bench -- --from-log F  rebuild them from a saved VM output (e.g. of a
+//                                  run that was stopped early: marked partial)
+// Options: --n 1000,10000  --m 1,10  --runs R (or per N: 1000:5,10000:3,20000:1;
+//   default 3 at 1,000 and 1 from 10,000 on)  --methods ceiling,ipvsadm,apply,calls
+//   --calls-limit S (the one-await-per-call method runs only where its create
+//   phase is estimated below S seconds from the rate measured so far; default 120)  --kernel 6.1|6.12
+//   --mem MB (default 8192)  --timeout S (default 10800)  --log FILE (default
+//   bench/bench.log, or bench/bench.quick.log: the VM's whole output).
+//
+// How it works: this host side compiles bench/ceiling.c with gcc into
+// bench/build/, then boots scripts/sandbox once and runs dist/bench/guest.js
+// in it (see that file for the phases and the methods), streaming its output.
+// The guest prints a BENCH-ROW line per measurement and the whole result
+// between marker lines at the end; if the VM dies early, the rows seen so far
+// are saved, marked partial.
+//
+// Reading it: per phase, for each method x N x M, the median time, operations
+// a second (services + destinations changed or read), and the ratio to
+// `ipvsadm -R` and to the ceiling (raw pre-encoded netlink from C, 512
+// messages per sendmsg: the kernel's own cost). Below 1x against ipvsadm is
+// faster than ipvsadm; the ceiling ratio is how much the library adds on top of
+// the kernel. The end state is checked with `ipvsadm -Sn` after create,
+// one-change and delete ('check' column). The VM is software-emulated: compare
+// ratios and growth, not absolute seconds (JavaScript suffers more than C
+// under emulation, so ratios against C are pessimistic for the library).
+import { spawn, execFileSync } from 'child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { chartSvg, formatTables, markdown, type BenchResult, type Row } from './report';
+
+const ROOT = join(__dirname, '..', '..');
+const BENCH = join(ROOT, 'bench');
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+function opt(name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+const quick = flag('quick') || process.env.BENCH_QUICK === '1';
+const suffix = quick ? '.quick' : '';
+const resultsPath = join(BENCH, `results${suffix}.json`);
+const mdPath = join(BENCH, `results${suffix}.md`);
+const chartPath = join(BENCH, `chart${suffix}.svg`);
+const command = `npm run bench${quick ? ' -- --quick' : ''}`;
+
+function writeOutputs(result: BenchResult): void {
+  writeFileSync(resultsPath, JSON.stringify(result, null, 1) + '\n');
+  writeFileSync(chartPath, chartSvg(result));
+  writeFileSync(mdPath, markdown(result, command));
+  console.log(`wrote ${resultsPath}, ${mdPath}, ${chartPath}`);
+}
+
+/** The result the guest printed, or one rebuilt from its BENCH-ROW lines (partial). */
+function parseOutput(text: string, why: string): BenchResult | null {
+  const begin = text.indexOf('=== BENCH RESULTS BEGIN ===');
+  const end = text.indexOf('=== BENCH RESULTS END ===');
+  if (begin >= 0 && end > begin) return JSON.parse(text.slice(begin + 27, end).trim());
+  const rows: Row[] = [];
+  const extras: Record<string, unknown> = {};
+  const notes: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('BENCH-ROW ')) rows.push(JSON.parse(line.slice(10)));
+    if (line.startsWith('BENCH-EXTRA ')) Object.assign(extras, JSON.parse(line.slice(12)));
+    const n = /^\[\+ *\d+s\] NOTE (.*)/.exec(line);
+    if (n) notes.push(n[1]);
+  }
+  if (!rows.length) return null;
+  const head = /ipvs bench: kernel (\S+), node (\S+),/.exec(text);
+  const last = [...text.matchAll(/^\[\+ *(\d+)s\]/gm)].pop();
+  const result: BenchResult = {
+    kernel: head ? head[1] : 'unknown',
+    node: head ? head[2] : process.version,
+    date: new Date().toISOString(),
+    quick,
+    partial: true,
+    totalSeconds: last ? Number(last[1]) : undefined,
+    rows,
+    extras,
+    notes: [`partial: ${why} before printing its results; the rows seen so far are kept`, ...notes],
+  };
+  console.log(formatTables(result));
+  return result;
+}
+
+async function main(): Promise<void> {
+  const fromLog = opt('from-log');
+  if (fromLog) {
+    const result = parseOutput(readFileSync(fromLog, 'utf8'), `the run in ${fromLog} stopped`);
+    if (!result) throw new Error(`no results in ${fromLog}`);
+    if (!result.partial) console.log(formatTables(result));
+    writeOutputs(result);
+    return;
+  }
+  if (flag('chart-only')) {
+    const result = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResult;
+    console.log(formatTables(result));
+    writeOutputs(result);
+    return;
+  }
+  mkdirSync(join(BENCH, 'build'), { recursive: true });
+  const ceiling = join(BENCH, 'build', 'ceiling');
+  execFileSync('gcc', ['-O2', '-Wall', '-o', ceiling, join(BENCH, 'ceiling.c')], { stdio: 'inherit' });
+
+  const guestArgs = [join(ROOT, 'dist', 'bench', 'guest.js'), '--ceiling', ceiling];
+  if (quick) guestArgs.push('--quick');
+  for (const name of ['n', 'm', 'runs', 'methods', 'calls-limit']) {
+    const v = opt(name);
+    if (v !== undefined) guestArgs.push(`--${name}`, v);
+  }
+  const sandboxArgs = ['--mem', opt('mem') ?? '8192', '--timeout', opt('timeout') ?? '10800'];
+  const kernel = opt('kernel');
+  if (kernel) sandboxArgs.push('--kernel', kernel);
+  const logPath = opt('log') ?? join(BENCH, `bench${suffix}.log`);
+  const logFile = createWriteStream(logPath);
+  console.log(`booting the sandbox (output also in ${logPath})`);
+  const t0 = Date.now();
+
+  const child = spawn(join(ROOT, 'scripts', 'sandbox'), [...sandboxArgs, '--', 'node', '--expose-gc', '--max-old-space-size=6144', ...guestArgs], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const onData = (chunk: Buffer) => {
+    const s = chunk.toString();
+    process.stdout.write(s);
+    logFile.write(s);
+    text += s;
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  logFile.end();
+  const minutes = ((Date.now() - t0) / 60000).toFixed(1);
+  console.log(`sandbox exited with ${code} after ${minutes} min`);
+
+  const result = parseOutput(text, `the guest ended (exit ${code})`);
+  if (!result) {
+    console.error('no results from the guest');
+    process.exitCode = 1;
+    return;
+  }
+  if (!quick && existsSync(resultsPath) && result.partial && !flag('force')) {
+    const old = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResult;
+    if (!old.partial && old.rows.length > result.rows.length) {
+      console.log(`kept the complete ${resultsPath}; this partial run is in ${logPath} (--force to overwrite)`);
+      return;
+    }
+  }
+  writeOutputs(result);
+  if (code !== 0) process.exitCode = code;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
