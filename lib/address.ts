@@ -16,6 +16,11 @@ export function ipv4Number(text: string): number {
   return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
 }
 
+/** The IPv4 mask of a prefix length 0-32 (24 -> 0xffffff00). */
+export function prefixMask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
 /** Dotted text of a 32-bit value (0xffffff00 -> '255.255.255.0'). */
 export function ipv4Text(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;

@@ -3,7 +3,7 @@
 // Each field keeps its public name down to the wire (raw values are the
 // kernel's numbers; see constants.ts).
 import type { RawDaemon, RawDestination, RawService, RawServiceKey, RawTimeouts } from './addon';
-import { hostPort, ipv4Number } from './address';
+import { hostPort, ipv4Number, ipv4Text, prefixMask } from './address';
 import {
   DEFAULT_PERSISTENCE_TIMEOUT,
   Family,
@@ -101,10 +101,6 @@ export function toServiceKey(value: unknown, name = 'service'): CheckedKey {
 
 // --- Services -----------------------------------------------------------------
 
-function prefixMask(prefix: number): number {
-  return prefix === 0 ? 0 : (U32_MAX << (32 - prefix)) >>> 0;
-}
-
 function toNetmask(value: unknown, family: Family, name: string): number {
   if (family === 'ipv6') {
     if (value === undefined) return 128;
@@ -123,7 +119,7 @@ export function netmaskValue(netmask: number, family: number): number | string {
   if (family === FAMILY_NUMBER.ipv6) return netmask;
   const inverted = ~netmask >>> 0;
   if ((inverted & (inverted + 1)) === 0) return 32 - Math.log2(inverted + 1);
-  return `${netmask >>> 24}.${(netmask >>> 16) & 0xff}.${(netmask >>> 8) & 0xff}.${netmask & 0xff}`;
+  return ipv4Text(netmask);
 }
 
 export interface CheckedService extends CheckedKey {
@@ -208,17 +204,6 @@ export function mergeSettings(current: Record<string, unknown>, changes: Record<
     } else merged[field] = value;
   }
   return merged;
-}
-
-/** The edit of a service: its current raw settings with validated changes. */
-export function editedService(current: RawService, changes: Record<string, unknown>, name: string): CheckedService {
-  const key = current.fwmark ? { fwmark: current.fwmark, family: current.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4' } : {
-    protocol: PROTOCOLS.find((p) => PROTOCOL_NUMBER[p] === current.protocol),
-    address: current.address,
-    port: current.port,
-  };
-  const merged = mergeSettings({ ...key, ...serviceSettings(current) }, changes);
-  return toService(merged, name);
 }
 
 // --- Destinations ---------------------------------------------------------------

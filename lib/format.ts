@@ -2,7 +2,7 @@
 // print_service_entry, print_largenum, list_conn, list_timeout,
 // list_daemon), so that the output of tools built on this library reads like
 // the command people know, and scripts that parse ipvsadm keep working.
-import { addressWords, hostPort, ipv4Text } from './address';
+import { addressWords, hostPort, ipv4Text, prefixMask } from './address';
 import type { Connection } from './connections';
 import { PROTOCOL_NUMBER, type ForwardingMethod } from './constants';
 import type { Destination, Info, Service, SyncDaemon, Timeouts } from './types';
@@ -99,7 +99,7 @@ export function netmaskText(s: Pick<Service, 'family' | 'persistence'>): string 
   if (netmask === undefined) return undefined;
   if (s.family === 'ipv6') return netmask === 128 ? undefined : String(netmask);
   if (netmask === 32 || netmask === '255.255.255.255') return undefined;
-  return typeof netmask === 'number' ? ipv4Text(netmask === 0 ? 0 : (0xffffffff << (32 - netmask)) >>> 0) : netmask;
+  return typeof netmask === 'number' ? ipv4Text(prefixMask(netmask)) : netmask;
 }
 
 /** ipvsadm's print_largenum: 9 columns, K/M/G/T beyond 8 digits unless exact. */

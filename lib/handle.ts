@@ -9,7 +9,6 @@ import {
   CheckedDestination,
   CheckedKey,
   DESTINATION_FIELDS,
-  editedService,
   mergeSettings,
   SERVICE_SETTING_FIELDS,
   toDaemon,
@@ -22,7 +21,7 @@ import {
 } from './convert';
 import { closedError, Failed, failureError, fromNative, kernelError } from './errors';
 import { KernelFeatures } from './features';
-import { destinationSettings, destinationsOf, rawEntries, serviceEntriesOf, servicesOf } from './listing';
+import { destinationSettings, rawEntries, serviceEntriesOf, serviceSpecOf, servicesOf } from './listing';
 import { Outcome, RequestQueue, SendOptions } from './queue';
 import type {
   Destination,
@@ -133,7 +132,7 @@ export class IpvsHandle {
     const failed = this.failed('editService', k);
     const outcome = await this.job(failed, async () => {
       const [current] = await rawEntries<RawServiceEntry>(await this.native.list({ service: k.raw, destinations: false, stats: false }));
-      const s = editedService(current, c, 'changes');
+      const s = toService(mergeSettings({ ...serviceSpecOf(current) }, c), 'changes');
       Object.assign(failed, this.failed('editService', k, s.raw));
       const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_SERVICE, service: s.raw }]);
       return o;

@@ -121,15 +121,6 @@ export async function serviceEntriesOf(listing: RawListing): Promise<ServiceEntr
   return out;
 }
 
-/** Destinations in the public shape. */
-export async function destinationsOf(listing: RawListing): Promise<Destination[]> {
-  const out: Destination[] = [];
-  await forEachChunk<RawDestinationEntry>(listing, (entries) => {
-    for (const d of entries) out.push(toPublicDestination(d, listing.stats));
-  });
-  return out;
-}
-
 /**
  * A JSON.stringify replacer that writes bigint counters as decimal strings,
  * so `JSON.stringify(await list(), jsonReplacer)` keeps 64-bit values exact.
