@@ -86,8 +86,18 @@ export function destinationSettings(d: RawDestinationEntry): DestinationSpec {
 /** A listed service's key and settings in the public shape (a spec that recreates it). */
 export function serviceSpecOf(s: RawServiceEntry): ServiceSpec {
   const family = familyName(s.family);
-  const key = s.fwmark ? { family, fwmark: s.fwmark } : { family, protocol: PROTOCOL_NAME.get(s.protocol) ?? 'tcp', address: s.address, port: s.port };
-  return { ...key, ...serviceSettings(s) } as ServiceSpec;
+  const settings = serviceSettings(s);
+  // Built field by field, not by spreading (V8's slow path; this runs per listed service).
+  const spec = (
+    s.fwmark
+      ? { family, fwmark: s.fwmark, scheduler: settings.scheduler }
+      : { family, protocol: PROTOCOL_NAME.get(s.protocol) ?? 'tcp', address: s.address, port: s.port, scheduler: settings.scheduler }
+  ) as ServiceSpec & Record<string, unknown>;
+  spec.persistence = settings.persistence;
+  spec.persistenceEngine = settings.persistenceEngine;
+  spec.onePacket = settings.onePacket;
+  spec.schedulerFlags = settings.schedulerFlags;
+  return spec;
 }
 
 function toPublicService(s: RawServiceEntry, counters: BigUint64Array | null): ServiceEntry {
