@@ -329,19 +329,29 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
       continue;
     }
     if (serviceDiffers(s.raw, have)) editServices.push(new Planned(handle, { operation: 'editService', service: spec, before: serviceSpecOf(have) }, s));
-    const haveDestinations = have.destinations ?? [];
-    const haveById = new Map<string, RawDestinationEntry>();
-    for (const hd of haveDestinations) haveById.set(destinationId(hd.address, hd.port), hd);
+    // One pass over the kernel's destinations: each either matches a desired one or is leaving.
+    const matched: Array<RawDestinationEntry | undefined> = new Array(checked.length);
+    const leaving: RawDestinationEntry[] = [];
+    const leavingIds: string[] = [];
+    for (const hd of have.destinations ?? []) {
+      const id = destinationId(hd.address, hd.port);
+      const j = ids.get(id);
+      if (j !== undefined) matched[j] = hd;
+      else {
+        leaving.push(hd);
+        leavingIds.push(id);
+      }
+    }
     for (let j = 0; j < checked.length; j++) {
       const d = checked[j];
-      const hd = haveById.get(d.id);
+      const hd = matched[j];
       if (hd === undefined) destinationChanges.push(new Planned(handle, { operation: 'addDestination', service: spec, destination: specs[j] }, s, d));
       else if (destinationDiffers(d.raw, hd))
         destinationChanges.push(new Planned(handle, { operation: 'editDestination', service: spec, destination: specs[j], before: destinationSettings(hd) }, s, d));
     }
-    for (const hd of haveDestinations) {
-      const id = destinationId(hd.address, hd.port);
-      if (ids.has(id)) continue;
+    for (let k = 0; k < leaving.length; k++) {
+      const hd = leaving[k];
+      const id = leavingIds[k];
       const before = destinationSettings(hd);
       const d = toDestinationKey(before, s);
       removed++;
