@@ -58,6 +58,8 @@ export const SERVICE_SETTING_FIELDS = new Set(SETTING_FIELDS);
 /** A validated key in the addon's shape, plus its description and identity. */
 export interface CheckedKey {
   raw: RawServiceKey;
+  /** The key fields alone (what destination requests and deletes send; `raw` may hold settings too). */
+  key: RawServiceKey;
   family: Family;
   /** 'service tcp 1.1.1.1:80' or 'service fwmark 5 (ipv4)'. */
   name: string;
@@ -85,7 +87,7 @@ function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
     const family = value.family === undefined ? 'ipv4' : expectOneOf(value.family, `${name}.family`, FAMILIES);
     // Every key field is set, so that nothing inherited can stand in for one.
     const raw = { family: FAMILY_NUMBER[family], fwmark, protocol: 0, address: '', port: 0 };
-    return { raw, family, name: serviceName(raw), id: serviceId(raw) };
+    return { raw, key: raw, family, name: serviceName(raw), id: serviceId(raw) };
   }
   const protocol = expectOneOf(value.protocol, `${name}.protocol`, PROTOCOLS);
   const address = expectAddress(value.address, `${name}.address`);
@@ -94,7 +96,7 @@ function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
     throw new RangeError(`Expected ${name}.family to be '${family}' for the address ${address} but received ${describe(value.family)}`);
   const port = expectInteger(value.port, `${name}.port`, 0, 65535);
   const raw = { family: FAMILY_NUMBER[family], protocol: PROTOCOL_NUMBER[protocol], address, port, fwmark: 0 };
-  return { raw, family, name: serviceName(raw), id: serviceId(raw) };
+  return { raw, key: raw, family, name: serviceName(raw), id: serviceId(raw) };
 }
 
 /** A service key; a full spec or a listed service also serves as one (its settings are ignored). */
@@ -167,7 +169,7 @@ export function toService(value: unknown, name = 'service'): CheckedService {
   // path (about 10 us each here), and apply() checks 20,000 services at a time.
   const k = key.raw;
   const raw = { family: k.family, protocol: k.protocol, address: k.address, port: k.port, fwmark: k.fwmark, scheduler, flags, timeout, netmask, persistenceEngine };
-  return { raw, family: key.family, name: key.name, id: key.id };
+  return { raw, key: k, family: key.family, name: key.name, id: key.id };
 }
 
 const PERSISTENCE_FIELDS = new Set(['timeout', 'netmask']);

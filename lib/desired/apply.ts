@@ -141,8 +141,9 @@ class Planned {
 
   request(): RawRequest {
     const command = COMMAND[this.op.operation];
-    if (this.d !== undefined) return { command, service: this.s.raw, destination: this.d.raw };
-    return this.op.operation === 'deleteService' ? { command, service: this.s.raw, keyOnly: true } : { command, service: this.s.raw };
+    // Destination requests and deletes carry the service's key alone (less JSON to write and parse).
+    if (this.d !== undefined) return { command, service: this.s.key, destination: this.d.raw };
+    return this.op.operation === 'deleteService' ? { command, service: this.s.key, keyOnly: true } : { command, service: this.s.raw };
   }
 
   failed(): Failed {
