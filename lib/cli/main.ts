@@ -1,5 +1,5 @@
 // The `ipvs` command. A first word naming a subcommand (service, destination,
-// list, save, restore, apply, ...) runs that; anything else is an ipvsadm
+// list, save, restore, apply, top, exporter, ...) runs that; anything else is an ipvsadm
 // command line, run as ipvsadm would. `--netns NAME` anywhere picks the
 // network namespace. Returns the exit status.
 import { IpvsError } from '../index';
@@ -7,8 +7,10 @@ import { BASH_COMPLETION } from './completion';
 import { CliError, processContext, type Context, type Io } from './context';
 import { SUBCOMMANDS_HELP, version } from './help';
 import { runIpvsadm } from './ipvsadm';
+import { runExporter } from './exporter';
 import { runDestination, runService } from './service';
 import { runApply, runList, runOther, runRestore, runSave } from './table';
+import { runTop } from './top';
 
 /** Takes `--netns NAME` / `--netns=NAME` out of argv. */
 export function takeNetns(argv: string[]): { netns?: string; rest: string[] } {
@@ -42,6 +44,10 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
       return runRestore(ctx, rest);
     case 'apply':
       return runApply(ctx, rest);
+    case 'top':
+      return runTop(ctx, rest);
+    case 'exporter':
+      return runExporter(ctx, rest);
     case 'connections':
     case 'timeouts':
     case 'daemons':

@@ -1,0 +1,72 @@
+// Rates for `ipvs top`: the change of the kernel's counters between two reads
+// of the table, divided by the time between them. (The kernel folds its
+// per-CPU counters into the totals list() reads every 2 seconds, so a rate
+// over a shorter interval swings between 0 and twice the real value; top's
+// default interval is 2 s.)
+import type { Stats } from '../index';
+
+export type Counters = Pick<Stats, 'conns' | 'inpkts' | 'outpkts' | 'inbytes' | 'outbytes'>;
+
+export interface Rates {
+  /** Connections per second. */
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+
+/** Counters read at one time, by row key. */
+export interface Sample {
+  /** Milliseconds (a monotonic clock). */
+  at: number;
+  counters: Map<string, Counters>;
+}
+
+function perSecond(now: bigint, before: bigint, seconds: number): number {
+  return Number(now - before) / seconds;
+}
+
+/**
+ * The rates of one row between two samples: undefined when there is no
+ * earlier value, no time has passed, or a counter went down (zeroed, or the
+ * service was deleted and added again): no honest rate then.
+ */
+export function rateBetween(before: Counters | undefined, now: Counters, seconds: number): Rates | undefined {
+  if (!before || !(seconds > 0)) return undefined;
+  if (now.conns < before.conns || now.inpkts < before.inpkts || now.outpkts < before.outpkts || now.inbytes < before.inbytes || now.outbytes < before.outbytes) return undefined;
+  return {
+    cps: perSecond(now.conns, before.conns, seconds),
+    inpps: perSecond(now.inpkts, before.inpkts, seconds),
+    outpps: perSecond(now.outpkts, before.outpkts, seconds),
+    inbps: perSecond(now.inbytes, before.inbytes, seconds),
+    outbps: perSecond(now.outbytes, before.outbytes, seconds),
+  };
+}
+
+/** Every row's rates from the previous sample to this one. */
+export function ratesOf(previous: Sample | undefined, current: Sample): Map<string, Rates | undefined> {
+  const seconds = previous ? (current.at - previous.at) / 1000 : 0;
+  const out = new Map<string, Rates | undefined>();
+  for (const [key, counters] of current.counters) out.set(key, rateBetween(previous?.counters.get(key), counters, seconds));
+  return out;
+}
+
+/**
+ * A rate or count in at most 5 characters: 999, 1.5K, 12.3K, 123K, 1.2M ...
+ * (powers of 1000). Fractions below 10 keep one decimal (0.5), so a slow
+ * trickle does not read as 0.
+ */
+export function compactNumber(value: number): string {
+  if (!Number.isFinite(value)) return '-';
+  if (value < 10 && value > 0 && !Number.isInteger(value)) return value.toFixed(1).replace(/\.0$/, '');
+  if (value < 1000) return String(Math.round(value));
+  const units = ['K', 'M', 'G', 'T', 'P', 'E'];
+  let v = value;
+  let unit = -1;
+  while (v >= 999.5 && unit < units.length - 1) {
+    v /= 1000;
+    unit++;
+  }
+  return (v < 9.95 ? v.toFixed(1) : String(Math.round(v))) + units[unit];
+}
