@@ -60,7 +60,7 @@ export function ratesOf(previous: Sample | undefined, current: Sample): Map<stri
 export function compactNumber(value: number): string {
   if (!Number.isFinite(value)) return '-';
   if (value < 10 && value > 0 && !Number.isInteger(value)) return value.toFixed(1).replace(/\.0$/, '');
-  if (value < 1000) return String(Math.round(value));
+  if (value < 999.5) return String(Math.round(value));
   const units = ['K', 'M', 'G', 'T', 'P', 'E'];
   let v = value;
   let unit = -1;
