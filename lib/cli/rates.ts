@@ -1,8 +1,8 @@
 // Rates for `ipvs top`: the change of the kernel's counters between two reads
-// of the table, divided by the time between them. (The kernel folds its
+// of the table, divided by the time between them. The kernel folds its
 // per-CPU counters into the totals list() reads every 2 seconds, so a rate
-// over a shorter interval swings between 0 and twice the real value; top's
-// default interval is 2 s.)
+// taken over less than that swings between 0 and twice the real value: rates
+// are taken over at least 2 s, from an older read when refreshes are faster.
 import type { Stats } from '../index';
 
 export type Counters = Pick<Stats, 'conns' | 'inpkts' | 'outpkts' | 'inbytes' | 'outbytes'>;
@@ -50,6 +50,28 @@ export function ratesOf(previous: Sample | undefined, current: Sample): Map<stri
   const out = new Map<string, Rates | undefined>();
   for (const [key, counters] of current.counters) out.set(key, rateBetween(previous?.counters.get(key), counters, seconds));
   return out;
+}
+
+/** How often the kernel folds its per-CPU counters into the totals (ms). */
+export const FOLD_MS = 2000;
+
+/** The reads of the last few seconds, to take rates over at least `windowMs`. */
+export class RateHistory {
+  private samples: Sample[] = [];
+
+  constructor(private readonly windowMs = FOLD_MS) {}
+
+  /**
+   * Adds a read; returns every row's rates since the newest earlier read at
+   * least the window old (less 10% for timer jitter), or since the oldest
+   * kept while there is none that old yet.
+   */
+  add(sample: Sample): Map<string, Rates | undefined> {
+    let base = this.samples[0];
+    for (const s of this.samples) if (sample.at - s.at >= this.windowMs * 0.9) base = s;
+    this.samples = [...this.samples.filter((s) => base && s.at >= base.at), sample];
+    return ratesOf(base, sample);
+  }
 }
 
 /**

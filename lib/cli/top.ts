@@ -8,14 +8,14 @@
 import { CliError, withHandle, type Context } from './context';
 import { parseFlags } from './flags';
 import { groupsOf, renderFrame, sampleOf, sortGroups, SORT_KEYS, SORT_NAMES, type SortKey, type TopGroup } from './topview';
-import type { Sample } from './rates';
+import { RateHistory } from './rates';
 
 export const TOP_HELP = `Usage: ipvs top [--interval SECONDS] [--sort KEY] [--reverse] [--count N]
 A live view of the virtual services and their destinations: active and
 inactive connections, and connections, packets and bytes per second (in and
-out) from the change of the kernel's counters between refreshes. The kernel
-updates those counters every 2 seconds, so intervals under 2 s show uneven
-rates. Columns that do not fit the terminal's width are left out (the sorted
+out) from the change of the kernel's counters between reads. The kernel
+updates those counters every 2 seconds, so rates are taken over 2 s at least
+(with a shorter interval, from an older read). Columns that do not fit the terminal's width are left out (the sorted
 one never); '-' means no rate yet.
   --interval S   seconds between refreshes (default 2; 0.1 to 3600)
   --sort KEY     ${SORT_NAMES.join(', ')} (default packets)
@@ -115,7 +115,7 @@ export async function runTop(ctx: Context, args: string[], terminal: Terminal = 
     let sort = options.sort;
     let reverse = options.reverse;
     let groups: TopGroup[] = [];
-    let previous: Sample | undefined;
+    const history = new RateHistory();
     let error: string | undefined;
     let quit = false;
     let wake: (() => void) | undefined;
@@ -167,9 +167,7 @@ export async function runTop(ctx: Context, args: string[], terminal: Terminal = 
         const started = performance.now();
         try {
           const services = await handle.list();
-          const sample = sampleOf(services, performance.now());
-          groups = groupsOf(services, previous, sample);
-          previous = sample;
+          groups = groupsOf(services, history.add(sampleOf(services, performance.now())));
           error = undefined;
         } catch (e) {
           error = (e as Error).message;

@@ -4,7 +4,7 @@
 // is cut with '~'), and cut to its height. No terminal I/O here.
 import type { Service } from '../index';
 import type { Counters, Rates, Sample } from './rates';
-import { compactNumber, ratesOf } from './rates';
+import { compactNumber } from './rates';
 
 export interface TopRow {
   key: string;
@@ -67,9 +67,8 @@ export function sampleOf(services: readonly Service[], at: number): Sample {
   return { at, counters };
 }
 
-/** The rows of a listing, with rates since `previous`. */
-export function groupsOf(services: readonly Service[], previous: Sample | undefined, current: Sample): TopGroup[] {
-  const rates = ratesOf(previous, current);
+/** The rows of a listing, with each row's rates (by row key, as sampleOf() keys them). */
+export function groupsOf(services: readonly Service[], rates: ReadonlyMap<string, Rates | undefined>): TopGroup[] {
   return services.map((s) => {
     const key = serviceKey(s);
     const destinations = s.destinations.map((d): TopRow => {

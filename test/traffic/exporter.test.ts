@@ -69,7 +69,7 @@ describe('traffic: ipvs exporter', function () {
     await handle.addService({ ...service, scheduler: 'rr' });
     for (const b of topo.backends) await handle.addDestination(service, { address: b.ipv4, forwarding: 'masq', weight: 7 });
     await handle.addService({ fwmark: 7, family: 'ipv6', scheduler: 'mh' });
-    await handle.addDestination({ fwmark: 7, family: 'ipv6' }, { address: topo.backends[0].ipv6, forwarding: 'masq', weight: 3 });
+    await handle.addDestination({ fwmark: 7, family: 'ipv6' }, { address: topo.backends[0].ipv6, port: 80, forwarding: 'masq', weight: 3 });
 
     // the installed bin, no options: the defaults are what is tested
     exporter = spawn(process.execPath, [BIN, 'exporter'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -136,7 +136,9 @@ describe('traffic: ipvs top in a terminal (tmux)', function () {
 
   it('quits on Ctrl-C with status 0 and the terminal restored', async () => {
     startTop('ctrlc', '--interval 1 --sort active');
-    await eventually(async () => screen('ctrlc').some((l) => l.startsWith('SERVICE / DESTINATION')), 'top to draw', 60_000);
+    await eventually(async () => screen('ctrlc').some((l) => l.startsWith('SERVICE / DESTINATION')), 'top to draw', 60_000).catch((e) => {
+      throw new Error(`${e.message}; the pane shows:\n${screen('ctrlc').join('\n')}`);
+    });
     tmux('send-keys', '-t', 'ctrlc', 'C-c');
     const done = await eventually(async () => {
       const lines = screen('ctrlc');

@@ -3,7 +3,7 @@
 // its command line. The kernel suite drives the real thing in tmux.
 import assert from 'assert/strict';
 import type { Service } from '../../lib';
-import { compactNumber, rateBetween, ratesOf } from '../../lib/cli/rates';
+import { compactNumber, RateHistory, rateBetween, ratesOf } from '../../lib/cli/rates';
 import { topOptions } from '../../lib/cli/top';
 import { cut, fitColumns, groupsOf, renderFrame, sampleOf, sortGroups } from '../../lib/cli/topview';
 import { CliError } from '../../lib/cli/context';
@@ -39,6 +39,15 @@ describe('unit: ipvs top', () => {
     assert.equal(rates.get('tcp/198.18.0.2:80'), undefined, 'a new service has no rate yet');
   });
 
+  it('takes rates over 2 s at least, whatever the refresh interval (the kernel folds counters every 2 s)', () => {
+    const history = new RateHistory();
+    const key = 'tcp/198.18.0.1:80';
+    // 1 s refreshes; the counters move only at each fold (every other read)
+    const reads = [0n, 100n, 100n, 300n, 300n, 500n].map((n, i) => sampleOf([service('198.18.0.1', n, [])], i * 1000));
+    const cps = reads.map((r) => history.add(r).get(key)?.cps);
+    assert.deepEqual(cps, [undefined, 100, 50, 100, 100, 100]);
+  });
+
   it('writes numbers in at most 5 characters', () => {
     const cases: Array<[number, string]> = [[0, '0'], [0.5, '0.5'], [7, '7'], [999, '999'], [999.6, '1.0K'], [1500, '1.5K'], [12_345, '12K'], [123_456, '123K'], [1_234_567, '1.2M'], [5e18, '5.0E'], [Infinity, '-']];
     for (const [n, text] of cases) assert.equal(compactNumber(n), text, String(n));
@@ -66,7 +75,7 @@ describe('unit: ipvs top', () => {
     ];
     const before = sampleOf(services, 0);
     services[0].stats = stats(100n);
-    const groups = groupsOf(services, before, sampleOf(services, 1000));
+    const groups = groupsOf(services, ratesOf(before, sampleOf(services, 1000)));
     const order = (g: ReturnType<typeof sortGroups>) => g.flatMap((x) => [x.service.name.trim(), ...x.destinations.map((d) => d.name.trim())]);
     assert.deepEqual(order(sortGroups(groups, 'packets')), ['TCP  198.18.0.10:80 rr', '-> 198.19.0.1:80', '-> 198.19.0.2:80', 'TCP  198.18.0.9:80 rr', '-> 198.19.0.3:80']);
     // by name: address order (9 before 10), not text order
@@ -77,7 +86,7 @@ describe('unit: ipvs top', () => {
 
   it('renders a frame no wider and no taller than the terminal', () => {
     const services = Array.from({ length: 30 }, (_, i) => service(`2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`, 1n, [['198.19.0.1', 1n, 0]]));
-    const groups = groupsOf(services, undefined, sampleOf(services, 0));
+    const groups = groupsOf(services, ratesOf(undefined, sampleOf(services, 0)));
     for (const [width, height] of [[80, 24], [40, 10], [200, 60]]) {
       const frame = renderFrame(groups, { width, height, sort: 'packets', reverse: false, interval: 2, time: new Date(0), error: undefined });
       assert.ok(frame.lines.length <= height, `${frame.lines.length} lines in ${height}`);
