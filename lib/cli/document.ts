@@ -3,7 +3,6 @@
 // returns them, or { services: [...] }. YAML is read with the `yaml`
 // package (YAML 1.2 core schema, so `2001:db8::1` stays a string and no
 // `yes`/`no` turns into a boolean); a syntax error names its line and column.
-import { parseDocument } from 'yaml';
 import type { DesiredService } from '../index';
 import { CliError } from './context';
 
@@ -13,6 +12,8 @@ export function isYamlSource(source: string): boolean {
 }
 
 function parseYaml(text: string, source: string): unknown {
+  // loaded on use: only `apply FILE.yaml` needs it, and loading it costs every other command's start
+  const { parseDocument } = require('yaml') as typeof import('yaml');
   const doc = parseDocument(text, { uniqueKeys: true });
   const error = doc.errors[0];
   if (error) {

@@ -7,7 +7,6 @@ import { BASH_COMPLETION } from './completion';
 import { CliError, processContext, type Context, type Io } from './context';
 import { SUBCOMMANDS_HELP, version } from './help';
 import { runIpvsadm } from './ipvsadm';
-import { runExporter } from './exporter';
 import { runDestination, runService } from './service';
 import { runApply, runList, runOther, runRestore, runSave } from './table';
 import { runTop } from './top';
@@ -47,7 +46,8 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
     case 'top':
       return runTop(ctx, rest);
     case 'exporter':
-      return runExporter(ctx, rest);
+      // loaded on use: prom-client is the largest module here, and every other command starts faster without it
+      return (await import('./exporter')).runExporter(ctx, rest);
     case 'connections':
     case 'timeouts':
     case 'daemons':

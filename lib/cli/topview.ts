@@ -161,17 +161,19 @@ const COLUMNS: readonly Column[] = [
 /** Which columns go first when the terminal is narrow. */
 const DROP_ORDER: ReadonlyArray<Column['id']> = ['forwarding', 'weight', 'cps', 'outbps', 'inbps', 'outpps', 'inactive'];
 
-/** The longest name the name column wants (it never needs more). */
+/** Columns are dropped until the name column has this much room (or all its names fit). */
 const NAME_WANTS = 24;
 
 /**
  * The columns that fit `width` characters (one space between columns):
  * columns are dropped in DROP_ORDER, never the one `sort` shows, until the
- * name column has at least NAME_WANTS characters or nothing more can go;
- * then the name column takes the rest (at least its minimum).
+ * name column has room for its longest name and its title, or NAME_WANTS
+ * characters, or nothing more can go; then the name column takes what it
+ * wants of the rest (at least its minimum).
  */
 export function fitColumns(width: number, sort: SortKey, longestName = NAME_WANTS): Column[] {
-  const want = Math.min(Math.max(longestName, COLUMNS[0].width), Math.max(NAME_WANTS, longestName));
+  // the title, at least, when there is room for it
+  const want = Math.max(longestName, COLUMNS[0].title.length);
   let columns = [...COLUMNS];
   const others = () => columns.slice(1).reduce((n, c) => n + c.width + 1, 0);
   for (const id of DROP_ORDER) {

@@ -97,7 +97,8 @@ describe('kernel: ipvs apply FILE.yaml', function () {
       ['flow.yml', '- { protocol: tcp, address: 198.18.0.11, port: [80 }\n', /^flow\.yml:1:\d+: not valid YAML: /],
       ['scalar.yaml', 'just text\n', /^scalar\.yaml: expected a list of services/],
       // valid YAML, wrong content: apply() names the field and value; nothing was sent
-      ['weight.yaml', TABLE_YAML.replace('weight: 50', 'weight: 70000'), /^weight\.yaml: .*weight.*70000/],
+      ['weight.yaml', TABLE_YAML.replace('weight: 50', 'weight: -5'), /^weight\.yaml: .*weight.*-5/],
+      ['kind.yaml', TABLE_YAML.replace('weight: 100', 'weight: heavy'), /^kind\.yaml: .*weight.*heavy/],
       ['field.yaml', TABLE_YAML.replace('scheduler: rr', 'schedular: rr'), /^field\.yaml: .*schedular/],
     ];
     for (const [name, text, message] of cases) {

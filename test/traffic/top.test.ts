@@ -87,7 +87,7 @@ describe('traffic: ipvs top in a terminal (tmux)', function () {
     const quiet = await eventually(async () => {
       const lines = screen('top');
       return serviceRow(lines, `TCP  ${busy}:80`) && serviceRow(lines, `TCP  ${idle}:80`) && lines;
-    }, 'top to show both services', 60_000);
+    }, 'top to show both services', 150_000);
     note(`before traffic:\n${quiet.slice(0, 9).join('\n')}`);
     assert.match(quiet[0], /^ipvs top - \d\d:\d\d:\d\d {2}2 services, 4 destinations {2}every 1s$/);
     assert.match(quiet[1], /^sort: packets /);
@@ -136,8 +136,14 @@ describe('traffic: ipvs top in a terminal (tmux)', function () {
 
   it('quits on Ctrl-C with status 0 and the terminal restored', async () => {
     startTop('ctrlc', '--interval 1 --sort active');
-    await eventually(async () => screen('ctrlc').some((l) => l.startsWith('SERVICE / DESTINATION')), 'top to draw', 60_000).catch((e) => {
-      throw new Error(`${e.message}; the pane shows:\n${screen('ctrlc').join('\n')}`);
+    await eventually(async () => screen('ctrlc').some((l) => l.startsWith('SERVICE / DESTINATION')), 'top to draw', 150_000).catch((e) => {
+      let ps = '';
+      try {
+        ps = execFileSync('ps', ['-eo', 'pid,stat,etime,args'], { encoding: 'utf8' });
+      } catch {
+        // no ps
+      }
+      throw new Error(`${e.message}; the pane shows:\n${screen('ctrlc').join('\n').trim()}\nprocesses:\n${ps}`);
     });
     tmux('send-keys', '-t', 'ctrlc', 'C-c');
     const done = await eventually(async () => {
