@@ -3,6 +3,7 @@
 // fixed order, never the sorted one; the name column takes what is left and
 // is cut with '~'), and cut to its height. No terminal I/O here.
 import type { Service } from '../index';
+import { hostPort } from './endpoint';
 import type { Counters, Rates, Sample } from './rates';
 import { compactNumber } from './rates';
 
@@ -46,10 +47,6 @@ function addressOrder(address: string, port: number): string {
   const t = tail ? tail.split(':') : [];
   const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
   return '6' + groups.map((g) => g.padStart(4, '0')).join(':') + ':' + String(port).padStart(5, '0');
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function serviceKey(s: Service): string {

@@ -5,6 +5,7 @@
 // Labels name the service (family, protocol, service) and the destination.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Destination, Service, Stats } from '../index';
+import { hostPort } from '../cli/endpoint';
 
 export const SERVICE_LABELS = ['family', 'protocol', 'service'] as const;
 export const DESTINATION_LABELS = [...SERVICE_LABELS, 'destination'] as const;
@@ -12,10 +13,6 @@ export const DESTINATION_LABELS = [...SERVICE_LABELS, 'destination'] as const;
 type ServiceLabels = Record<(typeof SERVICE_LABELS)[number], string>;
 type DestinationLabels = Record<(typeof DESTINATION_LABELS)[number], string>;
 
-/** `address:port`, IPv6 in brackets (as ipvsadm writes it). */
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 /**
  * A service's labels: `protocol` is tcp, udp, sctp, or fwmark for a
