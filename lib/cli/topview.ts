@@ -3,7 +3,7 @@
 // fixed order, never the sorted one; the name column takes what is left and
 // is cut with '~'), and cut to its height. No terminal I/O here.
 import type { Service } from '../index';
-import { hostPort } from './endpoint';
+import { hostPort } from '../address';
 import type { Counters, Rates, Sample } from './rates';
 import { compactNumber } from './rates';
 

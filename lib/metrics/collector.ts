@@ -5,7 +5,7 @@
 // Labels name the service (family, protocol, service) and the destination.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Destination, Service, Stats } from '../index';
-import { hostPort } from '../cli/endpoint';
+import { hostPort } from '../address';
 
 export const SERVICE_LABELS = ['family', 'protocol', 'service'] as const;
 export const DESTINATION_LABELS = [...SERVICE_LABELS, 'destination'] as const;
