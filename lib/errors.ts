@@ -71,6 +71,7 @@ export interface Failed {
 
 function describe(errno: number, f: Failed): string {
   const code = errnoName(errno);
+  const where = `${f.operation}${f.object ? ` ${f.object}` : ''}`;
   const isDestinationOp = f.destination !== undefined;
   switch (code) {
     case 'EEXIST':
@@ -86,13 +87,13 @@ function describe(errno: number, f: Failed): string {
         if (f.persistenceEngine) names.push(`persistence engine "${f.persistenceEngine}" (module ip_vs_pe_${f.persistenceEngine})`);
         return `${f.operation} ${f.object}: the kernel does not know the ${names.join(' or the ') || 'scheduler'}${f.hint ?? ''}`;
       }
-      return `${f.operation} ${f.object}: not found`;
+      return `${where}: not found`;
     case 'EPERM':
-      return `${f.operation} ${f.object}: permission denied (IPVS needs CAP_NET_ADMIN in the network namespace)`;
+      return `${where}: permission denied (IPVS needs CAP_NET_ADMIN in the network namespace)`;
     case 'ERANGE':
-      return `${f.operation} ${f.object}: value out of range (weight, or lower threshold above upper threshold)`;
+      return `${where}: value out of range (weight, or lower threshold above upper threshold)`;
     default:
-      return `${f.operation}${f.object ? ` ${f.object}` : ''} failed: ${code} (${errnoMessage(errno)})`;
+      return `${where} failed: ${code} (${errnoMessage(errno)})`;
   }
 }
 
