@@ -1,6 +1,7 @@
 // The one error class for failures the kernel (or the netlink socket)
 // reports. Input the facade rejects before sending is a TypeError or
 // RangeError instead (see validate.ts).
+import * as os from 'os';
 import * as util from 'util';
 import type { RawError, RawFailure } from './addon';
 
@@ -50,7 +51,10 @@ export class IpvsError extends Error implements IpvsErrorDetails {
 /** 'EEXIST' for 17, and so on; 'E<n>' for numbers Node does not know. */
 export function errnoName(errno: number): string {
   const entry = util.getSystemErrorMap().get(-errno);
-  return entry ? entry[0] : `E${errno}`;
+  if (entry) return entry[0];
+  // libuv's map lacks some the kernel and the addon use (EBADMSG, ...): os.constants has them.
+  const name = Object.keys(os.constants.errno).find((k) => (os.constants.errno as Record<string, number>)[k] === errno);
+  return name ?? `E${errno}`;
 }
 
 /** What failed: the operation and the object, for messages. */
