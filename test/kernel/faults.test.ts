@@ -449,7 +449,7 @@ describe('faults', function () {
     const lines: string[] = [];
     for (let i = 0; i < stable; i++) lines.push(`-A ${line(2 * i)} -s rr`, `-a ${line(2 * i)} -r ${backend(i)}:80 -m -w 1`);
     restore(lines);
-    const churn = Array.from({ length: 60 }, (_, k) => {
+    const churn = Array.from({ length: 25 }, (_, k) => {
       const i = 2 * (k % 500) + 1; // odd: never a stable one
       return `-A ${line(i)} -s wlc\n-a ${line(i)} -r ${backend(k)}:80 -m -w 1\n-D ${line(i)}`;
     });
@@ -527,7 +527,6 @@ describe('faults', function () {
             : [h.editDestination(web, { address: '198.19.0.2', weight: 1000 + k }), h.editDestination(web, { address: '198.19.0.1', upperThreshold: k })];
           for (const r of await Promise.allSettled(calls)) if (r.status === 'rejected') { failures++; console.error(r.reason); }
         }
-        const s = await h.getService(web);
         await h.close();
         console.log(JSON.stringify({ failures }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
@@ -544,9 +543,8 @@ describe('faults', function () {
     // Destination 1 is edited by both: each setting holds a value its writer wrote.
     assert.ok(d1.weight >= 1 && d1.weight <= rounds);
     assert.ok(d1.upperThreshold >= 0 && d1.upperThreshold <= rounds);
-    const lost = { weight: rounds - d1.weight, upperThreshold: rounds - d1.upperThreshold };
+    // Less than `rounds` here would be a lost update (possible, not reported: see README).
     console.log(`      destination 1 ends weight ${d1.weight}, upper threshold ${d1.upperThreshold} (last written: ${rounds} each)`);
-    void lost;
     // On one handle the same edits are serialised: nothing is lost.
     await Promise.all(
       Array.from({ length: rounds }, (_, k) => [
