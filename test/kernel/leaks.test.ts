@@ -3,6 +3,10 @@
 // its own network namespace, with --expose-gc) at a CI size; the script's
 // default is the full size (100,000 operations, 1,000 cycles).
 // IPVS_LEAK_OPS / IPVS_LEAK_CYCLES change the size.
+// Measured with scripts/leak-check in the emulated 6.12 VM: 100,048 operations
+// (1,312 s) RSS 65.0 -> 70.7 MB (every 10%: 65 72.2 58.3 61.4 71.8 71.4 57.2
+// 61.4 70.7 71.3), heap 4.0 -> 4.1 MB, 21 -> 21 fds; 1,000 open/close cycles
+// RSS 71.6 -> 56.8 MB, 19 -> 19 fds.
 import assert from 'assert/strict';
 import { execFile } from 'child_process';
 import * as path from 'path';
