@@ -285,13 +285,22 @@ export class IpvsHandle {
    * Makes the table equal `desired` (services in the shape list() returns):
    * adds, changes in place and removes only what differs. See ApplyOptions.
    */
-  async apply(desired: readonly DesiredService[], options: ApplyOptions = {}): Promise<ApplyResult> {
-    return apply(this, desired, options);
+  apply(desired: readonly DesiredService[], options: ApplyOptions = {}): Promise<ApplyResult> {
+    // Not async: apply() takes its place in call order now, not a turn later.
+    try {
+      return apply(this, desired, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Sends the operations of a plan (what apply({ dryRun: true }) returns), packed, each reported. */
-  async batch(operations: readonly Operation[], options: BatchOptions = {}): Promise<BatchResult> {
-    return batch(this, operations, options);
+  batch(operations: readonly Operation[], options: BatchOptions = {}): Promise<BatchResult> {
+    try {
+      return batch(this, operations, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Closes the socket once every call made before has settled. Always resolves. */
@@ -304,14 +313,24 @@ export class IpvsHandle {
     return this.closing;
   }
 
-  /** @internal The raw table, without stats, read in call order (for apply). */
-  rawTable(): Promise<RawServiceEntry[]> {
-    return this.job({ operation: 'apply', object: '' }, async () => rawEntries<RawServiceEntry>(await this.native.list({ destinations: true, stats: false })));
+  /**
+   * @internal Runs `fn` as one job whose place in call order is taken now
+   * (apply() and batch(): read, plan and send with no other call of this
+   * handle in between). Inside it use readTable() and send(), never the
+   * queued methods (they would wait for this job).
+   */
+  exclusive<T>(failed: Failed, fn: () => Promise<T>): Promise<T> {
+    return this.job(failed, fn);
   }
 
-  /** @internal Sends requests as one job, in slices; outcomes in order. */
-  sendRequests(requests: RawRequest[], options: SendOptions, failed: Failed): Promise<Outcome[]> {
-    return this.job(failed, () => this.queue.send(requests, options));
+  /** @internal The raw table without stats; only inside exclusive(). */
+  async readTable(): Promise<RawServiceEntry[]> {
+    return rawEntries<RawServiceEntry>(await this.native.list({ destinations: true, stats: false }));
+  }
+
+  /** @internal Sends requests in slices, outcomes in order; only inside exclusive(). */
+  send(requests: RawRequest[], options: SendOptions): Promise<Outcome[]> {
+    return this.queue.send(requests, options);
   }
 
   /** @internal */

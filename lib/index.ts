@@ -41,7 +41,7 @@ export async function closeDefaultHandle(): Promise<void> {
 
 // Every IpvsHandle operation at top level, on the default handle: one
 // definition serves both (a unit test checks that none is missing).
-type Method = Exclude<keyof IpvsHandle, 'close' | 'features' | 'ready' | 'netns' | 'rawTable' | 'sendRequests' | 'failed' | 'checkDestination'>;
+type Method = Exclude<keyof IpvsHandle, 'close' | 'features' | 'ready' | 'netns' | 'exclusive' | 'readTable' | 'send' | 'failed' | 'checkDestination'>;
 function onDefault<K extends Method>(name: K): IpvsHandle[K] {
   return ((...args: unknown[]) => (getDefaultHandle()[name] as (...a: unknown[]) => unknown)(...args)) as IpvsHandle[K];
 }

@@ -270,11 +270,23 @@ function checkOptions(value: unknown, apply: boolean): CheckedOptions {
 
 // --- apply() ----------------------------------------------------------------------
 
-export async function apply(handle: IpvsHandle, desired: readonly DesiredService[], options: ApplyOptions): Promise<ApplyResult> {
+/**
+ * Takes its place among the handle's calls when called: the read of the
+ * table, the plan and the send (and a rollback) run as one job, after every
+ * call made before and before every call made after, so no call of this
+ * handle lands between the read and the send. Validation starts at once (in
+ * slices, while earlier calls run) and nothing is read or sent if it fails.
+ */
+export function apply(handle: IpvsHandle, desired: readonly DesiredService[], options: ApplyOptions): Promise<ApplyResult> {
   const opts = checkOptions(options, true);
   if (!Array.isArray(desired)) throw new TypeError(`Expected an array of services for desired but received ${describe(desired)}`);
+  const wanted = checkDesired(handle, desired);
+  wanted.catch(() => undefined); // a closed handle refuses the job before it awaits this
+  return handle.exclusive({ operation: 'apply', object: '' }, async () => planAndRun(handle, await wanted, opts));
+}
 
-  // Validate everything before reading or sending anything.
+/** Every desired service and destination checked, before anything is read or sent. */
+async function checkDesired(handle: IpvsHandle, desired: readonly DesiredService[]): Promise<Map<string, Wanted>> {
   const slicer = new Slicer();
   const wanted = new Map<string, Wanted>();
   // A destination's name in messages, joined only if one is needed.
@@ -301,8 +313,13 @@ export async function apply(handle: IpvsHandle, desired: readonly DesiredService
     wanted.set(s.id, { spec, s, specs, checked, ids });
     await slicer.due();
   }
+  return wanted;
+}
 
-  const table = await handle.rawTable();
+async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts: CheckedOptions): Promise<ApplyResult> {
+  const slicer = new Slicer();
+
+  const table = await handle.readTable();
   const starts = drainStarts.get(handle) ?? new Map<string, number>();
   drainStarts.set(handle, starts);
   const now = Date.now();
@@ -437,12 +454,15 @@ function toPlanned(handle: IpvsHandle, value: unknown, name: string): Planned {
   }
 }
 
-export async function batch(handle: IpvsHandle, operations: readonly Operation[], options: BatchOptions): Promise<BatchResult> {
+/** Checks every operation at once; then, in call order as one job (see apply()), reads what a rollback needs and sends. */
+export function batch(handle: IpvsHandle, operations: readonly Operation[], options: BatchOptions): Promise<BatchResult> {
   const opts = checkOptions(options, false);
   if (!Array.isArray(operations)) throw new TypeError(`Expected an array of operations but received ${describe(operations)}`);
   const plan = operations.map((op, i) => toPlanned(handle, op, `operations[${i}]`));
-  if (opts.onError === 'rollback') await fillBefore(handle, plan);
-  return run(handle, plan, opts);
+  return handle.exclusive({ operation: 'batch', object: '' }, async () => {
+    if (opts.onError === 'rollback') await fillBefore(handle, plan);
+    return run(handle, plan, opts);
+  });
 }
 
 /** Reads what edits and deletes without a `before` would overwrite, so that a rollback can restore it. */
@@ -450,7 +470,7 @@ async function fillBefore(handle: IpvsHandle, plan: Planned[]): Promise<void> {
   const needs = (p: Planned) => !ADDS.has(p.op.operation) && (p.op as { before?: unknown }).before === undefined;
   if (!plan.some(needs)) return;
   const table = new Map<string, RawServiceEntry>();
-  for (const entry of await handle.rawTable()) table.set(serviceId(entry), entry);
+  for (const entry of await handle.readTable()) table.set(serviceId(entry), entry);
   for (let i = 0; i < plan.length; i++) {
     const p = plan[i];
     const have = needs(p) ? table.get(p.s.id) : undefined;
@@ -484,15 +504,16 @@ function result(p: Planned, outcome: Outcome): ChangeResult {
     if (DELETES.has(p.op.operation) && (code === 'ESRCH' || code === 'ENOENT')) return { operation: p.op, status: 'already', error };
   }
   if (outcome.outcome === 'unknown') return { operation: p.op, status: 'unknown', error };
+  // Never sent: a socket failure before it (the error says which).
+  if (outcome.outcome === 'unsent') return { operation: p.op, status: 'skipped', error };
   return { operation: p.op, status: 'failed', error };
 }
 
 async function send(handle: IpvsHandle, plan: Planned[], stop: boolean, onProgress?: (done: number, total: number) => void): Promise<BatchResult> {
-  const outcomes = await handle.sendRequests(
-    await mapSliced(plan, (p) => p.request()),
-    { stopOnFailure: stop, onProgress: onProgress && ((done) => onProgress(done, plan.length)) },
-    { operation: 'batch', object: '' },
-  );
+  const outcomes = await handle.send(await mapSliced(plan, (p) => p.request()), {
+    stopOnFailure: stop,
+    onProgress: onProgress && ((done) => onProgress(done, plan.length)),
+  });
   const counts = { ...NO_CHANGES };
   const changes = await mapSliced(plan, (p, i) => {
     const r = result(p, outcomes[i]);

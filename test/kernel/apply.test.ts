@@ -79,6 +79,21 @@ describe('kernel: apply() and batch()', function () {
     assert.deepEqual(savedRules(), before);
   });
 
+  it('takes its place in call order when called: a call made after apply() or batch() runs after its send', async () => {
+    const desired = desiredTable(100, 2);
+    // Made after apply(): must not run before apply's read or between its read and its send.
+    const applied = handle.apply(desired);
+    const deleted = handle.deleteService(vip(1));
+    const [result] = await Promise.all([applied, deleted]);
+    assert.equal(result.counts.applied, 300);
+    assert.equal(savedRules().length, 297);
+    assert.ok(!savedRules().some((l) => l.startsWith('-A -t 198.18.10.1:80 ')));
+    const batched = handle.batch([{ operation: 'addService', service: vip(1) }]);
+    const edited = handle.editService(vip(1), { scheduler: 'wlc' });
+    await Promise.all([batched, edited]);
+    assert.ok(savedRules().includes('-A -t 198.18.10.1:80 -s wlc'));
+  });
+
   it('dryRun returns the plan and sends nothing', async () => {
     const result = await handle.apply(desiredTable(2, 2), { dryRun: true });
     assert.equal(result.plan.length, 6);

@@ -5,7 +5,7 @@ import * as ipvs from '../../lib';
 import { toService, toServiceKey, toDaemon } from '../../lib/convert';
 import { describe as show } from '../../lib/validate';
 
-const INTERNAL = new Set(['constructor', 'close', 'rawTable', 'sendRequests', 'failed', 'checkDestination', 'change', 'job', 'ensureOpen']);
+const INTERNAL = new Set(['constructor', 'close', 'exclusive', 'readTable', 'send', 'failed', 'checkDestination', 'change', 'job', 'ensureOpen']);
 
 describe('unit: public surface', () => {
   it('every IpvsHandle method has a top-level twin on the default handle', () => {
