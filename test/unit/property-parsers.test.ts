@@ -206,7 +206,12 @@ describe('unit: property tests of the parsers (fast-check)', function () {
         fc.property(table, fc.infiniteStream(fc.nat()), (services, choices) => {
           const text = formatRules(services, { thresholds: true });
           const spelled = respell(text, choices);
-          const back = asListed(rulesToTable(parseRules(spelled)));
+          let back: Service[];
+          try {
+            back = asListed(rulesToTable(parseRules(spelled)));
+          } catch (error) {
+            throw new Error(`${(error as Error).message} in ${JSON.stringify(spelled)}`);
+          }
           assert.equal(formatRules(back, { thresholds: true }), text, spelled);
           // And each parsed rule is valid input to the facade.
           for (const s of rulesToTable(parseRules(spelled))) {
