@@ -58,6 +58,12 @@ export function expectObject(value: unknown, name: string): Record<string, unkno
 export function fields(value: unknown, name: string, known: ReadonlySet<string>): Record<string, unknown> {
   const object = expectObject(value, name);
   const out: Record<string, unknown> = Object.create(null);
+  // A non-enumerable own property is invisible to Object.keys (and to JSON, and
+  // to spreads): `{ fwmark: 7 }` with a hidden `family: 'ipv6'` must not quietly
+  // name the IPv4 service. Refused, as an unknown property is.
+  for (const key of Object.getOwnPropertyNames(object))
+    if (!Object.prototype.propertyIsEnumerable.call(object, key))
+      throw new TypeError(`Non-enumerable property '${key.length > 64 ? key.slice(0, 64) + '...' : key}' in ${name}; expected only plain enumerable properties`);
   for (const key of Object.keys(object)) {
     const v = object[key];
     if (known.has(key)) out[key] = v;

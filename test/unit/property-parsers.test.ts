@@ -12,7 +12,7 @@ import { parseConnections } from '../../lib/connections';
 import { toDestination, toService } from '../../lib/convert';
 import { formatRules, parseRules, rulesToTable, RulesError } from '../../lib/rules';
 
-const RUNS = Number(process.env.FC_RUNS ?? 300);
+const RUNS = Number(process.env.FC_RUNS ?? 100);
 const SEED = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED);
 const params = (scale = 1): fc.Parameters<unknown> => ({ numRuns: Math.max(1, Math.round(RUNS * scale)), ...(SEED === undefined ? {} : { seed: SEED }) });
 
