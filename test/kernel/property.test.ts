@@ -17,10 +17,11 @@ import fc from 'fast-check';
 import * as ipvs from '../../lib';
 import { anyCall, Call, Expectation, hookCalls } from './property/calls';
 import { desiredState, applyOptions, expectedRules, DesiredCase } from './property/desired';
-import { kernelRules, kernelThresholds, kernelTimeouts, Model } from './property/model';
+import { kernelRules, kernelState, kernelTimeouts, Model, resetKernel } from './property/model';
 import { assertSandbox, resetTable } from './helpers';
 
-const SCALE = Number(process.env.FC_RUNS ?? 1) > 0 && process.env.FC_RUNS ? Number(process.env.FC_RUNS) / 100 : 1;
+/** FC_RUNS: the number of command sequences of the first property (CI: 16); the others scale with it. */
+const SCALE = process.env.FC_RUNS ? Number(process.env.FC_RUNS) / 16 : 1;
 const SEED = process.env.FC_SEED === undefined ? Date.now() ^ (Math.random() * 0x7fffffff) : Number(process.env.FC_SEED);
 const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 /** Every input tried, for the closing line. */
@@ -109,9 +110,10 @@ function check(call: Call, expectation: Expectation, outcome: PromiseSettledResu
 }
 
 function assertKernelMatches(model: Model, context: string): void {
-  assert.deepEqual(kernelRules(), model.savedRules(), `ipvsadm -Sn differs from the model after ${context}`);
-  assert.deepEqual(kernelThresholds(), model.thresholds(), `thresholds differ from the model after ${context}`);
-  assert.deepEqual(kernelTimeouts(), model.timeouts, `timeouts differ from the model after ${context}`);
+  const k = kernelState();
+  assert.deepEqual(k.rules, model.savedRules(), `ipvsadm -Sn differs from the model after ${context}`);
+  assert.deepEqual(k.thresholds, model.thresholds(), `thresholds differ from the model after ${context}`);
+  assert.deepEqual(k.timeouts, model.timeouts, `timeouts differ from the model after ${context}`);
 }
 
 /** One step: a call alone, or a group issued together without waiting (a concurrent mix). */
@@ -149,10 +151,8 @@ describe('kernel: property tests of the facade (fast-check)', function () {
 
   it('random calls, valid and hostile, alone and concurrent, on a handle and at top level: refused naming the field, or the kernel equals the model', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 10 }), fc.boolean(), async (steps, topLevel) => {
-        resetTable();
-        stopDaemons();
-        await handle.setTimeouts(initialTimeouts);
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), fc.boolean(), async (steps, topLevel) => {
+        resetKernel(initialTimeouts);
         const model = new Model();
         model.timeouts = { ...initialTimeouts };
         const target = (topLevel ? ipvs : handle) as unknown as Target;
@@ -188,7 +188,7 @@ describe('kernel: property tests of the facade (fast-check)', function () {
         assertKernelMatches(model, steps.map((g) => g.map((c) => c.label).join(' || ')).join('\n  '));
         assert.deepEqual(unhandled, [], 'unhandled rejections');
       }),
-      { numRuns: runs(40), seed: SEED, endOnFailure: true },
+      { numRuns: runs(16), seed: SEED, endOnFailure: true },
     );
   });
 
@@ -250,7 +250,7 @@ describe('kernel: property tests of the facade (fast-check)', function () {
           }
           assert.ok(Date.now() - started < 60000, 'open() took a minute');
         }),
-        { numRuns: runs(6), seed: SEED, endOnFailure: true },
+        { numRuns: runs(4), seed: SEED, endOnFailure: true },
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -260,14 +260,14 @@ describe('kernel: property tests of the facade (fast-check)', function () {
   it('random desired states through apply(): converge (a later apply plans nothing) and equal ipvsadm -Sn', async () => {
     await fc.assert(
       fc.asyncProperty(desiredState, desiredState, applyOptions, fc.boolean(), async (first, second, options, topLevel) => {
-        resetTable();
-        stopDaemons();
+        resetKernel(initialTimeouts);
         const apply = (topLevel ? ipvs.apply : handle.apply.bind(handle)) as typeof handle.apply;
         tally.applies++;
         const r1 = await apply(first.desired, { prune: true });
         assert.equal(r1.counts.failed + r1.counts.unknown, 0, JSON.stringify(r1.changes.filter((c) => c.status !== 'applied').map((c) => c.error?.message)));
-        assert.deepEqual(kernelRules(), expectedRules([first], []).rules, 'after the first apply');
-        assert.deepEqual(kernelThresholds(), expectedRules([first], []).thresholds, 'thresholds after the first apply');
+        const k1 = kernelState();
+        assert.deepEqual(k1.rules, expectedRules([first], []).rules, 'after the first apply');
+        assert.deepEqual(k1.thresholds, expectedRules([first], []).thresholds, 'thresholds after the first apply');
 
         tally.applies++;
         const r2 = await apply(second.desired, options.options);
@@ -279,15 +279,16 @@ describe('kernel: property tests of the facade (fast-check)', function () {
           tally.applies++;
           await apply(second.desired, options.options);
         }
-        assert.deepEqual(kernelRules(), want.rules, 'after the second apply');
-        assert.deepEqual(kernelThresholds(), want.thresholds, 'thresholds after the second apply');
+        const k2 = kernelState();
+        assert.deepEqual(k2.rules, want.rules, 'after the second apply');
+        assert.deepEqual(k2.thresholds, want.thresholds, 'thresholds after the second apply');
         tally.applies += 2;
         const again = await apply(second.desired, options.options);
         assert.deepEqual(again.plan, [], 'a second apply planned something');
         const relist = await apply(await handle.list());
         assert.deepEqual(relist.plan, [], 'apply(list()) planned something');
       }),
-      { numRuns: runs(12), seed: SEED, endOnFailure: true },
+      { numRuns: runs(6), seed: SEED, endOnFailure: true },
     );
   });
 });

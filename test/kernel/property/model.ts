@@ -195,15 +195,33 @@ function dotted(prefix: number): string {
 // --- The real kernel, read with ipvsadm ------------------------------------------------
 
 export function kernelRules(): string[] {
-  return execFileSync('ipvsadm', ['-Sn'], { encoding: 'utf8' })
+  return rulesOf(execFileSync('ipvsadm', ['-Sn'], { encoding: 'utf8' }));
+}
+
+function rulesOf(text: string): string[] {
+  return text
     .split('\n')
     .filter((l) => l.length > 0)
     .sort();
 }
 
+/** The kernel's whole state by one process (processes are slow to start in the emulated VM). */
+export function kernelState(): { rules: string[]; thresholds: string[]; timeouts: { tcp: number; tcpFin: number; udp: number } } {
+  const [rules, thresholds, timeouts] = execFileSync('sh', ['-c', 'ipvsadm -Sn; echo =====; ipvsadm -Ln --thresholds; echo =====; ipvsadm -L --timeout'], { encoding: 'utf8' }).split('=====\n');
+  return { rules: rulesOf(rules), thresholds: thresholdsOf(thresholds), timeouts: timeoutsOf(timeouts) };
+}
+
+/** Empties the table, stops any sync daemon and sets the timeouts, by one process. */
+export function resetKernel(t: { tcp: number; tcpFin: number; udp: number }): void {
+  execFileSync('sh', ['-c', `ipvsadm -C; ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup; ipvsadm --set ${t.tcp} ${t.tcpFin} ${t.udp}; true`], { stdio: 'ignore' });
+}
+
 /** Parses `ipvsadm -Ln --thresholds` into the lines Model.thresholds() makes. */
 export function kernelThresholds(): string[] {
-  const text = execFileSync('ipvsadm', ['-Ln', '--thresholds'], { encoding: 'utf8' });
+  return thresholdsOf(execFileSync('ipvsadm', ['-Ln', '--thresholds'], { encoding: 'utf8' }));
+}
+
+function thresholdsOf(text: string): string[] {
   const out: string[] = [];
   let service = '';
   for (const line of text.split('\n').slice(3)) {
@@ -223,6 +241,10 @@ export function kernelThresholds(): string[] {
 }
 
 export function kernelTimeouts(): { tcp: number; tcpFin: number; udp: number } {
-  const m = /(\d+) (\d+) (\d+)/.exec(execFileSync('ipvsadm', ['-L', '--timeout'], { encoding: 'utf8' }))!;
+  return timeoutsOf(execFileSync('ipvsadm', ['-L', '--timeout'], { encoding: 'utf8' }));
+}
+
+function timeoutsOf(text: string): { tcp: number; tcpFin: number; udp: number } {
+  const m = /(\d+) (\d+) (\d+)/.exec(text)!;
   return { tcp: Number(m[1]), tcpFin: Number(m[2]), udp: Number(m[3]) };
 }
