@@ -15,7 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 import fc from 'fast-check';
 import * as ipvs from '../../lib';
-import { anyCall, Call, Expectation, hookCalls } from './property/calls';
+import { anyCall, Call, Expectation, hookCalls, knownFinding } from './property/calls';
 import { desiredState, applyOptions, expectedRules, DesiredCase } from './property/desired';
 import { kernelRules, kernelState, kernelTimeouts, Model, resetKernel } from './property/model';
 import { assertSandbox, resetTable } from './helpers';
@@ -97,6 +97,10 @@ function check(call: Call, expectation: Expectation, outcome: PromiseSettledResu
     }
     case 'invalid': {
       tally.hostile++;
+      if (!error && !STRICT && knownFinding(call)) {
+        knownSeen.add(knownFinding(call)!);
+        return;
+      }
       assert.ok(error, `${where}a hostile input was accepted`);
       if (expectation.thrower() !== undefined && error === expectation.thrower()) return; // the caller's own getter threw
       // An edit validates its changes after reading the current settings: a missing object is said first.
