@@ -4,7 +4,7 @@
 // caller's code (no toString, toJSON or inspect hooks) and never echoes more
 // than a short excerpt.
 import * as util from 'util';
-import { addressVersion, canonicalAddress } from './address';
+import { addressVersion, canonicalText } from './address';
 
 const EXCERPT = 64;
 
@@ -100,7 +100,7 @@ export function expectAddress(value: unknown, name: string): { version: 4 | 6; a
   if (typeof value !== 'string') fail(TypeError, 'an IPv4 or IPv6 address string', name, value);
   const version = addressVersion(value);
   if (version === 0) fail(RangeError, 'an IPv4 or IPv6 address (without a zone id)', name, value);
-  return { version, address: canonicalAddress(value, version) };
+  return { version, address: canonicalText(value, version) };
 }
 
 /** A kernel object name (scheduler, persistence engine): letters, digits, '_' and '-'. */

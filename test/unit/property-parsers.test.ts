@@ -160,6 +160,16 @@ describe('unit: property tests of the parsers (fast-check)', function () {
         return { text: all.join(':'), w };
       });
 
+    it('canonicalAddress refuses what is not a string with a TypeError', () => {
+      fc.assert(
+        fc.property(fc.anything({ withBigInt: true, withMap: true, withNullPrototype: true }), (x) => {
+          fc.pre(typeof x !== 'string');
+          assert.throws(() => canonicalAddress(x as string, 6), TypeError);
+        }),
+        params(),
+      );
+    });
+
     it('every spelling net.isIP accepts has the words it spells, and the canonical text is inet_ntop\'s', () => {
       const samples = fc.sample(spelling, { numRuns: Math.max(RUNS * 4, 200), ...(SEED === undefined ? {} : { seed: SEED }) });
       const reference = inetNtop(samples.map((s) => s.w));
@@ -183,6 +193,11 @@ describe('unit: property tests of the parsers (fast-check)', function () {
         fc.property(text, (t) => {
           const v = addressVersion(t);
           assert.equal(v, t.includes('%') ? 0 : net.isIP(t));
+          // The public canonicalAddress refuses exactly what is not an address (of the version asked).
+          for (const asked of [undefined, 4, 6] as const) {
+            if (v !== 0 && (asked === undefined || asked === v)) assert.equal(canonicalAddress(t, asked), canonicalAddress(t, v));
+            else assert.throws(() => canonicalAddress(t, asked), (e: Error) => e instanceof RangeError && /for address but received/.test(e.message) && e.message.length < 200);
+          }
           if (v === 0) return;
           const c = canonicalAddress(t, v);
           assert.equal(net.isIP(c), v, `${t} -> ${c}`);
