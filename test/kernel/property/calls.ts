@@ -12,7 +12,8 @@ export type Expectation =
   | { kind: 'model'; expected: Expected }
   | { kind: 'invalid'; field: string; thrower: () => unknown }
   | { kind: 'kernel' }
-  | { kind: 'read' };
+  | { kind: 'read' }
+  | { kind: 'garbage' };
 
 /**
  * Findings outside the validation code (lib/handle.ts), reported with a
@@ -586,4 +587,61 @@ export const pollutedCall: fc.Arbitrary<Call> = fc
     return named(`${call.label} with Object.prototype ${JSON.stringify(pollute)}`, { ...call, pollute });
   });
 
-export const anyCall: fc.Arbitrary<Call> = fc.oneof({ weight: 6, arbitrary: validCall }, { weight: 4, arbitrary: hostileCall }, { weight: 1, arbitrary: pollutedCall });
+export let anyCall: fc.Arbitrary<Call>;
+
+// --- apply(), batch(), stopDaemon(): hostile arguments by hand ---------------------------------
+
+const goodService = () => ({ protocol: 'tcp', address: '198.18.1.1', port: 80, destinations: [{ address: '198.18.2.1', forwarding: 'masq' }] });
+const HOSTILE_FIXED: Array<[string, string, () => unknown[]]> = [
+  ['apply', 'desired', () => [goodService()]],
+  ['apply', 'desired', () => [new Map()]],
+  ['apply', 'desired[0].port', () => [[{ ...goodService(), port: NaN }]]],
+  ['apply', 'desired[0].destinations[0].weight', () => [[{ ...goodService(), destinations: [{ address: '198.18.2.1', weight: -1 }] }]]],
+  ['apply', 'desired[0].destinations', () => [[{ ...goodService(), destinations: 'none' }]]],
+  ['apply', 'desired[1]', () => [[goodService(), goodService()]]],
+  ['apply', "'famliy'", () => [[{ fwmark: 7, famliy: 'ipv6' }]]],
+  ['apply', 'options.prune', () => [[goodService()], { prune: 'yes' }]],
+  ['apply', 'options.drain.timeout', () => [[goodService()], { drain: { timeout: -1 } }]],
+  ['apply', 'options.onError', () => [[goodService()], { onError: 'abort' }]],
+  ['apply', 'options.maxDeletes', () => [[goodService()], { maxDeletes: -1 }]],
+  ['apply', 'options.onProgress', () => [[goodService()], { onProgress: 5 }]],
+  ['apply', "'dryrun'", () => [[goodService()], { dryrun: true }]],
+  ['apply', 'options', () => [[goodService()], new Map([['dryRun', true]])]],
+  ['apply', 'options', () => [[goodService()], new Proxy({}, {})]],
+  ['batch', 'operations', () => [{ operation: 'addService' }]],
+  ['batch', 'operations[0].operation', () => [[{ operation: 'addServce', service: goodService() }]]],
+  ['batch', 'operations[0].service.port', () => [[{ operation: 'addService', service: { protocol: 'tcp', address: '198.18.1.1', port: 2 ** 53 } }]]],
+  ['batch', 'operations[1].destination.address', () => [[{ operation: 'addService', service: { protocol: 'tcp', address: '198.18.1.1', port: 80 } }, { operation: 'addDestination', service: { protocol: 'tcp', address: '198.18.1.1', port: 80 }, destination: { address: MIB } }]]],
+  ['batch', 'options.onError', () => [[], { onError: 'x' }]],
+  ['batch', "'prune'", () => [[], { prune: true }]],
+  ['stopDaemon', 'state', () => ['both']],
+  ['stopDaemon', 'state', () => [5]],
+  ['stopDaemon', 'state', () => [Symbol('master')]],
+  ['stopDaemon', 'state', () => [hooked()]],
+  ['setTimeouts', "'tcpfin'", () => [{ tcpfin: 5 }]],
+];
+
+export const hostileFixed: fc.Arbitrary<Call> = fc.constantFrom(...HOSTILE_FIXED).map(([fn, field, args]) =>
+  named(`${fn} -> must name ${field}: ${String(args).slice(0, 80)}`, { fn, args, expect: () => ({ kind: 'invalid', field, thrower: () => undefined }) }),
+);
+
+// --- Garbage: anything, to every input-taking function -------------------------------------------
+
+const INPUT_FUNCTIONS = [
+  'addService', 'editService', 'deleteService', 'getService', 'listDestinations', 'addDestination', 'editDestination',
+  'deleteDestination', 'zero', 'setTimeouts', 'startDaemon', 'stopDaemon', 'apply', 'batch',
+];
+const anything = fc.anything({ withBigInt: true, withMap: true, withSet: true, withNullPrototype: true, withObjectString: true, withDate: true, withTypedArray: true, withSparseArray: true, withBoxedValues: true, maxDepth: 2 });
+
+/** Any arguments at all: the call settles with a result, a TypeError/RangeError or an IpvsError, and the model says what it changed. */
+export const garbageCall: fc.Arbitrary<Call> = fc.tuple(fc.constantFrom(...INPUT_FUNCTIONS), fc.array(anything, { maxLength: 3 })).map(([fn, args]) =>
+  named(`${fn}(${fc.stringify(args).slice(0, 200)})`, { fn, args: () => args, expect: () => ({ kind: 'garbage' }) }),
+);
+
+anyCall = fc.oneof(
+  { weight: 12, arbitrary: validCall },
+  { weight: 7, arbitrary: hostileCall },
+  { weight: 2, arbitrary: hostileFixed },
+  { weight: 2, arbitrary: pollutedCall },
+  { weight: 1, arbitrary: garbageCall },
+);
