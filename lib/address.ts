@@ -88,9 +88,26 @@ export function ipv6Text(words: number[]): string {
   return text;
 }
 
-/** The canonical text of a valid address (as the kernel's listings show it). */
-export function canonicalAddress(text: string, version: 4 | 6): string {
+/** The canonical text of an address already known valid of that version (no checks: the hot path). */
+export function canonicalText(text: string, version: 4 | 6): string {
   return version === 4 ? text : ipv6Text(ipv6Words(text));
+}
+
+/**
+ * The canonical text of an address (as the kernel's listings show it), e.g.
+ * '2001:DB8:0::1' -> '2001:db8::1'. Public: checks its input, and refuses
+ * what is not an address (of `version`, when given) with a TypeError or
+ * RangeError naming `address`.
+ */
+export function canonicalAddress(text: string, version?: 4 | 6): string {
+  if (typeof text !== 'string') throw new TypeError(`Expected an IPv4 or IPv6 address string for address but received ${typeof text}`);
+  const found = addressVersion(text);
+  if (found === 0 || (version !== undefined && found !== version)) {
+    const excerpt = JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
+    const what = version === undefined ? 'an IPv4 or IPv6 address (without a zone id)' : `an IPv${version} address${version === 6 ? ' (without a zone id)' : ''}`;
+    throw new RangeError(`Expected ${what} for address but received ${excerpt}`);
+  }
+  return canonicalText(text, found);
 }
 
 /** 4 or 6 for an address already known to be valid (IPv6 text always has a colon). */

@@ -1,5 +1,6 @@
 // The connection table. No netlink command lists connections: the kernel
-// shows them in /proc/net/ip_vs_conn of each network namespace.
+// shows them in /proc/net/ip_vs_conn of each network namespace (and, with
+// an Origin column instead of the persistence engine's, in ip_vs_conn_sync).
 import { ipv4Text, ipv6Text } from './address';
 import type { Protocol } from './constants';
 
@@ -14,33 +15,64 @@ export interface Connection {
   state: string;
   /** Seconds until the entry expires. */
   expires: number;
-  /** Persistence engine name and data, e.g. 'sip' and the Call-ID. */
+  /** Persistence engine name and data, e.g. 'sip' and the Call-ID (ip_vs_conn only). */
   persistenceEngine?: string;
   persistenceData?: string;
+  /** 'LOCAL' or 'SYNC': where the entry came from (ip_vs_conn_sync only). */
+  origin?: string;
 }
 
-/** The address of a /proc/net/ip_vs_conn column: 8 hex digits (IPv4) or full IPv6. */
-function address(token: string): string {
-  if (token.includes(':')) return ipv6Text(token.split(':').map((g) => parseInt(g, 16)));
-  return ipv4Text(parseInt(token, 16));
-}
+const IPV4 = /^[0-9A-Fa-f]{8}$/;
+const IPV6 = /^[0-9A-Fa-f]{4}(?::[0-9A-Fa-f]{4}){7}$/;
+const PORT = /^[0-9A-Fa-f]{4}$/;
+const EXPIRES = /^\d{1,10}$/;
 
-/** Parses the text of /proc/net/ip_vs_conn (or ip_vs_conn_sync). */
+/**
+ * Parses the text of /proc/net/ip_vs_conn (or ip_vs_conn_sync: its header
+ * names an Origin column). The first line is the header; blank lines are
+ * skipped. A line that is not what the kernel writes throws a SyntaxError
+ * naming its line and column, never a half-parsed entry.
+ */
 export function parseConnections(text: string): Connection[] {
+  if (typeof text !== 'string') throw new TypeError(`Expected the text of /proc/net/ip_vs_conn but received ${typeof text}`);
+  const lines = text.split('\n');
+  const sync = /\bOrigin\b/.test(lines[0]);
   const connections: Connection[] = [];
-  for (const line of text.split('\n').slice(1)) {
+  for (let n = 1; n < lines.length; n++) {
+    const line = lines[n];
+    if (line.trim() === '') continue;
     const t = line.trim().split(/\s+/);
-    if (t.length < 9) continue;
+    const fail = (column: number, what: string): never => {
+      const found = t[column] === undefined ? 'the end of the line' : JSON.stringify(t[column].length > 40 ? t[column].slice(0, 40) + '...' : t[column]);
+      throw new SyntaxError(`/proc/net/ip_vs_conn line ${n + 1}: expected ${what} in column ${column + 1} but found ${found}`);
+    };
+    const address = (i: number): string => {
+      const token = t[i] ?? '';
+      if (IPV4.test(token)) return ipv4Text(parseInt(token, 16));
+      if (IPV6.test(token)) return ipv6Text(token.split(':').map((g) => parseInt(g, 16)));
+      return fail(i, 'an address (8 hex digits, or 8 groups of 4)');
+    };
+    const port = (i: number): number => (PORT.test(t[i] ?? '') ? parseInt(t[i], 16) : fail(i, 'a port (4 hex digits)'));
+    if (!/^[A-Za-z][\w!]*$/.test(t[0])) fail(0, 'a protocol name');
     const c: Connection = {
       protocol: t[0].toLowerCase(),
-      client: { address: address(t[1]), port: parseInt(t[2], 16) },
-      virtual: { address: address(t[3]), port: parseInt(t[4], 16) },
-      destination: { address: address(t[5]), port: parseInt(t[6], 16) },
-      state: t[7],
-      expires: Number(t[8]),
+      client: { address: address(1), port: port(2) },
+      virtual: { address: address(3), port: port(4) },
+      destination: { address: address(5), port: port(6) },
+      state: t[7] ?? fail(7, 'a state'),
+      expires: 0,
     };
-    if (t.length > 9) c.persistenceEngine = t[9];
-    if (t.length > 10) c.persistenceData = t.slice(10).join(' ');
+    if (sync) {
+      c.origin = t[8] ?? fail(8, 'an origin');
+      if (!EXPIRES.test(t[9] ?? '')) fail(9, 'seconds to expiry');
+      c.expires = Number(t[9]);
+      if (t.length > 10) fail(10, 'the end of the line');
+    } else {
+      if (!EXPIRES.test(t[8] ?? '')) fail(8, 'seconds to expiry');
+      c.expires = Number(t[8]);
+      if (t.length > 9) c.persistenceEngine = t[9];
+      if (t.length > 10) c.persistenceData = t.slice(10).join(' ');
+    }
     connections.push(c);
   }
   return connections;

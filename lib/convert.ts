@@ -32,8 +32,10 @@ import {
   expectOneOf,
   expectObject,
   fields,
+  isPlainObject,
   Name,
   optionalInteger,
+  refuseHidden,
   refuseUnknown,
 } from './validate';
 
@@ -200,13 +202,21 @@ export function serviceSettings(raw: RawService): {
 /** Nested settings merge field by field: `{persistence: {timeout: 60}}` keeps the netmask. */
 const NESTED_SETTINGS = new Set(['persistence', 'schedulerFlags', 'tunnel']);
 
+/** A plain object whose own properties are all enumerable (what fields() accepts). */
+function isPlainData(value: unknown): value is Record<string, unknown> {
+  return isPlainObject(value) && Object.getOwnPropertyNames(value).every((k) => Object.prototype.propertyIsEnumerable.call(value, k));
+}
+
 /** `current` with `changes` laid over it; nested settings merge one level down, null clears. */
 export function mergeSettings(current: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...current };
   for (const [field, value] of Object.entries(changes)) {
     if (value === undefined) continue;
-    const before = current[field];
-    if (NESTED_SETTINGS.has(field) && value !== null && typeof value === 'object' && before !== null && typeof before === 'object') {
+    // Own properties only: an inherited `tunnel` (Object.prototype pollution) is not the current setting.
+    const before = Object.prototype.hasOwnProperty.call(current, field) ? current[field] : undefined;
+    // Only a plain object merges: anything else (an array, a Map, a proxy, hidden
+    // properties) is laid as is, for the checks to refuse it naming the field.
+    if (NESTED_SETTINGS.has(field) && isPlainData(value) && before !== null && typeof before === 'object') {
       const nested: Record<string, unknown> = { ...(before as Record<string, unknown>) };
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) nested[k] = v;
       merged[field] = nested;
@@ -258,6 +268,7 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, keyOn
   let address: unknown, port: unknown, family: unknown, weight: unknown, forwardingName: unknown;
   let upperThreshold: unknown, lowerThreshold: unknown, tunnel: unknown;
   const keys = Object.keys(spec);
+  refuseHidden(spec, keys.length, name);
   for (let i = 0; i < keys.length; i++) {
     switch (keys[i]) {
       case 'address': address = spec.address; break;

@@ -4,7 +4,7 @@
 // caller's code (no toString, toJSON or inspect hooks) and never echoes more
 // than a short excerpt.
 import * as util from 'util';
-import { addressVersion, canonicalAddress } from './address';
+import { addressVersion, canonicalText } from './address';
 
 const EXCERPT = 64;
 
@@ -69,6 +69,19 @@ export function refuseUnknown(key: string, name: Name, known: ReadonlySet<string
 }
 
 /**
+ * Refuses a non-enumerable own property (given the number of enumerable ones):
+ * it is invisible to Object.keys, JSON and spreads, so `{ fwmark: 7 }` with a
+ * hidden `family: 'ipv6'` must not quietly name the IPv4 service.
+ */
+export function refuseHidden(object: object, enumerable: number, name: Name): void {
+  const all = Object.getOwnPropertyNames(object);
+  if (all.length === enumerable) return;
+  for (const key of all)
+    if (!Object.prototype.propertyIsEnumerable.call(object, key))
+      throw new TypeError(`Non-enumerable property '${key.length > EXCERPT ? key.slice(0, EXCERPT) + '...' : key}' in ${name}; expected only plain enumerable properties`);
+}
+
+/**
  * The object's own enumerable properties among `known` (inherited ones never
  * count), after refusing any other property that is set. For small objects
  * off the bulk paths; apply()'s per-destination path reads fields with a
@@ -77,7 +90,9 @@ export function refuseUnknown(key: string, name: Name, known: ReadonlySet<string
 export function fields(value: unknown, name: string, known: ReadonlySet<string>): Record<string, unknown> {
   const object = expectObject(value, name);
   const out: Record<string, unknown> = Object.create(null);
-  for (const key of Object.keys(object)) {
+  const keys = Object.keys(object);
+  refuseHidden(object, keys.length, name);
+  for (const key of keys) {
     const v = object[key];
     if (known.has(key)) out[key] = v;
     else if (v !== undefined) refuseUnknown(key, name, known);
@@ -112,7 +127,7 @@ export function expectAddress(value: unknown, name: Name, field?: string): strin
   if (typeof value !== 'string') fail(TypeError, 'an IPv4 or IPv6 address string', name, value, field);
   const version = addressVersion(value);
   if (version === 0) fail(RangeError, 'an IPv4 or IPv6 address (without a zone id)', name, value, field);
-  return canonicalAddress(value, version);
+  return canonicalText(value, version);
 }
 
 /** A kernel object name (scheduler, persistence engine): letters, digits, '_' and '-'. */

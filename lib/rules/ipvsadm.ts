@@ -2,7 +2,7 @@
 // its table of which options each command allows, its defaults and its
 // messages), into typed commands. A rules line (ipvsadm -S / -R) is such a
 // command line, so the rules format and the `ipvs` command share this parser.
-import { addressVersion, canonicalAddress, ipv4Number } from '../address';
+import { addressVersion, canonicalText, ipv4Number } from '../address';
 import type { Protocol } from '../constants';
 import type { DestinationSpec, Family, ServiceKey, ServiceSpec, SyncDaemonSpec, SyncState, Timeouts } from '../index';
 import { systemHostNames, systemPortNames, type HostNames, type PortNames } from './services';
@@ -328,7 +328,7 @@ function parseEndpoint(text: string, protocol: string, names: () => PortNames, h
     }
   }
   const version = addressVersion(host) as 4 | 6;
-  const endpoint: Endpoint = { family: version === 4 ? 'ipv4' : 'ipv6', address: canonicalAddress(host, version) };
+  const endpoint: Endpoint = { family: version === 4 ? 'ipv4' : 'ipv6', address: canonicalText(host, version) };
   if (port !== undefined) {
     const n = number(port, 0, 65535) ?? names().port(port, protocol);
     if (n === undefined) return undefined;
@@ -494,9 +494,9 @@ export function parseIpvsadmCommand(words: Word[], options: ParseOptions = {}): 
       if (value.has('mcast-group')) {
         const g = valueOf('mcast-group');
         const v = addressVersion(g.text);
-        const multicast = v === 4 ? ipv4Number(g.text) >>> 28 === 0xe : v === 6 && /^ff/i.test(canonicalAddress(g.text, 6));
+        const multicast = v === 4 ? ipv4Number(g.text) >>> 28 === 0xe : v === 6 && /^ff/i.test(canonicalText(g.text, 6));
         if (!multicast) throw new RulesError(`invalid ${g.text.includes(':') ? 'IPv6' : 'IPv4'} mcast-group \`${g.text}'`, g.column);
-        daemon.group = canonicalAddress(g.text, v as 4 | 6);
+        daemon.group = canonicalText(g.text, v as 4 | 6);
       }
       const ranged = (long: string, min: number, max: number, what: string): number | undefined => {
         if (!value.has(long)) return undefined;

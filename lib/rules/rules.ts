@@ -1,6 +1,7 @@
 // The rules format of ipvsadm -S / -R, both ways: rules text <-> typed rules,
 // a table -> rules text, and rules -> the table they build or the operations
 // that apply them (for batch() and apply()).
+import { toDestination, toDestinationKey, toService, toServiceKey } from '../convert';
 import { addressPort, compareDestinations, compareServices, netmaskText, schedulerFlagNames, type Names } from '../format';
 import type { DesiredService, DestinationSpec, Operation, Service, ServiceKey } from '../index';
 import { parseIpvsadmCommand, RulesError, type ParseOptions, type Rule, type Word } from './ipvsadm';
@@ -44,13 +45,40 @@ export function parseRules(text: string, options: ParseRulesOptions = {}): LineR
       const command = parseIpvsadmCommand(words, options);
       if (!RULE_COMMANDS.has(command.command))
         throw new RulesError(`'${words[0].text}' is not a rule: rules hold -A -E -D -a -e -d -C -Z`, words[0].column);
+      checkRule(command as Rule);
       rules.push({ ...(command as Rule), line: i + 1 });
     } catch (error) {
       if (error instanceof RulesError) throw error.at(i + 1, options.source);
+      // What ipvsadm's parser lets through but the kernel (and the facade) refuse:
+      // a scheduler name no module can have, a lower threshold above the upper, ...
+      if (error instanceof TypeError || error instanceof RangeError) throw new RulesError(error.message).at(i + 1, options.source);
       throw error;
     }
   }
   return rules;
+}
+
+/** Checks a rule as the facade will when it is applied, so that a parsed file never fails later without a line. */
+function checkRule(rule: Rule): void {
+  switch (rule.command) {
+    case 'add-service':
+    case 'edit-service':
+      toService(rule.service);
+      break;
+    case 'delete-service':
+      toServiceKey(rule.service);
+      break;
+    case 'add-server':
+    case 'edit-server':
+      toDestination(rule.destination, toServiceKey(rule.service));
+      break;
+    case 'delete-server':
+      toDestinationKey(rule.destination, toServiceKey(rule.service));
+      break;
+    case 'zero':
+      if (rule.service) toServiceKey(rule.service);
+      break;
+  }
 }
 
 export interface FormatRulesOptions {
@@ -89,7 +117,13 @@ export function formatRules(services: readonly Service[], options: FormatRulesOp
     }
     if (s.persistenceEngine) line += ` --pe ${s.persistenceEngine}`;
     if (s.onePacket) line += ' -o';
-    if (s.schedulerFlags.fallback || s.schedulerFlags.port || s.schedulerFlags.flag3) line += ` -b ${schedulerFlagNames(s).join(',')}`;
+    if (s.schedulerFlags.fallback || s.schedulerFlags.port || s.schedulerFlags.flag3) {
+      // ipvsadm -S drops flag-3 of an sh or mh service (and writes a bare `-b`,
+      // which -R refuses, when it is the only flag): write it, as -R reads it.
+      const flags = schedulerFlagNames(s);
+      if (s.schedulerFlags.flag3 && !flags.includes('flag-3')) flags.push('flag-3');
+      line += ` -b ${flags.join(',')}`;
+    }
     out.push(line);
     for (const d of [...s.destinations].sort(compareDestinations)) {
       const dname = addressPort(d.address, d.port, s.protocol, { numeric: names === undefined, names });
