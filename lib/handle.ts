@@ -68,7 +68,9 @@ export async function open(options: OpenOptions = {}): Promise<IpvsHandle> {
   try {
     await handle.ready;
   } catch (error) {
-    throw fromNative(error, { operation: 'open', object: handle.netns ? `network namespace ${handle.netns}` : '' });
+    // A path is named in full unless absurdly long (the message never echoes megabytes).
+    const netns = handle.netns && handle.netns.length > 256 ? `${handle.netns.slice(0, 256)}... (${handle.netns.length} characters)` : handle.netns;
+    throw fromNative(error, { operation: 'open', object: netns ? `network namespace ${netns}` : '' });
   }
   return handle;
 }
@@ -196,7 +198,9 @@ export class IpvsHandle {
         throw kernelError(Errno.ENOENT, failed);
       }
       const merged = mergeSettings({ ...destinationSettings(current) }, changes);
-      if (merged.forwarding !== 'tunnel') delete merged.tunnel;
+      // The current tunnel settings go when the forwarding changes away from
+      // 'tunnel'; a tunnel given with other forwarding is refused, as by addDestination.
+      if (merged.forwarding !== 'tunnel' && (changes.tunnel === undefined || changes.tunnel === null)) delete merged.tunnel;
       const d = toDestination(merged, k);
       this.checkDestination(d, k, failed);
       const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_DEST, service: k.raw, destination: d.raw }]);

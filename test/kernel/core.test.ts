@@ -234,6 +234,9 @@ describe('kernel: handle basics', function () {
     await handle.editDestination(web, { address: '2.2.2.2', weight: 0 });
     await assert.rejects(handle.editDestination(web, { address: '2.2.2.3', weight: 1 }), (e: ipvs.IpvsError) =>
       e.code === 'ENOENT' && e.message === 'destination 2.2.2.3:80 does not exist in service tcp 1.1.1.1:80');
+    // A tunnel given to a masq destination is refused, as addDestination refuses it (not silently dropped).
+    await assert.rejects(handle.editDestination(web, { address: '2.2.2.2', tunnel: { type: 'gre' } }), (e: Error) =>
+      e instanceof RangeError && /tunnel/.test(e.message));
     assert.deepEqual(savedRules(), ['-A -t 1.1.1.1:80 -s wlc', '-a -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 0']);
     assert.match(ipvsadm('-Ln', '--thresholds'), /-> 2\.2\.2\.2:80\s+20\s+0\s/);
   });
