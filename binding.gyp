@@ -30,7 +30,8 @@
       # scripts/build-libnl prints): DIR's position-independent static
       # archives, and libstdc++/libgcc statically too, all of their symbols
       # kept private (--exclude-libs, -fvisibility=hidden: it exports only its
-      # module entry point), so the prebuilt addon needs only glibc.
+      # module entry point; --gc-sections drops the unused parts: 1.35 MB to
+      # 0.9 MB), so the prebuilt addon needs only glibc.
       "variables": {
         "ipvs_libnl_static%": "<!(node -p \"process.env.IPVS_LIBNL_STATIC || ''\")"
       },
@@ -47,7 +48,7 @@
           ],
           "cflags": ["-fvisibility=hidden"],
           "cflags_cc": ["-fvisibility=hidden"],
-          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL",
+          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--gc-sections",
                       "-Wl,--version-script=<(module_root_dir)/scripts/addon-exports.map"]
         }]
       ]

@@ -30,3 +30,5 @@ export function parseTarListing(listing: string): { path: string; size: number; 
       return { mode: m[1], size: Number(m[2]), path: m[3].replace(/^package\//, '') };
     });
 }
+/** Absolute paths of arm64 node binaries (run under qemu-aarch64), if the package has a linux-arm64 prebuild. */
+export const arm64Nodes = (): string[] => (process.env.IPVS_PACKAGE_ARM64_NODES || '').split(/\s+/).filter(Boolean);

@@ -1,6 +1,6 @@
 // The packed tarball installed the way a user installs it, into an empty
-// folder, on a machine without a compiler: PATH holds node and npm alone (no
-// cc, make or python), PREBUILDS_ONLY=1. Then README's example (the source
+// folder, on a machine without a compiler: PATH holds node, npm and sh alone
+// (no cc, make or python), PREBUILDS_ONLY=1. Then README's example (the source
 // document's `ipvsadm -A/-a/-L`) runs against that installed copy inside the
 // sandbox, once with each Node the package supports, and must print what
 // ipvsadm -Ln prints and what README says it prints, from the prebuild.
@@ -10,18 +10,22 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ts from 'typescript';
-import { nodes, root, tarball, workDir } from './helpers';
+import { arm64Nodes, nodes, root, tarball, workDir } from './helpers';
 
 const NO_TOOLS = ['cc', 'gcc', 'g++', 'c++', 'clang', 'make', 'python3', 'python', 'pkg-config'];
 
-/** A directory holding links to node and npm only: the whole PATH of a compiler-less machine. */
-function binDir(name: string, node: string, withNpm: boolean): string {
+/**
+ * A directory holding links to node, and for installing npm and sh (npm runs
+ * install scripts with `sh` from PATH): the whole PATH of a compiler-less machine.
+ */
+function binDir(name: string, node: string, forInstall: boolean): string {
   const dir = path.join(workDir(), name);
   fs.mkdirSync(dir, { recursive: true });
   fs.symlinkSync(node, path.join(dir, 'node'));
-  if (withNpm) {
+  if (forInstall) {
     const npm = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
     fs.symlinkSync(fs.realpathSync(npm), path.join(dir, 'npm'));
+    fs.symlinkSync(fs.realpathSync('/bin/sh'), path.join(dir, 'sh'));
   }
   return dir;
 }
@@ -67,8 +71,8 @@ describe('package: installed from the tarball without a compiler', function () {
     })());
   });
 
-  it(`the PATH of the install has node and npm and none of ${NO_TOOLS.join(', ')}`, () => {
-    assert.deepEqual(fs.readdirSync(bin).sort(), ['node', 'npm']);
+  it(`the PATH of the install has node, npm and sh, and none of ${NO_TOOLS.join(', ')}`, () => {
+    assert.deepEqual(fs.readdirSync(bin).sort(), ['node', 'npm', 'sh']);
     for (const tool of NO_TOOLS) {
       const r = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env: { PATH: bin }, encoding: 'utf8' });
       assert.notEqual(r.status, 0, `${tool} is on the PATH: ${r.stdout}`);
@@ -131,6 +135,31 @@ describe('package: installed from the tarball without a compiler', function () {
         // console.log adds one newline to formatIpvsadmList's text.
         assert.equal(run.demo, `${run.ipvsadm}\n`);
         assert.equal(run.ipvsadm, expected);
+      });
+    }
+  });
+
+  describe('the linux-arm64 prebuild, in arm64 Node under qemu-user', function () {
+    for (const node of arm64Nodes()) {
+      it(`with ${node}: loads from prebuilds/linux-arm64 and reaches the kernel through libnl`, () => {
+        // This machine's kernel has no IPVS: the generic netlink family lookup
+        // (libnl, in the addon) fails, and the library says so plainly.
+        const script = `
+          const pkg = require('path').dirname(require.resolve('ipvs/package.json'));
+          console.log(process.arch, process.versions.node, require('node-gyp-build').path(pkg));
+          require('ipvs').info().then(() => console.log('resolved'), (e) => console.log(e.code));`;
+        const out = execFileSync('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', node, '-e', script], {
+          cwd: app,
+          env: { PATH: bin, PREBUILDS_ONLY: '1' },
+          encoding: 'utf8',
+          timeout: 300_000,
+        });
+        console.log(`      ${out.trim().replace(/\n/g, '; ')}`);
+        const [arch, version, loaded] = out.split('\n')[0].split(' ');
+        assert.equal(arch, 'arm64');
+        assert.match(version, /^\d+\.\d+\.\d+$/);
+        assert.equal(loaded, path.join(app, 'node_modules', 'ipvs', 'prebuilds', 'linux-arm64', 'ipvs.glibc.node'));
+        assert.equal(out.split('\n')[1], fs.existsSync('/proc/net/ip_vs') ? 'resolved' : 'ERR_IPVS_UNAVAILABLE');
       });
     }
   });
