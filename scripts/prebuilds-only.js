@@ -30,8 +30,8 @@ console.error(
   [
     'ipvs: PREBUILDS_ONLY is set, so the addon is not compiled, and no prebuilt addon fits this machine:',
     `  ${reason}`,
-    '  The package carries prebuilds for linux-x64 and linux-arm64 with glibc 2.36 or newer',
-    '  (Debian 12, Ubuntu 22.10, Fedora 37, RHEL 10 and later).',
+    '  The package carries prebuilds for linux-x64 and linux-arm64 with glibc 2.35 or newer',
+    '  (Debian 12, Ubuntu 22.04, Fedora 36, RHEL 10 and later).',
     '  Unset PREBUILDS_ONLY to compile it instead (needs a C++ compiler, make, python3, pkg-config',
     '  and the libnl headers: on Debian/Ubuntu build-essential python3 pkg-config libnl-genl-3-dev).',
   ].join('\n'),

@@ -148,7 +148,9 @@ describe('package: installed from the tarball without a compiler', function () {
           const pkg = require('path').dirname(require.resolve('ipvs/package.json'));
           console.log(process.arch, process.versions.node, require('node-gyp-build').path(pkg));
           require('ipvs').info().then(() => console.log('resolved'), (e) => console.log(e.code));`;
-        const out = execFileSync('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', node, '-e', script], {
+        // qemu itself from this PATH; the arm64 node gets the compiler-less one.
+        const qemu = execFileSync('sh', ['-c', 'command -v qemu-aarch64'], { encoding: 'utf8' }).trim();
+        const out = execFileSync(qemu, ['-L', '/usr/aarch64-linux-gnu', node, '-e', script], {
           cwd: app,
           env: { PATH: bin, PREBUILDS_ONLY: '1' },
           encoding: 'utf8',
