@@ -26,7 +26,9 @@ describe('unit: package entry points', () => {
     assert.deepEqual(Object.values(ForwardingMethod).sort(), ['bypass', 'local', 'masq', 'route', 'tunnel']);
   });
 
-  describe('the install hook for PREBUILDS_ONLY (scripts/prebuilds-only.js)', () => {
+  describe('the install hook for PREBUILDS_ONLY (scripts/prebuilds-only.js)', function () {
+    // Each test starts node one to three times.
+    this.timeout(30_000);
     // node-gyp-build runs it only when no prebuild loads, right before it
     // would compile: a package folder with no prebuilds/ and no build/ is that case.
     let dir: string;
