@@ -93,6 +93,11 @@ export function canonicalAddress(text: string, version: 4 | 6): string {
   return version === 4 ? text : ipv6Text(ipv6Words(text));
 }
 
+/** 4 or 6 for an address already known to be valid (IPv6 text always has a colon). */
+export function versionOf(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}
+
 /** 'address:port', or '[address]:port' for IPv6, as ipvsadm prints them. */
 export function hostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;

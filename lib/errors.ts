@@ -1,6 +1,7 @@
 // The one error class for failures the kernel (or the netlink socket)
 // reports. Input the facade rejects before sending is a TypeError or
 // RangeError instead (see validate.ts).
+import * as os from 'os';
 import * as util from 'util';
 import type { RawError, RawFailure } from './addon';
 
@@ -50,7 +51,10 @@ export class IpvsError extends Error implements IpvsErrorDetails {
 /** 'EEXIST' for 17, and so on; 'E<n>' for numbers Node does not know. */
 export function errnoName(errno: number): string {
   const entry = util.getSystemErrorMap().get(-errno);
-  return entry ? entry[0] : `E${errno}`;
+  if (entry) return entry[0];
+  // libuv's map lacks some the kernel and the addon use (EBADMSG, ...): os.constants has them.
+  const name = Object.keys(os.constants.errno).find((k) => (os.constants.errno as Record<string, number>)[k] === errno);
+  return name ?? `E${errno}`;
 }
 
 /** What failed: the operation and the object, for messages. */
@@ -71,6 +75,7 @@ export interface Failed {
 
 function describe(errno: number, f: Failed): string {
   const code = errnoName(errno);
+  const where = `${f.operation}${f.object ? ` ${f.object}` : ''}`;
   const isDestinationOp = f.destination !== undefined;
   switch (code) {
     case 'EEXIST':
@@ -86,13 +91,13 @@ function describe(errno: number, f: Failed): string {
         if (f.persistenceEngine) names.push(`persistence engine "${f.persistenceEngine}" (module ip_vs_pe_${f.persistenceEngine})`);
         return `${f.operation} ${f.object}: the kernel does not know the ${names.join(' or the ') || 'scheduler'}${f.hint ?? ''}`;
       }
-      return `${f.operation} ${f.object}: not found`;
+      return `${where}: not found`;
     case 'EPERM':
-      return `${f.operation} ${f.object}: permission denied (IPVS needs CAP_NET_ADMIN in the network namespace)`;
+      return `${where}: permission denied (IPVS needs CAP_NET_ADMIN in the network namespace)`;
     case 'ERANGE':
-      return `${f.operation} ${f.object}: value out of range (weight, or lower threshold above upper threshold)`;
+      return `${where}: value out of range (weight, or lower threshold above upper threshold)`;
     default:
-      return `${f.operation}${f.object ? ` ${f.object}` : ''} failed: ${code} (${errnoMessage(errno)})`;
+      return `${where} failed: ${code} (${errnoMessage(errno)})`;
   }
 }
 

@@ -15,8 +15,11 @@ const TUNNEL_NAME = byNumber(TUNNEL_NUMBER);
 /** Calls `each` for every parsed chunk, yielding to the event loop every few milliseconds. */
 async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void): Promise<void> {
   const slicer = new Slicer();
-  for (const chunk of listing.chunks) {
-    each(JSON.parse(chunk) as T[]);
+  const chunks = listing.chunks;
+  for (let i = 0; i < chunks.length; i++) {
+    const entries = JSON.parse(chunks[i]) as T[];
+    chunks[i] = ''; // the text is garbage once parsed: let the GC have it early
+    each(entries);
     await slicer.due();
   }
 }
@@ -30,21 +33,40 @@ export async function rawEntries<T>(listing: RawListing): Promise<T[]> {
   return all;
 }
 
-function stats(counters: BigUint64Array | null, index: number | null): Stats | null {
-  if (counters === null || index === null) return null;
-  const i = index * 10;
-  return {
-    conns: counters[i],
-    inpkts: counters[i + 1],
-    outpkts: counters[i + 2],
-    inbytes: counters[i + 3],
-    outbytes: counters[i + 4],
-    cps: counters[i + 5],
-    inpps: counters[i + 6],
-    outpps: counters[i + 7],
-    inbps: counters[i + 8],
-    outbps: counters[i + 9],
-  };
+/**
+ * A listing's counters as bigints. A zero counter (an idle destination, a
+ * rate with no traffic) is the one shared 0n rather than a new heap object:
+ * a listing of 200,000 destinations reads 2,000,000 counters, and every
+ * bigint read from a BigUint64Array is an allocation the GC must later trace.
+ */
+class Counters {
+  private readonly words: Uint32Array;
+  constructor(private readonly values: BigUint64Array) {
+    this.words = new Uint32Array(values.buffer, values.byteOffset, values.length * 2);
+  }
+  at(k: number): bigint {
+    return this.words[2 * k] === 0 && this.words[2 * k + 1] === 0 ? 0n : this.values[k];
+  }
+  stats(index: number | null): Stats | null {
+    if (index === null) return null;
+    const i = index * 10;
+    return {
+      conns: this.at(i),
+      inpkts: this.at(i + 1),
+      outpkts: this.at(i + 2),
+      inbytes: this.at(i + 3),
+      outbytes: this.at(i + 4),
+      cps: this.at(i + 5),
+      inpps: this.at(i + 6),
+      outpps: this.at(i + 7),
+      inbps: this.at(i + 8),
+      outbps: this.at(i + 9),
+    };
+  }
+}
+
+function countersOf(listing: RawListing): Counters | null {
+  return listing.stats === null ? null : new Counters(listing.stats);
 }
 
 function familyName(af: number): 'ipv4' | 'ipv6' {
@@ -58,13 +80,13 @@ function publicTunnel(t: { type: number; port: number; flags: number }): Destina
 }
 
 /** Turns a raw destination entry into the public shape, in place (it is fresh from JSON.parse). */
-function toPublicDestination(d: RawDestinationEntry, counters: BigUint64Array | null): Destination {
+function toPublicDestination(d: RawDestinationEntry, counters: Counters | null): Destination {
   const out = d as unknown as Destination;
   out.family = familyName(d.family);
   out.forwarding = FORWARDING_NAME.get(d.forwarding) ?? 'masq';
   // The kernel reports tunnel settings for every destination; they mean something only for tunnels.
   if (d.tunnel !== null) out.tunnel = out.forwarding === 'tunnel' ? publicTunnel(d.tunnel) : null;
-  out.stats = stats(counters, d.stats);
+  out.stats = counters === null ? null : counters.stats(d.stats);
   return out;
 }
 
@@ -86,20 +108,30 @@ export function destinationSettings(d: RawDestinationEntry): DestinationSpec {
 /** A listed service's key and settings in the public shape (a spec that recreates it). */
 export function serviceSpecOf(s: RawServiceEntry): ServiceSpec {
   const family = familyName(s.family);
-  const key = s.fwmark ? { family, fwmark: s.fwmark } : { family, protocol: PROTOCOL_NAME.get(s.protocol) ?? 'tcp', address: s.address, port: s.port };
-  return { ...key, ...serviceSettings(s) } as ServiceSpec;
+  const settings = serviceSettings(s);
+  // Built field by field, not by spreading (V8's slow path; this runs per listed service).
+  const spec = (
+    s.fwmark
+      ? { family, fwmark: s.fwmark, scheduler: settings.scheduler }
+      : { family, protocol: PROTOCOL_NAME.get(s.protocol) ?? 'tcp', address: s.address, port: s.port, scheduler: settings.scheduler }
+  ) as ServiceSpec & Record<string, unknown>;
+  spec.persistence = settings.persistence;
+  spec.persistenceEngine = settings.persistenceEngine;
+  spec.onePacket = settings.onePacket;
+  spec.schedulerFlags = settings.schedulerFlags;
+  return spec;
 }
 
-function toPublicService(s: RawServiceEntry, counters: BigUint64Array | null): ServiceEntry {
+function toPublicService(s: RawServiceEntry, counters: Counters | null): ServiceEntry {
   const entry = serviceSpecOf(s) as ServiceEntry;
-  entry.stats = stats(counters, s.stats);
+  entry.stats = counters === null ? null : counters.stats(s.stats);
   return entry;
 }
 
 /** Services with their destinations, in the public shape. */
 export async function servicesOf(listing: RawListing): Promise<Service[]> {
   const out: Service[] = [];
-  const counters = listing.stats;
+  const counters = countersOf(listing);
   await forEachChunk<RawServiceEntry>(listing, (entries) => {
     for (const s of entries) {
       const service = toPublicService(s, counters) as Service;
@@ -115,8 +147,9 @@ export async function servicesOf(listing: RawListing): Promise<Service[]> {
 /** Services without destinations, in the public shape. */
 export async function serviceEntriesOf(listing: RawListing): Promise<ServiceEntry[]> {
   const out: ServiceEntry[] = [];
+  const counters = countersOf(listing);
   await forEachChunk<RawServiceEntry>(listing, (entries) => {
-    for (const s of entries) out.push(toPublicService(s, listing.stats));
+    for (const s of entries) out.push(toPublicService(s, counters));
   });
   return out;
 }

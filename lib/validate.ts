@@ -34,8 +34,21 @@ export function describe(value: unknown): string {
   }
 }
 
-function fail(Kind: typeof TypeError | typeof RangeError, what: string, name: string, value: unknown): never {
-  throw new Kind(`Expected ${what} for ${name} but received ${describe(value)}`);
+/**
+ * What a message calls the value: a name ('service.port'), or an object whose
+ * toString() builds a path ('desired[12].destinations[3]') only when a message
+ * needs it. Checks on bulk paths pass the field separately (`name`, 'port') so
+ * that no text is joined unless the check fails.
+ */
+export type Name = string | { toString(): string };
+
+/** `name.field`, or `name` alone. */
+export function fieldName(name: Name, field?: string): string {
+  return field === undefined ? `${name}` : `${name}.${field}`;
+}
+
+function fail(Kind: typeof TypeError | typeof RangeError, what: string, name: Name, value: unknown, field?: string): never {
+  throw new Kind(`Expected ${what} for ${fieldName(name, field)} but received ${describe(value)}`);
 }
 
 /** A plain object: an object literal or JSON value (not an array, Map, class instance or proxy). */
@@ -45,15 +58,21 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-export function expectObject(value: unknown, name: string): Record<string, unknown> {
-  if (!isPlainObject(value)) fail(TypeError, 'a plain object', name, value);
+export function expectObject(value: unknown, name: Name, field?: string): Record<string, unknown> {
+  if (!isPlainObject(value)) fail(TypeError, 'a plain object', name, value, field);
   return value;
+}
+
+/** Refuses a set property that is not one of `known`: a misspelt field must not be silently ignored. */
+export function refuseUnknown(key: string, name: Name, known: ReadonlySet<string>): never {
+  throw new TypeError(`Unknown property '${key.length > EXCERPT ? key.slice(0, EXCERPT) + '...' : key}' in ${name}; expected only ${[...known].join(', ')}`);
 }
 
 /**
  * The object's own enumerable properties among `known` (inherited ones never
- * count), after refusing any other property that is set: a misspelt field
- * must not be silently ignored.
+ * count), after refusing any other property that is set. For small objects
+ * off the bulk paths; apply()'s per-destination path reads fields with a
+ * switch over Object.keys() instead (see convert.ts), which allocates nothing.
  */
 export function fields(value: unknown, name: string, known: ReadonlySet<string>): Record<string, unknown> {
   const object = expectObject(value, name);
@@ -61,20 +80,19 @@ export function fields(value: unknown, name: string, known: ReadonlySet<string>)
   for (const key of Object.keys(object)) {
     const v = object[key];
     if (known.has(key)) out[key] = v;
-    else if (v !== undefined)
-      throw new TypeError(`Unknown property '${key.length > 64 ? key.slice(0, 64) + '...' : key}' in ${name}; expected only ${[...known].join(', ')}`);
+    else if (v !== undefined) refuseUnknown(key, name, known);
   }
   return out;
 }
 
-export function expectInteger(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) fail(TypeError, `an integer between ${min} and ${max}`, name, value);
-  if (value < min || value > max) fail(RangeError, `an integer between ${min} and ${max}`, name, value);
+export function expectInteger(value: unknown, name: Name, min: number, max: number, field?: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(TypeError, `an integer between ${min} and ${max}`, name, value, field);
+  if (value < min || value > max) fail(RangeError, `an integer between ${min} and ${max}`, name, value, field);
   return value;
 }
 
-export function optionalInteger(value: unknown, name: string, min: number, max: number, fallback: number): number {
-  return value === undefined ? fallback : expectInteger(value, name, min, max);
+export function optionalInteger(value: unknown, name: Name, min: number, max: number, fallback: number, field?: string): number {
+  return value === undefined ? fallback : expectInteger(value, name, min, max, field);
 }
 
 export function expectBoolean(value: unknown, name: string, fallback = false): boolean {
@@ -83,18 +101,18 @@ export function expectBoolean(value: unknown, name: string, fallback = false): b
   return value;
 }
 
-export function expectOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+export function expectOneOf<T extends string>(value: unknown, name: Name, allowed: readonly T[], field?: string): T {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   const what = `one of ${allowed.map((a) => `'${a}'`).join(', ')}`;
-  return fail(typeof value !== 'string' ? TypeError : RangeError, what, name, value);
+  return fail(typeof value !== 'string' ? TypeError : RangeError, what, name, value, field);
 }
 
-/** An IPv4 or IPv6 address (no zone id), in its canonical text. */
-export function expectAddress(value: unknown, name: string): { version: 4 | 6; address: string } {
-  if (typeof value !== 'string') fail(TypeError, 'an IPv4 or IPv6 address string', name, value);
+/** An IPv4 or IPv6 address (no zone id), in its canonical text ('2001:DB8::2' -> '2001:db8::2'). */
+export function expectAddress(value: unknown, name: Name, field?: string): string {
+  if (typeof value !== 'string') fail(TypeError, 'an IPv4 or IPv6 address string', name, value, field);
   const version = addressVersion(value);
-  if (version === 0) fail(RangeError, 'an IPv4 or IPv6 address (without a zone id)', name, value);
-  return { version, address: canonicalAddress(value, version) };
+  if (version === 0) fail(RangeError, 'an IPv4 or IPv6 address (without a zone id)', name, value, field);
+  return canonicalAddress(value, version);
 }
 
 /** A kernel object name (scheduler, persistence engine): letters, digits, '_' and '-'. */

@@ -5,6 +5,8 @@
 #include <functional>
 #include <new>
 #include <optional>
+#include <set>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -145,9 +147,16 @@ Listing ListServices(NetlinkSession& s, const ListOptions& options) {
   } else {
     w.Begin(IPVS_CMD_GET_SERVICE);
     w.End();
+    // The kernel resumes a dump by position: a service added or deleted by
+    // another process mid-dump can make one appear twice. Keep the first.
+    std::set<std::string> seen;
     s.Dump(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
       services.emplace_back();
       if (!DecodeService(header, &services.back())) ThrowUnparsable("a service");
+      const ServiceKey& k = services.back().key;
+      std::string id(reinterpret_cast<const char*>(k.address.bytes.data()), k.address.bytes.size());
+      id += std::to_string(k.family) + "/" + std::to_string(k.protocol) + "/" + std::to_string(k.port) + "/" + std::to_string(k.fwmark);
+      if (!seen.insert(std::move(id)).second) services.pop_back();
     });
   }
   Listing listing(options.stats);

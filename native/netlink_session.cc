@@ -214,6 +214,11 @@ void NetlinkSession::Close() {
   CloseSocket();
   open_ = false;
   broken_ = false;
+  // The receive slots (512 KiB) go now, not when the JS object is collected:
+  // a closed handle is small, so the GC may keep it for a long time.
+  std::vector<uint8_t>().swap(receiveBuffer_);
+  std::vector<mmsghdr>().swap(receiveHeaders_);
+  std::vector<iovec>().swap(receiveVectors_);
 }
 
 void NetlinkSession::SetFaults(const Faults& faults) {

@@ -23,8 +23,10 @@ export const SUBCOMMANDS_HELP = `Readable commands (each takes --help):
   list [SERVICE] [--json] [--stats|--rate|...]        the table (numeric)
   save [--ipvsadm|--json]                             rules text, thresholds kept
   restore [--replace] [--atomic] [--dry-run] [FILE]   rules text from FILE or stdin
-  apply FILE.json [--prune] [--dry-run] [--max-deletes N] [--drain]
+  apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain]
                                                       make the table equal FILE
+  top [--interval S] [--sort KEY]                     a live view: connections, packets/s, bytes/s
+  exporter [--listen ADDRESS] [--port PORT]           Prometheus metrics over HTTP (127.0.0.1:9494)
   connections|timeouts|daemons [--json]               the other listings
   completion bash                                     a bash completion script
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp, sctp; [IPv6]:PORT) or fwmark MARK [--ipv6].

@@ -1,5 +1,5 @@
 // The `ipvs` command. A first word naming a subcommand (service, destination,
-// list, save, restore, apply, ...) runs that; anything else is an ipvsadm
+// list, save, restore, apply, top, exporter, ...) runs that; anything else is an ipvsadm
 // command line, run as ipvsadm would. `--netns NAME` anywhere picks the
 // network namespace. Returns the exit status.
 import { IpvsError } from '../index';
@@ -9,6 +9,7 @@ import { SUBCOMMANDS_HELP, version } from './help';
 import { runIpvsadm } from './ipvsadm';
 import { runDestination, runService } from './service';
 import { runApply, runList, runOther, runRestore, runSave } from './table';
+import { runTop } from './top';
 
 /** Takes `--netns NAME` / `--netns=NAME` out of argv. */
 export function takeNetns(argv: string[]): { netns?: string; rest: string[] } {
@@ -42,6 +43,11 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
       return runRestore(ctx, rest);
     case 'apply':
       return runApply(ctx, rest);
+    case 'top':
+      return runTop(ctx, rest);
+    case 'exporter':
+      // loaded on use: prom-client is the largest module here, and every other command starts faster without it
+      return (await import('./exporter')).runExporter(ctx, rest);
     case 'connections':
     case 'timeouts':
     case 'daemons':

@@ -2,9 +2,10 @@
 // listings. Every listing takes --json: the document is what list() returns
 // (the shape apply() takes; counters, which are 64-bit, as decimal strings).
 import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmService, formatIpvsadmTimeouts, type ListOptions } from '../format';
-import { IpvsError, jsonReplacer, TOO_MANY_DELETES, type DesiredService } from '../index';
+import { IpvsError, jsonReplacer, TOO_MANY_DELETES } from '../index';
 import { formatRules } from '../rules';
 import { CliError, withHandle, type Context } from './context';
+import { readApplyDocument } from './document';
 import { parseFlags } from './flags';
 import { readRules, replacementTable, restore } from './restore';
 import { printApplyResult } from './report';
@@ -36,9 +37,18 @@ is applied. Then:
   --atomic    if anything is refused, what was applied is undone
   --dry-run   print what would be sent; send nothing
 `;
-export const APPLY_HELP = `Usage: ipvs apply FILE.json [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS]] [--json]
-Makes the table equal the JSON document in FILE ('-' for standard input): an
-array of services as 'ipvs list --json' prints them (or { "services": [...] }).
+export const APPLY_HELP = `Usage: ipvs apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS]] [--json]
+Makes the table equal the document in FILE ('-' for standard input, read as
+JSON): an array of services as 'ipvs list --json' prints them (or
+{ "services": [...] }). A file named .yaml or .yml is read as YAML holding the
+same shape, e.g.
+  - protocol: tcp
+    address: 198.18.0.10
+    port: 80
+    scheduler: rr
+    destinations:
+      - { address: 198.19.1.2, forwarding: masq, weight: 100 }
+The whole file is read and checked before anything is sent.
 Prints the plan, as ipvsadm rules, and the result of each change.
   --prune          remove services the file lacks (default: leave them)
   --dry-run        print the plan only
@@ -144,24 +154,16 @@ export async function runApply(ctx: Context, args: string[]): Promise<number> {
     ctx.io.out(APPLY_HELP);
     return 0;
   }
-  if (p.positionals.length !== 1) throw new CliError('one FILE.json is needed (see ipvs apply --help)');
+  if (p.positionals.length !== 1) throw new CliError('one FILE.json or FILE.yaml is needed (see ipvs apply --help)');
   const { text, source } = await input(ctx, p.positionals[0]);
-  if (/\.ya?ml$/i.test(source)) throw new CliError(`${source}: YAML is not read (no YAML parser is bundled); convert it to JSON`);
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch (error) {
-    throw new CliError(`${source}: not JSON: ${(error as Error).message}`);
-  }
-  const desired = Array.isArray(document) ? document : (document as { services?: unknown })?.services;
-  if (!Array.isArray(desired)) throw new CliError(`${source}: expected an array of services or { "services": [...] }`);
+  const desired = readApplyDocument(text, source);
   const maxDeletes = p.flags.get('max-deletes');
   if (maxDeletes !== undefined && !/^\d+$/.test(String(maxDeletes))) throw new CliError(`--max-deletes needs a whole number, not '${maxDeletes}'`);
   const drain = p.flags.get('drain');
   if (typeof drain === 'string' && !/^\d+$/.test(drain)) throw new CliError(`--drain takes seconds, not '${drain}'`);
   return withHandle(ctx, async (h) => {
     try {
-      const result = await h.apply(desired as DesiredService[], {
+      const result = await h.apply(desired, {
         prune: p.flags.has('prune'),
         dryRun: p.flags.has('dry-run'),
         maxDeletes: maxDeletes === undefined ? undefined : Number(maxDeletes),

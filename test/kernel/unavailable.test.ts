@@ -47,6 +47,23 @@ describe('kernel: IPVS absent', function () {
       return true;
     });
     await assert.rejects(ipvs.list(), (e: ipvs.IpvsError) => e.code === ipvs.IPVS_UNAVAILABLE && e.operation === 'list');
+    // Writes too, each naming its object; and a handle on another namespace.
+    const unavailable = 'IPVS is not available in this network namespace: is the ip_vs module loaded?';
+    await assert.rejects(ipvs.addService({ protocol: 'tcp', address: '198.18.1.1', port: 80 }), (e: ipvs.IpvsError) => {
+      assert.deepEqual([e.code, e.operation, e.message], [ipvs.IPVS_UNAVAILABLE, 'addService', `addService service tcp 198.18.1.1:80: ${unavailable}`]);
+      return true;
+    });
+    await assert.rejects(ipvs.apply([{ fwmark: 1 }]), (e: ipvs.IpvsError) => e.code === ipvs.IPVS_UNAVAILABLE && e.message === `apply: ${unavailable}`);
+    sh('ip netns add ipvs-unavailable');
+    try {
+      await assert.rejects(ipvs.open({ netns: 'ipvs-unavailable' }), (e: ipvs.IpvsError) => {
+        assert.deepEqual([e.code, e.message], [ipvs.IPVS_UNAVAILABLE, `open network namespace /run/netns/ipvs-unavailable: ${unavailable}`]);
+        return true;
+      });
+    } finally {
+      sh('ip netns del ipvs-unavailable');
+    }
+    assert.equal(fs.existsSync('/proc/net/ip_vs'), false);
     await ipvs.closeDefaultHandle();
   });
 });

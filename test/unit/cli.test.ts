@@ -84,13 +84,14 @@ describe('unit: ipvs command', () => {
       [['destination', 'add', 'tcp', '1.1.1.1:80'], /a destination ADDRESS\[:PORT\] is needed/],
       [['destination', 'add', 'tcp', '1.1.1.1:80', '2.2.2.2', '--masq', '--tunnel'], /--masq conflicts with --tunnel/],
       [['destination', 'add', 'tcp', '1.1.1.1:80', '2.2.2.2', '--weight', '-1'], /illegal weight specified/],
-      [['apply'], /one FILE\.json is needed/],
-      [['apply', 'table.yaml'], /YAML is not read/],
+      [['apply'], /one FILE\.json or FILE\.yaml is needed/],
+      [['apply', 'table.yaml'], /^table\.yaml: expected a list of services/],
+      [['apply', 'bad.yml'], /^bad\.yml:2:3: not valid YAML: Map keys must be unique/],
       [['apply', 'bad.json'], /bad\.json: not JSON/],
       [['apply', 'obj.json'], /expected an array of services/],
     ];
     for (const [args, message] of cases) {
-      const r = await run(args, '', { 'table.yaml': 'x: 1', 'bad.json': '{', 'obj.json': '{"x":1}' });
+      const r = await run(args, '', { 'table.yaml': 'x: 1', 'bad.yml': '- port: 80\n  port: 81\n', 'bad.json': '{', 'obj.json': '{"x":1}' });
       assert.equal(r.status, 2, args.join(' '));
       assert.match(r.err, message, args.join(' '));
       assert.equal(r.opened, 0, args.join(' '));

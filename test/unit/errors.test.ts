@@ -14,6 +14,7 @@ describe('unit: errors', () => {
   it('names errnos as Node does', () => {
     assert.equal(errnoName(17), 'EEXIST');
     assert.equal(errnoName(3), 'ESRCH');
+    assert.equal(errnoName(74), 'EBADMSG'); // not in libuv's map
     assert.equal(errnoName(100000), 'E100000');
   });
 
