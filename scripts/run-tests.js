@@ -2,10 +2,16 @@
 // `npm test`: the unit suite on this machine, then the kernel suite against a
 // real IPVS through scripts/sandbox, once per kernel in IPVS_TEST_KERNELS
 // (default "6.12"; "6.1 6.12" runs both). One VM boot runs the whole kernel
-// suite. Prints a line per suite and a closing "N passed, N failed" line, and
-// fails if any suite failed, crashed, or ran no test.
+// suite. Then, for each Node in IPVS_TEST_NODES (majors or versions, e.g.
+// "18 26", fetched from the npm registry by scripts/fetch-node), the unit
+// suite and the kernel suite (on the last kernel of IPVS_TEST_KERNELS) again
+// under that node, first on PATH. Then the package suite (scripts/test-package:
+// the packed tarball installed without a compiler, README's example on it
+// with every node); IPVS_TEST_PACKAGE=0 skips it. Prints a line per suite and
+// a closing "N passed, N failed" line, and fails if any suite failed, crashed,
+// or ran no test.
 'use strict';
-const { spawn } = require('child_process');
+const { execFileSync, spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
@@ -14,9 +20,9 @@ const mocha = path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js');
 const sandbox = path.join(root, 'scripts', 'sandbox');
 
 /** Runs a command, streaming its output, and returns its exit code and mocha's counts. */
-function run(command, args) {
+function run(command, args, env = process.env) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     const take = (stream, out) =>
       stream.on('data', (chunk) => {
@@ -25,6 +31,10 @@ function run(command, args) {
       });
     take(child.stdout, process.stdout);
     take(child.stderr, process.stderr);
+    child.on('error', (error) => {
+      text += String(error);
+      process.stderr.write(`${error}\n`);
+    });
     child.on('close', (code, signal) => {
       const count = (word) => {
         const m = new RegExp(`^\\s*(\\d+) ${word}\\b`, 'm').exec(text);
@@ -41,24 +51,57 @@ function hostHasIpvs() {
   return process.env.IPVS_SANDBOX === 'netns' || (process.getuid() === 0 && fs.existsSync('/proc/net/ip_vs'));
 }
 
+/** Resolves IPVS_TEST_NODES to node binaries (scripts/fetch-node); throws if it cannot. */
+function extraNodes() {
+  const wanted = (process.env.IPVS_TEST_NODES || '').split(/[\s,]+/).filter(Boolean);
+  if (wanted.length === 0) return [];
+  const out = execFileSync(path.join(root, 'scripts', 'fetch-node'), wanted, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.split('\n').filter(Boolean).map((node) => ({
+    node,
+    version: execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim(),
+  }));
+}
+
 async function main() {
   const results = [];
-  const suite = async (name, command, args) => {
+  const suite = async (name, command, args, env) => {
     console.log(`\n=== ${name} ===`);
     const started = Date.now();
-    const r = await run(command, args);
+    const r = await run(command, args, env);
     results.push({ name, seconds: (Date.now() - started) / 1000, ...r });
   };
+  const kernels = (process.env.IPVS_TEST_KERNELS || '6.12').split(/[\s,]+/).filter(Boolean);
 
-  await suite('unit', process.execPath, [mocha, 'dist/test/unit/**/*.test.js']);
+  // One Node: the unit suite, then the kernel suite on each of `kernelsFor`.
+  const suites = async (node, label, kernelsFor, env) => {
+    await suite(`unit${label}`, node, [mocha, 'dist/test/unit/**/*.test.js'], env);
+    // Kernel state tests and real-traffic tests, one boot for both.
+    const kernelSuite = [node, mocha, '--timeout', '120000', 'dist/test/kernel/**/*.test.js', 'dist/test/traffic/**/*.test.js'];
+    if (hostHasIpvs()) {
+      await suite(`kernel (host kernel, fresh network namespace)${label}`, sandbox, ['--', ...kernelSuite], env);
+    } else {
+      for (const kernel of kernelsFor) await suite(`kernel ${kernel} (VM)${label}`, sandbox, ['--kernel', kernel, '--', ...kernelSuite], env);
+    }
+  };
 
-  // Kernel state tests and real-traffic tests, one boot for both.
-  const kernelSuite = [process.execPath, mocha, '--timeout', '120000', 'dist/test/kernel/**/*.test.js', 'dist/test/traffic/**/*.test.js'];
-  if (hostHasIpvs()) {
-    await suite('kernel (host kernel, fresh network namespace)', sandbox, ['--', ...kernelSuite]);
-  } else {
-    const kernels = (process.env.IPVS_TEST_KERNELS || '6.12').split(/[\s,]+/).filter(Boolean);
-    for (const kernel of kernels) await suite(`kernel ${kernel} (VM)`, sandbox, ['--kernel', kernel, '--', ...kernelSuite]);
+  await suites(process.execPath, '', kernels);
+
+  // Every other supported Node, first on PATH so that what the tests spawn
+  // as `node` is that one too. One kernel is enough for these.
+  let others = [];
+  try {
+    others = extraNodes();
+  } catch (error) {
+    console.error(`cannot fetch IPVS_TEST_NODES=${process.env.IPVS_TEST_NODES}: ${error.message}`);
+    results.push({ name: `fetching node ${process.env.IPVS_TEST_NODES}`, seconds: 0, code: 1, passed: 0, failed: 1, skipped: 0 });
+  }
+  for (const { node, version } of others) {
+    const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` };
+    await suites(node, ` (node ${version})`, kernels.slice(-1), env);
+  }
+
+  if (process.env.IPVS_TEST_PACKAGE !== '0') {
+    await suite(`package (npm pack; node ${[process.versions.node, ...others.map((o) => o.version)].join(', ')})`, path.join(root, 'scripts', 'test-package'), []);
   }
 
   console.log('\n=== summary ===');
