@@ -34,6 +34,9 @@ constexpr int kSocketBufferSize = 8 * 1024 * 1024;
 // synchronously, so only a stuck kernel or a bug gets here.
 constexpr int kReplyTimeoutSeconds = 60;
 
+// The largest errno the kernel sends (MAX_ERRNO).
+constexpr int kMaxErrno = 4095;
+
 constexpr const char* kUnavailable =
     "IPVS is not available in this network namespace: is the ip_vs module loaded?";
 
@@ -124,6 +127,10 @@ int ErrorOf(const nlmsghdr* header, std::string* extack) {
         *extack = AttrString(tlvs[NLMSGERR_ATTR_MSG]);
     }
   }
+  // The kernel sends 0 or a negative errno (at most 4095, MAX_ERRNO): anything
+  // else is a message that does not parse, never a negative "errno" for the
+  // caller (nor -INT_MIN).
+  if (err->error > 0 || err->error < -kMaxErrno) return EBADMSG;
   return -err->error;
 }
 
@@ -153,7 +160,7 @@ bool DumpEnded(const nlmsghdr* header, int* error, std::string* extack) {
     if (header->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) {
       int code;
       std::memcpy(&code, reinterpret_cast<const uint8_t*>(header) + NLMSG_HDRLEN, sizeof(code));
-      if (code < 0) *error = -code;
+      if (code < 0) *error = code < -kMaxErrno ? EBADMSG : -code;
     }
     return true;
   }
