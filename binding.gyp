@@ -28,8 +28,8 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-      # The AddressSanitizer + UBSan variant (npm run test:asan builds it into
-      # build-asan/ with --ipvs_sanitize=1; node must preload the ASan runtime).
+      # The AddressSanitizer + UBSan variant (scripts/test-asan builds it in
+      # build/asan/ with --ipvs_sanitize=1; node must preload the ASan runtime).
       "variables": { "ipvs_sanitize%": "0" },
       "conditions": [
         ["ipvs_sanitize==1", {
