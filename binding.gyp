@@ -32,8 +32,12 @@
       # kept private (--exclude-libs, -fvisibility=hidden: it exports only its
       # module entry point; --gc-sections drops the unused parts: 1.35 MB to
       # 0.9 MB), so the prebuilt addon needs only glibc.
+      # The AddressSanitizer + UBSan variant (scripts/test-asan builds it in
+      # build/asan/ with --ipvs_sanitize=1; node must preload the ASan runtime)
+      # is the second condition.
       "variables": {
-        "ipvs_libnl_static%": "<!(node -p \"process.env.IPVS_LIBNL_STATIC || ''\")"
+        "ipvs_libnl_static%": "<!(node -p \"process.env.IPVS_LIBNL_STATIC || ''\")",
+        "ipvs_sanitize%": "0"
       },
       "conditions": [
         ["ipvs_libnl_static==''", {
@@ -50,6 +54,10 @@
           "cflags_cc": ["-fvisibility=hidden"],
           "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--gc-sections",
                       "-Wl,--version-script=<(module_root_dir)/scripts/addon-exports.map"]
+        }],
+        ["ipvs_sanitize==1", {
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-O1", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
         }]
       ]
     }

@@ -25,8 +25,8 @@ bool ParseReply(const nlmsghdr* header, uint8_t command, Attributes<Max>* out) {
                     header->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN);
 }
 
-// STATS64 when sent (every counter 64-bit), else STATS (only the byte
-// counters are). False when the nest does not parse.
+}  // namespace
+
 bool DecodeStats(const nlattr* stats, const nlattr* stats64, bool* present, std::array<uint64_t, 10>* out) {
   const nlattr* source = stats64 != nullptr ? stats64 : stats;
   *present = false;
@@ -53,6 +53,8 @@ bool DecodeStats(const nlattr* stats, const nlattr* stats64, bool* present, std:
   *present = true;
   return true;
 }
+
+namespace {
 
 bool DecodeAddress(const nlattr* a, uint16_t family, ipvs::Address* out) {
   out->family = family;

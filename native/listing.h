@@ -68,4 +68,9 @@ class Listing {
 // Decodes a NEW_SERVICE reply; false when it does not parse.
 bool DecodeService(const nlmsghdr* header, ServiceRecord* out);
 
+// A service's or destination's counters: STATS64 when sent (every counter
+// 64-bit), else STATS (only the byte counters are); *present is false when
+// neither was sent. False when the nest does not parse.
+bool DecodeStats(const nlattr* stats, const nlattr* stats64, bool* present, std::array<uint64_t, 10>* out);
+
 }  // namespace ipvs

@@ -34,6 +34,9 @@ constexpr int kSocketBufferSize = 8 * 1024 * 1024;
 // synchronously, so only a stuck kernel or a bug gets here.
 constexpr int kReplyTimeoutSeconds = 60;
 
+// The largest errno the kernel sends (MAX_ERRNO).
+constexpr int kMaxErrno = 4095;
+
 constexpr const char* kUnavailable =
     "IPVS is not available in this network namespace: is the ip_vs module loaded?";
 
@@ -124,7 +127,48 @@ int ErrorOf(const nlmsghdr* header, std::string* extack) {
         *extack = AttrString(tlvs[NLMSGERR_ATTR_MSG]);
     }
   }
+  // The kernel sends 0 or a negative errno (at most 4095, MAX_ERRNO): anything
+  // else is a message that does not parse, never a negative "errno" for the
+  // caller (nor -INT_MIN).
+  if (err->error > 0 || err->error < -kMaxErrno) return EBADMSG;
   return -err->error;
+}
+
+bool DecodeFamilyId(const nlmsghdr* header, uint16_t* id) {
+  if (header->nlmsg_type != GENL_ID_CTRL || header->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN) return false;
+  Attributes<CTRL_ATTR_MAX> a;
+  const uint8_t* payload = reinterpret_cast<const uint8_t*>(header) + NLMSG_HDRLEN + GENL_HDRLEN;
+  return a.Parse(payload, header->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN) && a[CTRL_ATTR_FAMILY_ID] != nullptr &&
+         ReadAttr(a[CTRL_ATTR_FAMILY_ID], id);
+}
+
+bool ForEachReply(uint8_t* datagram, size_t length, uint32_t port, uint32_t firstSeq, uint32_t lastSeq,
+                  const std::function<bool(nlmsghdr*)>& handle) {
+  auto* header = reinterpret_cast<nlmsghdr*>(datagram);
+  int remaining = static_cast<int>(length);
+  for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
+    if (header->nlmsg_pid != port) continue;
+    if (header->nlmsg_seq < firstSeq || header->nlmsg_seq > lastSeq) continue;  // a stale reply
+    if (handle(header)) return true;
+  }
+  return false;
+}
+
+bool DumpEnded(const nlmsghdr* header, int* error, std::string* extack) {
+  if (header->nlmsg_type == NLMSG_DONE) {
+    // A dump may end with an error in the DONE message's payload.
+    if (header->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) {
+      int code;
+      std::memcpy(&code, reinterpret_cast<const uint8_t*>(header) + NLMSG_HDRLEN, sizeof(code));
+      if (code < 0) *error = code < -kMaxErrno ? EBADMSG : -code;
+    }
+    return true;
+  }
+  if (header->nlmsg_type == NLMSG_ERROR) {
+    *error = ErrorOf(header, extack);  // the dump did not start
+    return true;
+  }
+  return false;
 }
 
 NetlinkSession::~NetlinkSession() { Close(); }
@@ -189,13 +233,8 @@ void NetlinkSession::ResolveFamily() {
   int family = -1;
   try {
     TransactOnSocket(reinterpret_cast<nlmsghdr*>(message.data()), [&](nlmsghdr* header) {
-      if (header->nlmsg_type != GENL_ID_CTRL || header->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN) return;
-      Attributes<CTRL_ATTR_MAX> a;
-      const uint8_t* payload = reinterpret_cast<const uint8_t*>(header) + NLMSG_HDRLEN + GENL_HDRLEN;
       uint16_t id = 0;
-      if (a.Parse(payload, header->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN) && a[CTRL_ATTR_FAMILY_ID] != nullptr &&
-          ReadAttr(a[CTRL_ATTR_FAMILY_ID], &id))
-        family = id;
+      if (DecodeFamilyId(header, &id)) family = id;
     });
   } catch (const SessionError& e) {
     // The controller answers ENOENT for a family it does not know (after
@@ -326,13 +365,9 @@ void NetlinkSession::ReceiveUntil(uint32_t firstSeq, uint32_t lastSeq, const std
       if (got < 0) ThrowErrno(-got, "receiving from the kernel failed");
       for (int i = 0; i < got; ++i) {
         if (receiveHeaders_[i].msg_hdr.msg_flags & MSG_TRUNC) ThrowErrno(EMSGSIZE, "a reply from the kernel was truncated");
-        auto* header = reinterpret_cast<nlmsghdr*>(receiveBuffer_.data() + i * kReceiveSlotBytes);
-        int remaining = static_cast<int>(receiveHeaders_[i].msg_len);
-        for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
-          if (header->nlmsg_pid != port_) continue;
-          if (header->nlmsg_seq < firstSeq || header->nlmsg_seq > lastSeq) continue;  // a stale reply
-          if (handle(header)) return;
-        }
+        if (ForEachReply(receiveBuffer_.data() + i * kReceiveSlotBytes, receiveHeaders_[i].msg_len, port_, firstSeq,
+                         lastSeq, handle))
+          return;
       }
     }
   } catch (...) {
@@ -407,21 +442,17 @@ void NetlinkSession::ExecuteBuffer(Batch::Buffer& buffer, std::vector<Failure>* 
         cause = EMSGSIZE;
         break;
       }
-      auto* header = reinterpret_cast<nlmsghdr*>(receiveBuffer_.data() + d * kReceiveSlotBytes);
-      int remaining = static_cast<int>(receiveHeaders_[d].msg_len);
-      for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
-        if (header->nlmsg_pid != port_ || header->nlmsg_type != NLMSG_ERROR) continue;
-        if (header->nlmsg_seq < firstSeq || header->nlmsg_seq > lastSeq) continue;  // a stale reply
-        size_t i = header->nlmsg_seq - firstSeq;
-        answered[i] = 1;
-        std::string extack;
-        int refused = ErrorOf(header, &extack);
-        if (refused != 0) failures->push_back({buffer.indices[i], refused, Outcome::Refused, std::move(extack), ""});
-        if (header->nlmsg_seq == lastSeq) {
-          done = true;
-          break;
-        }
-      }
+      done = ForEachReply(receiveBuffer_.data() + d * kReceiveSlotBytes, receiveHeaders_[d].msg_len, port_, firstSeq,
+                          lastSeq, [&](nlmsghdr* header) {
+                            if (header->nlmsg_type != NLMSG_ERROR) return false;
+                            size_t i = header->nlmsg_seq - firstSeq;
+                            answered[i] = 1;
+                            std::string extack;
+                            int refused = ErrorOf(header, &extack);
+                            if (refused != 0)
+                              failures->push_back({buffer.indices[i], refused, Outcome::Refused, std::move(extack), ""});
+                            return header->nlmsg_seq == lastSeq;
+                          });
     }
     if (cause == 0) continue;
     // A timeout or a socket error: the answers still missing may come later
@@ -452,19 +483,7 @@ void NetlinkSession::Dump(nlmsghdr* request, const std::function<void(nlmsghdr*)
   std::string extack;
   int seen = 0;
   ReceiveUntil(seq, seq, [&](nlmsghdr* header) {
-    if (header->nlmsg_type == NLMSG_DONE) {
-      // A dump may end with an error in the DONE message's payload.
-      if (header->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) {
-        int code;
-        std::memcpy(&code, reinterpret_cast<uint8_t*>(header) + NLMSG_HDRLEN, sizeof(code));
-        if (code < 0) error = -code;
-      }
-      return true;
-    }
-    if (header->nlmsg_type == NLMSG_ERROR) {
-      error = ErrorOf(header, &extack);  // the dump did not start
-      return true;
-    }
+    if (DumpEnded(header, &error, &extack)) return true;
     if (faults_.failDumpAfterMessages >= 0 && seen++ >= faults_.failDumpAfterMessages) {
       faults_.failDumpAfterMessages = -1;
       ThrowErrno(EBADMSG, "test fault: the kernel sent a reply that does not parse");

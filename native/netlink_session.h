@@ -105,7 +105,24 @@ class NetlinkSession {
   std::vector<iovec> receiveVectors_;
 };
 
+// Pure decoders of the kernel's replies (no I/O; native/fuzz fuzzes each).
+// A message given to them lies wholly in its buffer (NLMSG_OK held).
+
 // The kernel's error for an NLMSG_ERROR message, and its extended-ACK text.
 int ErrorOf(const nlmsghdr* header, std::string* extack);
+
+// The family id in the genl controller's reply to CTRL_CMD_GETFAMILY.
+bool DecodeFamilyId(const nlmsghdr* header, uint16_t* id);
+
+// Hands the messages of one received datagram that answer our requests (port
+// `port`, sequence numbers in [firstSeq, lastSeq]) to `handle`, in order,
+// until it returns true; returns whether it did.
+bool ForEachReply(uint8_t* datagram, size_t length, uint32_t port, uint32_t firstSeq, uint32_t lastSeq,
+                  const std::function<bool(nlmsghdr*)>& handle);
+
+// One message of a dump's answer: true at its end (NLMSG_DONE, or an
+// NLMSG_ERROR when the dump did not start), with the kernel's error (0 for
+// none) in *error and its extended-ACK text in *extack.
+bool DumpEnded(const nlmsghdr* header, int* error, std::string* extack);
 
 }  // namespace ipvs
