@@ -14,13 +14,13 @@ const TUNNEL_NAME = byNumber(TUNNEL_NUMBER);
 
 /** Calls `each` for every parsed chunk, yielding to the event loop every few milliseconds. */
 async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void): Promise<void> {
-  const slicer = new Slicer();
+  const slicer = new Slicer(1);
   const chunks = listing.chunks;
   for (let i = 0; i < chunks.length; i++) {
     const entries = JSON.parse(chunks[i]) as T[];
     chunks[i] = ''; // the text is garbage once parsed: let the GC have it early
     each(entries);
-    await slicer.due();
+    if (slicer.due()) await slicer.pause();
   }
 }
 

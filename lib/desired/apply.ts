@@ -311,7 +311,7 @@ async function checkDesired(handle: IpvsHandle, desired: readonly DesiredService
       checked[j] = d;
     }
     wanted.set(s.id, { spec, s, specs, checked, ids });
-    await slicer.due();
+    if (slicer.due()) await slicer.pause();
   }
   return wanted;
 }
@@ -338,7 +338,7 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
   for (const entry of table) current.set(serviceId(entry), entry);
 
   for (const { spec, s, specs, checked, ids } of wanted.values()) {
-    await slicer.due();
+    if (slicer.due()) await slicer.pause();
     const have = current.get(s.id);
     if (have === undefined) {
       addServices.push(new Planned(handle, { operation: 'addService', service: spec }, s));
@@ -397,7 +397,7 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
     }
   }
   for (const [id, have] of current) {
-    await slicer.due();
+    if (slicer.due()) await slicer.pause();
     if (wanted.has(id) || !opts.prune(have)) continue;
     const before = serviceSpecOf(have);
     const destinations = (have.destinations ?? []).map((hd) => destinationSettings(hd));
