@@ -80,10 +80,10 @@ export function serviceName(raw: RawServiceKey): string {
   return `service ${protocol} ${hostPort(raw.address ?? '', raw.port ?? 0)}`;
 }
 
-function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
+function checkedKey(value: { fwmark: unknown; protocol: unknown; address: unknown; port: unknown; family: unknown }, name: string): CheckedKey {
   if (value.fwmark !== undefined) {
     const fwmark = expectInteger(value.fwmark, `${name}.fwmark`, 1, U32_MAX);
-    for (const field of ['protocol', 'address', 'port'])
+    for (const field of ['protocol', 'address', 'port'] as const)
       if (value[field] !== undefined)
         throw new TypeError(`Expected either ${name}.fwmark or ${name}.protocol/address/port but received both (${field}: ${describe(value[field])})`);
     const family = value.family === undefined ? 'ipv4' : expectOneOf(value.family, `${name}.family`, FAMILIES);
@@ -102,8 +102,42 @@ function checkedKey(value: Record<string, unknown>, name: string): CheckedKey {
 }
 
 /** A service key; a full spec or a listed service also serves as one (its settings are ignored). */
+/**
+ * A service spec's own fields, each read once, into an object of one fixed
+ * shape (apply() reads 20,000 of these: a switch over Object.keys() is several
+ * times cheaper than a null-prototype copy). Unknown and hidden fields are refused.
+ */
+function serviceFields(value: unknown, name: string) {
+  const object = expectObject(value, name);
+  const keys = Object.keys(object);
+  refuseHidden(object, keys.length, name);
+  const f = {
+    protocol: undefined as unknown, address: undefined as unknown, port: undefined as unknown, fwmark: undefined as unknown,
+    family: undefined as unknown, scheduler: undefined as unknown, persistence: undefined as unknown,
+    persistenceEngine: undefined as unknown, onePacket: undefined as unknown, schedulerFlags: undefined as unknown,
+  };
+  for (let i = 0; i < keys.length; i++) {
+    switch (keys[i]) {
+      case 'protocol': f.protocol = object.protocol; break;
+      case 'address': f.address = object.address; break;
+      case 'port': f.port = object.port; break;
+      case 'fwmark': f.fwmark = object.fwmark; break;
+      case 'family': f.family = object.family; break;
+      case 'scheduler': f.scheduler = object.scheduler; break;
+      case 'persistence': f.persistence = object.persistence; break;
+      case 'persistenceEngine': f.persistenceEngine = object.persistenceEngine; break;
+      case 'onePacket': f.onePacket = object.onePacket; break;
+      case 'schedulerFlags': f.schedulerFlags = object.schedulerFlags; break;
+      // What list() adds: a listed service is valid input.
+      case 'stats': case 'destinations': break;
+      default: if (object[keys[i]] !== undefined) refuseUnknown(keys[i], name, SERVICE_FIELDS);
+    }
+  }
+  return f;
+}
+
 export function toServiceKey(value: unknown, name = 'service'): CheckedKey {
-  return checkedKey(fields(value, name, SERVICE_FIELDS), name);
+  return checkedKey(serviceFields(value, name), name);
 }
 
 // --- Services -----------------------------------------------------------------
@@ -134,7 +168,7 @@ export interface CheckedService extends CheckedKey {
 }
 
 export function toService(value: unknown, name = 'service'): CheckedService {
-  const spec = fields(value, name, SERVICE_FIELDS);
+  const spec = serviceFields(value, name);
   const key = checkedKey(spec, name);
   const scheduler = spec.scheduler === undefined ? 'wlc' : expectName(spec.scheduler, `${name}.scheduler`, NAME_MAX_LENGTH);
 

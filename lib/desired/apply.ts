@@ -217,13 +217,20 @@ function settingsAndDestinations(service: Record<string, unknown>): { spec: Serv
   return { spec: spec as unknown as ServiceSpec, list };
 }
 
+/** The index of the destination `id` among the first `count` checked ones. */
+function scan(checked: CheckedDestination[], count: number, id: string): number | undefined {
+  for (let k = 0; k < count; k++) if (checked[k].id === id) return k;
+  return undefined;
+}
+
 /** A desired service, checked: its destinations in the order given, and where each id is. */
 interface Wanted {
   spec: ServiceSpec;
   s: CheckedService;
   specs: DestinationSpec[];
   checked: CheckedDestination[];
-  ids: Map<string, number>;
+  /** Where each destination id is, for services with many destinations (null: few, found by a scan). */
+  ids: Map<string, number> | null;
 }
 
 interface CheckedOptions {
@@ -300,14 +307,16 @@ async function checkDesired(handle: IpvsHandle, desired: readonly DesiredService
     if (list !== undefined && !Array.isArray(list)) throw new TypeError(`Expected an array for ${name}.destinations but received ${describe(list)}`);
     const specs: DestinationSpec[] = list ?? [];
     const checked: CheckedDestination[] = new Array(specs.length);
-    const ids = new Map<string, number>();
+    // A map per service only where a scan would cost more (most services have a handful).
+    const ids = specs.length > 8 ? new Map<string, number>() : null;
     for (let j = 0; j < specs.length; j++) {
       path.i = i;
       path.j = j;
       const d = toDestination(specs[j], s, path);
-      if (ids.has(d.id)) throw new RangeError(`Expected each destination once in ${name}.destinations but [${j}] repeats ${d.name}`);
+      if ((ids === null ? scan(checked, j, d.id) : ids.get(d.id)) !== undefined)
+        throw new RangeError(`Expected each destination once in ${name}.destinations but [${j}] repeats ${d.name}`);
       if (d.raw.family !== s.raw.family || d.raw.tunnelType || d.raw.tunnelFlags) handle.checkDestination(d, s, handle.failed('apply', s, undefined, d.name));
-      ids.set(d.id, j);
+      ids?.set(d.id, j);
       checked[j] = d;
     }
     wanted.set(s.id, { spec, s, specs, checked, ids });
@@ -349,15 +358,15 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
     if (serviceDiffers(s.raw, have)) editServices.push(new Planned(handle, { operation: 'editService', service: spec, before: serviceSpecOf(have) }, s));
     // One pass over the kernel's destinations: each either matches a desired one or is leaving.
     const matched: Array<RawDestinationEntry | undefined> = new Array(checked.length);
-    const leaving: RawDestinationEntry[] = [];
-    const leavingIds: string[] = [];
+    let leaving: RawDestinationEntry[] | null = null;
+    let leavingIds: string[] | null = null;
     for (const hd of have.destinations ?? []) {
       const id = destinationId(hd.address, hd.port);
-      const j = ids.get(id);
+      const j = ids === null ? scan(checked, checked.length, id) : ids.get(id);
       if (j !== undefined) matched[j] = hd;
       else {
-        leaving.push(hd);
-        leavingIds.push(id);
+        (leaving ??= []).push(hd);
+        (leavingIds ??= []).push(id);
       }
     }
     for (let j = 0; j < checked.length; j++) {
@@ -367,9 +376,9 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
       else if (destinationDiffers(d.raw, hd))
         destinationChanges.push(new Planned(handle, { operation: 'editDestination', service: spec, destination: specs[j], before: destinationSettings(hd) }, s, d));
     }
-    for (let k = 0; k < leaving.length; k++) {
+    for (let k = 0; leaving !== null && k < leaving.length; k++) {
       const hd = leaving[k];
-      const id = leavingIds[k];
+      const id = (leavingIds as string[])[k];
       const before = destinationSettings(hd);
       const d = toDestinationKey(before, s);
       removed++;
