@@ -144,7 +144,6 @@ describe('unit: property tests of the parsers (fast-check)', function () {
           head = groups.slice(0, 6);
         }
         const all = [...head, ...tail];
-        const units = (i: number) => (v4tail && i === all.length - 1 ? 2 : 1);
         if (zeroRun) {
           // Compress a run of zero groups [start, end) of the 16-bit groups into '::'.
           const [a, b] = zeroRun;
