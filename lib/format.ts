@@ -49,30 +49,80 @@ const FORWARD_NAME: Record<ForwardingMethod, string> = {
 
 const PROTOCOL_TITLE: Record<string, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
 
-// ipvsadm sorts with C `int r = a - b` on unsigned values: the difference
-// wraps to 32-bit signed, and so does the order. `| 0` does the same here.
-function compareWords(a: number[], b: number[]): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const r = (a[i] - b[i]) | 0;
+// ipvsadm sorts with glibc's qsort and comparators written as C `int r = a - b`
+// on unsigned values (ipvs_cmp_services, ipvs_cmp_dests): the difference wraps
+// to 32-bit signed, so 192.168.0.1 sorts before 10.0.0.1, and two addresses
+// exactly 2^31 apart each sort before the other. The order is then not a total
+// order and depends on the algorithm, so this is glibc's own (msort.c, the
+// qsort of glibc 2.36 and the other releases Debian and Ubuntu ship: a
+// top-down merge sort that halves with n / 2 and keeps the left element when
+// the comparator gives <= 0). Keys are computed once per entry, not per
+// comparison.
+
+/** The entries in glibc qsort's order under `compare` (a new array). */
+function glibcSort<T>(items: readonly T[], compare: (a: T, b: T) => number): T[] {
+  const a = items.slice();
+  mergeSort(a, new Array<T>(a.length), 0, a.length, compare);
+  return a;
+}
+
+function mergeSort<T>(a: T[], tmp: T[], from: number, n: number, compare: (a: T, b: T) => number): void {
+  if (n <= 1) return;
+  const n1 = n >>> 1;
+  mergeSort(a, tmp, from, n1, compare);
+  mergeSort(a, tmp, from + n1, n - n1, compare);
+  let i = from;
+  let j = from + n1;
+  const leftEnd = j;
+  const end = from + n;
+  let k = 0;
+  while (i < leftEnd && j < end) tmp[k++] = compare(a[i], a[j]) <= 0 ? a[i++] : a[j++];
+  while (i < leftEnd) tmp[k++] = a[i++];
+  // What is left of the right half is already in place.
+  for (let m = 0; m < k; m++) a[from + m] = tmp[m];
+}
+
+interface SortKey<T> {
+  item: T;
+  /** ipvsadm's fields in comparison order; the address as 1 (IPv4) or 4 (IPv6) 32-bit words. */
+  head: number[];
+  words: number[];
+  port: number;
+}
+
+/** Like ipvsadm: the first entry's family says how many address words count; the other's missing words are 0. */
+function compareKeys<T>(a: SortKey<T>, b: SortKey<T>): number {
+  for (let i = 0; i < a.head.length; i++) {
+    const r = (a.head[i] - b.head[i]) | 0;
     if (r !== 0) return r;
   }
-  return 0;
+  for (let i = 0; i < a.words.length; i++) {
+    const r = (a.words[i] - (b.words[i] ?? 0)) | 0;
+    if (r !== 0) return r;
+  }
+  return a.port - b.port;
 }
 
-/** ipvsadm's ipvs_cmp_services: fwmark, family, protocol, address, port. */
-export function compareServices(a: Service, b: Service): number {
-  return (
-    ((a.fwmark ?? 0) - (b.fwmark ?? 0)) | 0 ||
-    (a.family === b.family ? 0 : a.family === 'ipv4' ? -1 : 1) ||
-    PROTOCOL_NUMBER[a.protocol ?? 'tcp'] - PROTOCOL_NUMBER[b.protocol ?? 'tcp'] ||
-    compareWords(addressWords(a.address ?? (a.family === 'ipv6' ? '::' : '0.0.0.0')), addressWords(b.address ?? (b.family === 'ipv6' ? '::' : '0.0.0.0'))) ||
-    (a.port ?? 0) - (b.port ?? 0)
-  );
+const AF_NUMBER = { ipv4: 2, ipv6: 10 } as const;
+
+/** Services in `ipvsadm -L`/`-S` order (ipvs_cmp_services: fwmark, family, protocol, address, port). */
+export function ipvsadmServiceOrder<S extends Pick<Service, 'family' | 'fwmark' | 'protocol' | 'address' | 'port'>>(services: readonly S[]): S[] {
+  const keys = services.map((s) => ({
+    item: s,
+    head: [s.fwmark ?? 0, AF_NUMBER[s.family] ?? 0, s.fwmark === undefined ? PROTOCOL_NUMBER[s.protocol ?? 'tcp'] : 0],
+    words: s.fwmark === undefined && s.address !== undefined ? addressWords(s.address) : s.family === 'ipv6' ? [0, 0, 0, 0] : [0],
+    port: s.port ?? 0,
+  }));
+  return glibcSort(keys, compareKeys).map((k) => k.item);
 }
 
-/** ipvsadm's ipvs_cmp_dests: address, then port. */
-export function compareDestinations(a: Pick<Destination, 'address' | 'port'>, b: Pick<Destination, 'address' | 'port'>): number {
-  return compareWords(addressWords(a.address), addressWords(b.address)) || a.port - b.port;
+const NO_HEAD: number[] = [];
+
+/** A service's destinations in `ipvsadm -L`/`-S` order (ipvs_cmp_dests: address, then port). */
+export function ipvsadmDestinationOrder<D extends Pick<Destination, 'address' | 'port'>>(destinations: readonly D[]): D[] {
+  if (destinations.length <= 1) return destinations.slice();
+  const keys = destinations.map((d) => ({ item: d, head: NO_HEAD, words: addressWords(d.address), port: d.port }));
+  return glibcSort(keys, compareKeys).map((k) => k.item);
 }
 
 /** ipvsadm's addrport_to_anyname: 'host:port', '[v6]:port', with names unless numeric. */
@@ -145,7 +195,8 @@ function zeroStats(): NonNullable<Service['stats']> {
 function serviceEntry(s: Service, o: ListOptions): string[] {
   const lines: string[] = [];
   let name: string;
-  if (s.fwmark !== undefined) name = `FWM  ${s.fwmark}${s.family === 'ipv6' ? ' IPv6' : ''}`;
+  // ipvsadm prints the mark with %d: marks above 2^31 - 1 come out negative.
+  if (s.fwmark !== undefined) name = `FWM  ${s.fwmark | 0}${s.family === 'ipv6' ? ' IPv6' : ''}`;
   else {
     name = `${PROTOCOL_TITLE[s.protocol].padEnd(4)} ${addressPort(s.address, s.port, s.protocol, o)}`;
     // ipvsadm cuts its 33-byte buffer for IPv4 names.
@@ -168,7 +219,7 @@ function serviceEntry(s: Service, o: ListOptions): string[] {
     if (s.onePacket) line += ' ops';
     lines.push(line);
   }
-  const destinations = o.noSort ? s.destinations : [...s.destinations].sort(compareDestinations);
+  const destinations = o.noSort ? s.destinations : ipvsadmDestinationOrder(s.destinations);
   for (const d of destinations) {
     let dname = addressPort(d.address, d.port, s.protocol, o);
     if (d.family !== 'ipv6') dname = dname.slice(0, 28);
@@ -202,7 +253,7 @@ function serviceEntry(s: Service, o: ListOptions): string[] {
  */
 export function formatIpvsadmList(services: Service[], info: Info, options: ListOptions = {}): string {
   const lines = [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
-  for (const s of options.noSort ? services : [...services].sort(compareServices)) lines.push(...serviceEntry(s, options));
+  for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) lines.push(...serviceEntry(s, options));
   return lines.join('\n') + '\n';
 }
 

@@ -216,6 +216,7 @@ const CLASS_OF: Record<string, OptionClass> = {
 };
 
 const MAX_TIMEOUT = 86400 * 31;
+const INT_MIN = -0x80000000;
 const INT_MAX = 0x7fffffff;
 const UINT_MAX = 0xffffffff;
 const DEFAULT_SCHEDULER = 'wlc';
@@ -432,7 +433,10 @@ export function parseIpvsadmCommand(words: Word[], options: ParseOptions = {}): 
   const serviceOption = ['tcp-service', 'udp-service', 'sctp-service', 'fwmark-service'].find((l) => value.has(l));
   if (serviceOption === 'fwmark-service') {
     const w = valueOf('fwmark-service');
-    const mark = number(w.text, 1, UINT_MAX);
+    // `ipvsadm -S` writes marks above 2^31 - 1 as negative numbers (%d),
+    // which its -R refuses; read them as the marks they were.
+    const signed = number(w.text, INT_MIN, -1);
+    const mark = signed !== undefined ? signed + 2 ** 32 : number(w.text, 1, UINT_MAX);
     if (mark === undefined) throw new RulesError(`invalid fwmark value \`${w.text}' specified`, w.column);
     key = { fwmark: mark, family: ipv6Column ? 'ipv6' : 'ipv4' };
   } else if (serviceOption) {

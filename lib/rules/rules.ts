@@ -2,7 +2,7 @@
 // a table -> rules text, and rules -> the table they build or the operations
 // that apply them (for batch() and apply()).
 import { toDestination, toDestinationKey, toService, toServiceKey } from '../convert';
-import { addressPort, compareDestinations, compareServices, netmaskText, schedulerFlagNames, type Names } from '../format';
+import { addressPort, ipvsadmDestinationOrder, ipvsadmServiceOrder, netmaskText, schedulerFlagNames, type Names } from '../format';
 import type { DesiredService, DestinationSpec, Operation, Service, ServiceKey } from '../index';
 import { parseIpvsadmCommand, RulesError, type ParseOptions, type Rule, type Word } from './ipvsadm';
 
@@ -89,6 +89,8 @@ export interface FormatRulesOptions {
   thresholds?: boolean;
   /** Host and port names instead of numbers (`ipvsadm -S` without -n). Default: numbers. */
   names?: Names;
+  /** The order given instead of ipvsadm's sort (`--nosort`). */
+  noSort?: boolean;
 }
 
 function serviceWords(s: Service | (ServiceKey & { family?: string }), names?: Names): string {
@@ -101,13 +103,13 @@ const FORWARD_SWITCH: Record<string, string> = { masq: '-m', tunnel: '-i', local
 const CHECKSUM_OPTION: Record<string, string> = { none: '--tun-nocsum', checksum: '--tun-csum', remote: '--tun-remcsum' };
 
 /**
- * The table as `ipvsadm -Sn` writes it (sorted as ipvsadm sorts), one rule
+ * The table as `ipvsadm -Sn` writes it (in ipvsadm's order, quirks included), one rule
  * per line; with `thresholds`, also what ipvsadm -S loses.
  */
 export function formatRules(services: readonly Service[], options: FormatRulesOptions = {}): string {
   const out: string[] = [];
   const names = options.names;
-  for (const s of [...services].sort(compareServices)) {
+  for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) {
     const svc = serviceWords(s, names);
     let line = `-A ${svc} -s ${s.scheduler}`;
     if (s.persistence) {
@@ -125,7 +127,7 @@ export function formatRules(services: readonly Service[], options: FormatRulesOp
       line += ` -b ${flags.join(',')}`;
     }
     out.push(line);
-    for (const d of [...s.destinations].sort(compareDestinations)) {
+    for (const d of options.noSort ? s.destinations : ipvsadmDestinationOrder(s.destinations)) {
       const dname = addressPort(d.address, d.port, s.protocol, { numeric: names === undefined, names });
       let rule = `-a ${svc} -r ${dname} ${FORWARD_SWITCH[d.forwarding]} -w ${d.weight}`;
       if (d.forwarding === 'tunnel' && d.tunnel) {

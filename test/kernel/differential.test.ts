@@ -3,6 +3,7 @@
 // has, the library reads back with every field right.
 import assert from 'assert/strict';
 import * as ipvs from '../../lib';
+import { formatRules, parseRules, rulesToTable } from '../../lib/rules';
 import { assertSandbox, ipvsadm, resetTable, savedRules, sh } from './helpers';
 
 const t80 = { protocol: 'tcp', address: '1.1.1.1', port: 80 } as const;
@@ -126,6 +127,52 @@ describe('kernel: differential against ipvsadm', function () {
 
     // And the library's rendering of it is ipvsadm's, byte for byte.
     assert.equal(ipvs.formatIpvsadmList(services, await handle.info()), ipvsadm('-Ln'));
+  });
+
+  it("listings and rules in ipvsadm's order, quirks included: its comparators wrap at 2^31 and glibc's merge sort decides", async () => {
+    // ipvsadm compares addresses as `int r = a - b`: 192.168.0.1 sorts before
+    // 10.0.0.1, and addresses exactly 2^31 apart (12.15.0.1, 140.15.0.1) each
+    // sort before the other, so the order depends on the kernel's listing
+    // order and on glibc's algorithm. Several insertion orders, both families,
+    // an IPv6 tunnel destination under an IPv4 service, fwmarks 2^31 apart.
+    const v4 = ['10.0.0.1', '192.168.0.1', '140.15.0.1', '12.15.0.1', '200.1.1.1', '72.1.1.1', '1.2.3.4', '129.2.3.4', '255.0.0.1', '127.0.0.2'];
+    const v6 = ['2001:db8::1', 'a001:db8::1', '2001:db8::2', 'efff::1', '6fff::1', '100::1'];
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    const shuffled = <T>(xs: readonly T[]) => {
+      const a = [...xs];
+      for (let i = a.length - 1; i > 0; i--) {
+        const j = next(i + 1);
+        [a[i], a[j]] = [a[j], a[i]];
+      }
+      return a;
+    };
+    for (let round = 0; round < 3; round++) {
+      await handle.apply([], { prune: true });
+      for (const address of shuffled(v4)) {
+        const key = { protocol: next(2) ? 'tcp' : 'udp', address, port: 80 } as const;
+        await handle.addService({ ...key, scheduler: 'rr' });
+        for (const d of shuffled(v4).slice(0, 3 + next(7))) await handle.addDestination(key, { address: d, port: 80 + next(2) * 0x8000, forwarding: 'masq' });
+        if (next(2)) await handle.addDestination(key, { address: v6[next(v6.length)], forwarding: 'tunnel' });
+      }
+      for (const address of shuffled(v6)) {
+        const key = { protocol: 'tcp', address, port: 443 } as const;
+        await handle.addService({ ...key, scheduler: 'wlc' });
+        for (const d of shuffled(v6).slice(0, 2 + next(4))) await handle.addDestination(key, { address: d, forwarding: 'masq' });
+      }
+      for (const fwmark of shuffled([1, 0x80000001, 5, 0x80000005, 0xffffffff])) await handle.addService({ fwmark, scheduler: 'rr' });
+      const services = await handle.list();
+      assert.equal(ipvs.formatIpvsadmList(services, await handle.info()), ipvsadm('-Ln'), `round ${round}`);
+      // ipvsadm -S writes marks above 2^31 - 1 with %d, negative, and its -R
+      // refuses them: formatRules writes them as they are, parseRules reads both.
+      const saved = ipvsadm('-Sn');
+      assert.match(saved, /^-A -f -1 -s rr$/m);
+      assert.equal(formatRules(services), saved.replace(/-f (-\d+)/g, (_, mark: string) => `-f ${Number(mark) + 2 ** 32}`), `round ${round}`);
+      assert.deepEqual(
+        rulesToTable(parseRules(saved)).flatMap((s) => (s.fwmark === undefined ? [] : [s.fwmark])).sort((a, b) => a - b),
+        [1, 5, 0x80000001, 0x80000005, 0xffffffff],
+      );
+    }
   });
 
   it('every scheduler the kernel has', async () => {

@@ -226,7 +226,9 @@ describe('unit: property tests of the parsers (fast-check)', function () {
           } catch (error) {
             throw new Error(`${(error as Error).message} in ${JSON.stringify(spelled)}`);
           }
-          assert.equal(formatRules(back, { thresholds: true }), text, spelled);
+          // In the order read (ipvsadm's sort is not idempotent: its
+          // comparators wrap at 2^31, so sorting its own output can reorder).
+          assert.equal(formatRules(back, { thresholds: true, noSort: true }), text, spelled);
           // And each parsed rule is valid input to the facade.
           for (const s of rulesToTable(parseRules(spelled))) {
             const checked = toService(s);

@@ -176,6 +176,8 @@ describe('unit: rules format', () => {
       ['-A -t 1.1.1.1:80 --bogus', 1, 18, /unknown option '--bogus'/],
       ['-L -n', 1, 1, /'-L' is not a rule/],
       ['-A -f 0', 1, 7, /invalid fwmark value `0' specified/],
+      ['-A -f -2147483649', 1, 7, /invalid fwmark value `-2147483649' specified/],
+      ['-A -f 4294967296', 1, 7, /invalid fwmark value `4294967296' specified/],
       ['-A -t 1.1.1.1:80 -p 0', 1, 21, /invalid timeout value `0' specified/],
     ];
     for (const [line, number, column, message] of cases) {
@@ -187,6 +189,12 @@ describe('unit: rules format', () => {
     }
     const named = rulesError(() => parseRules('-A -t 1.1.1.1:80 -w 3', { source: 'rules.txt' }));
     assert.equal(named.message, "rules.txt:1:18: Illegal 'weight' option with the 'add-service' command");
+  });
+
+  it("reads the negative marks ipvsadm -S writes for marks above 2^31 - 1 (its %d), and writes them unsigned", () => {
+    const table = rulesToTable(parseRules('-A -f -1 -s rr\n-A -f -2147483648 -6 -s rr\n-A -f 2147483647 -s rr\n'));
+    assert.deepEqual(table.map((s) => [s.fwmark, s.family]), [[0xffffffff, 'ipv4'], [0x80000000, 'ipv6'], [0x7fffffff, 'ipv4']]);
+    assert.equal(formatRules(asListed(table), { noSort: true }), '-A -f 4294967295 -s rr\n-A -f 2147483648 -6 -s rr\n-A -f 2147483647 -s rr\n');
   });
 
   it('never throws anything but a RulesError on mutated lines', () => {
