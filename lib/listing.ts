@@ -1,5 +1,6 @@
 // Reading listings: the addon hands over JSON chunks of raw entries (kernel
-// numbers) and the counters in one BigUint64Array. They are parsed and turned
+// numbers, each chunk a Buffer outside the JS heap) and the counters in one
+// BigUint64Array. They are parsed and turned
 // into the public shapes a few chunks per event-loop turn, so a table of
 // 200,000 destinations never blocks the loop for long.
 import type { RawDestinationEntry, RawListing, RawServiceEntry } from './addon';
@@ -12,13 +13,16 @@ const PROTOCOL_NAME = byNumber(PROTOCOL_NUMBER);
 const FORWARDING_NAME = byNumber(FORWARDING_NUMBER);
 const TUNNEL_NAME = byNumber(TUNNEL_NUMBER);
 
+const EMPTY = Buffer.alloc(0);
+
 /** Calls `each` for every parsed chunk, yielding to the event loop every few milliseconds. */
 async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void): Promise<void> {
   const slicer = new Slicer(1);
   const chunks = listing.chunks;
+  const encoding = listing.ascii ? 'latin1' : 'utf8';
   for (let i = 0; i < chunks.length; i++) {
-    const entries = JSON.parse(chunks[i]) as T[];
-    chunks[i] = ''; // the text is garbage once parsed: let the GC have it early
+    const entries = JSON.parse(chunks[i].toString(encoding)) as T[];
+    chunks[i] = EMPTY; // the text is garbage once parsed: let the GC have it early
     each(entries);
     if (slicer.due()) await slicer.pause();
   }

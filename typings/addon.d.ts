@@ -111,8 +111,14 @@ export interface RawListOptions {
  * were not asked or the kernel sent none.
  */
 export interface RawListing {
-  /** JSON texts; a chunk ends at an entry boundary once past ~32 KiB. */
-  chunks: string[];
+  /**
+   * JSON texts, each in a Buffer that owns it (outside the JS heap: decoded
+   * one at a time as they are parsed); a chunk ends at an entry boundary once
+   * past ~32 KiB.
+   */
+  chunks: Buffer[];
+  /** Every chunk is ASCII (decode as latin1, the cheaper way); otherwise UTF-8. */
+  ascii: boolean;
   /**
    * 10 counters per entry (conns, inpkts, outpkts, inbytes, outbytes, cps,
    * inpps, outpps, inbps, outbps) at index*10 .. index*10+9, or null when
