@@ -3,7 +3,7 @@
 // RangeError, nothing sent), then returns a Promise settled off the event
 // loop, in call order relative to every other call on the handle.
 import { addon, RawDestinationEntry, RawHandle, RawRequest, RawServiceEntry } from './addon';
-import { parseConnections, type Connection } from './connections';
+import { connectionsOf, type Connection } from './connections';
 import { Command, Errno, SYNC_STATE_NUMBER } from './constants';
 import {
   CheckedDestination,
@@ -281,8 +281,8 @@ export class IpvsHandle {
 
   /** The connection table (ipvsadm -Lc), read from /proc/net/ip_vs_conn of this handle's namespace. */
   async listConnections(): Promise<Connection[]> {
-    const text = await this.job({ operation: 'listConnections', object: '' }, () => this.native.readNetFile('ip_vs_conn'));
-    return parseConnections(text);
+    const bytes = await this.job({ operation: 'listConnections', object: '' }, () => this.native.readNetFile('ip_vs_conn'));
+    return connectionsOf(bytes);
   }
 
   /**

@@ -323,7 +323,14 @@ Napi::Value Handle::ReadNetFile(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
   return SessionWorker<std::string>::Start(
       info.Env(), session_, [name](NetlinkSession& s) { return s.ReadNetFile(name); },
-      [](Napi::Env env, std::string& text) { return Napi::String::New(env, text); });
+      [](Napi::Env env, std::string& text) {
+        // A Buffer that owns the text: a connection table can be 100 MB, and
+        // a JS string of it would be made in one go on the event loop.
+        if (text.empty()) return Napi::Buffer<char>::New(env, 0);
+        auto* owned = new std::string(std::move(text));
+        return Napi::Buffer<char>::NewOrCopy(env, owned->data(), owned->size(),
+                                             [](Napi::Env, char*, std::string* s) { delete s; }, owned);
+      });
 }
 
 Napi::Value Handle::Close(const Napi::CallbackInfo& info) {

@@ -183,8 +183,11 @@ export interface RawHandle {
   getInfo(): Promise<RawInfo>;
   getTimeouts(): Promise<RawTimeouts>;
   getDaemons(): Promise<RawDaemon[]>;
-  /** /proc/net/<name> (lower-case letters and '_' only) of the handle's namespace. */
-  readNetFile(name: string): Promise<string>;
+  /**
+   * /proc/net/<name> (lower-case letters and '_' only) of the handle's
+   * namespace, in a Buffer that owns the bytes (no copy into the JS heap).
+   */
+  readNetFile(name: string): Promise<Buffer>;
   /** Safe in every state; calls already queued finish first. */
   close(): Promise<void>;
   /** @internal For the kernel tests only: applies until changed. */

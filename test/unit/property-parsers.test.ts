@@ -6,9 +6,9 @@ import assert from 'assert/strict';
 import { execFileSync } from 'child_process';
 import * as net from 'net';
 import fc from 'fast-check';
-import type { Destination, Service } from '../../lib';
+import type { Connection, Destination, Service } from '../../lib';
 import { addressVersion, canonicalAddress, ipv6Text, ipv6Words } from '../../lib/address';
-import { parseConnections } from '../../lib/connections';
+import { connectionsOf, parseConnections } from '../../lib/connections';
 import { toDestination, toService } from '../../lib/convert';
 import { formatRules, parseRules, rulesToTable, RulesError } from '../../lib/rules';
 
@@ -112,6 +112,33 @@ describe('unit: property tests of the parsers (fast-check)', function () {
           }
         }),
         params(3),
+      );
+    });
+
+    it('read in blocks from the bytes (listConnections), the same connections or the same SyntaxError', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(connection, { maxLength: 12 }), fc.boolean(), fc.integer({ min: 1, max: 200 }), fc.option(fc.nat()), async (conns, sync, block, broken) => {
+          const lines = [sync ? SYNC_HEADER : CONN_HEADER, ...conns.map((c) => procLine(c, sync)), ''];
+          if (broken !== null && conns.length) lines[1 + (broken % conns.length)] = '# ' + lines[1 + (broken % conns.length)];
+          const text = lines.join('\n');
+          let expected: Connection[] | Error;
+          try {
+            expected = parseConnections(text);
+          } catch (error) {
+            expected = error as Error;
+          }
+          let actual: Connection[] | Error;
+          try {
+            actual = await connectionsOf(Buffer.from(text), block);
+          } catch (error) {
+            actual = error as Error;
+          }
+          if (expected instanceof Error) {
+            assert.ok(actual instanceof SyntaxError);
+            assert.equal(actual.message, expected.message);
+          } else assert.deepEqual(actual, expected);
+        }),
+        params(),
       );
     });
 
