@@ -101,7 +101,6 @@ function checkedKey(value: { fwmark: unknown; protocol: unknown; address: unknow
   return { raw, key: raw, family, name: serviceName(raw), id: serviceId(raw) };
 }
 
-/** A service key; a full spec or a listed service also serves as one (its settings are ignored). */
 /**
  * A service spec's own fields, each read once, into an object of one fixed
  * shape (apply() reads 20,000 of these: a switch over Object.keys() is several
@@ -136,6 +135,7 @@ function serviceFields(value: unknown, name: string) {
   return f;
 }
 
+/** A service key; a full spec or a listed service also serves as one (its settings are ignored). */
 export function toServiceKey(value: unknown, name = 'service'): CheckedKey {
   return checkedKey(serviceFields(value, name), name);
 }
@@ -170,8 +170,27 @@ export interface CheckedService extends CheckedKey {
 export function toService(value: unknown, name = 'service'): CheckedService {
   const spec = serviceFields(value, name);
   const key = checkedKey(spec, name);
-  const scheduler = spec.scheduler === undefined ? 'wlc' : expectName(spec.scheduler, `${name}.scheduler`, NAME_MAX_LENGTH);
+  const { scheduler, flags, timeout, netmask, persistenceEngine } = serviceSettingsOf(spec, key, name, false);
+  // Built field by field: an object spread with extra fields takes V8's slow
+  // path (about 10 us each here), and apply() checks 20,000 services at a time.
+  const k = key.raw;
+  const raw = { family: k.family, protocol: k.protocol, address: k.address, port: k.port, fwmark: k.fwmark, scheduler, flags, timeout, netmask, persistenceEngine };
+  return { raw, key: k, family: key.family, name: key.name, id: key.id };
+}
 
+/**
+ * Checks each setting an edit gives (editService's `changes`) before the
+ * current settings are read, so that a bad value is a TypeError/RangeError
+ * whether or not the service exists. What depends on the settings it keeps
+ * (an engine or port 0 needs persistence) is checked once they are merged.
+ */
+export function checkServiceChanges(changes: Record<string, unknown>, key: CheckedKey, name = 'changes'): void {
+  serviceSettingsOf(serviceFields(changes, name), key, name, true);
+}
+
+/** A spec's settings with their defaults; `partial`: only the settings given are checked (an edit's changes). */
+function serviceSettingsOf(spec: ReturnType<typeof serviceFields>, key: CheckedKey, name: string, partial: boolean) {
+  const scheduler = spec.scheduler === undefined ? 'wlc' : expectName(spec.scheduler, `${name}.scheduler`, NAME_MAX_LENGTH);
   let flags = 0;
   let timeout = 0;
   let netmask = toNetmask(undefined, key.family, `${name}.persistence.netmask`);
@@ -184,16 +203,16 @@ export function toService(value: unknown, name = 'service'): CheckedService {
   let persistenceEngine = '';
   if (spec.persistenceEngine !== undefined && spec.persistenceEngine !== null) {
     persistenceEngine = expectName(spec.persistenceEngine, `${name}.persistenceEngine`, NAME_MAX_LENGTH);
-    if (!(flags & ServiceFlag.PERSISTENT))
+    if (!partial && !(flags & ServiceFlag.PERSISTENT))
       throw new RangeError(`Expected ${name}.persistence to be set for ${name}.persistenceEngine (an engine needs a persistent service) but received ${describe(spec.persistence)}`);
   }
   if (expectBoolean(spec.onePacket, `${name}.onePacket`)) {
     if (!key.raw.fwmark && key.raw.protocol !== PROTOCOL_NUMBER.udp)
-      throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received protocol ${describe(spec.protocol)}`);
+      throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received ${key.name}`);
     flags |= ServiceFlag.ONEPACKET;
   }
   // A port-zero service matches every port; ipvsadm allows it only with persistence.
-  if (!key.raw.fwmark && key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
+  if (!partial && !key.raw.fwmark && key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
     throw new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${describe(spec.persistence)}`);
   if (spec.schedulerFlags !== undefined) {
     const f = fields(spec.schedulerFlags, `${name}.schedulerFlags`, SCHEDULER_FLAG_FIELDS);
@@ -201,11 +220,7 @@ export function toService(value: unknown, name = 'service'): CheckedService {
     if (expectBoolean(f.port, `${name}.schedulerFlags.port`)) flags |= ServiceFlag.SCHED2;
     if (expectBoolean(f.flag3, `${name}.schedulerFlags.flag3`)) flags |= ServiceFlag.SCHED3;
   }
-  // Built field by field: an object spread with extra fields takes V8's slow
-  // path (about 10 us each here), and apply() checks 20,000 services at a time.
-  const k = key.raw;
-  const raw = { family: k.family, protocol: k.protocol, address: k.address, port: k.port, fwmark: k.fwmark, scheduler, flags, timeout, netmask, persistenceEngine };
-  return { raw, key: k, family: key.family, name: key.name, id: key.id };
+  return { scheduler, flags, timeout, netmask, persistenceEngine };
 }
 
 const PERSISTENCE_FIELDS = new Set(['timeout', 'netmask']);
@@ -297,7 +312,12 @@ function defaultPort(service: CheckedKey): number {
  * is made). With `keyOnly`, settings are not checked (a key names the
  * destination by address and port alone) but unknown fields are still refused.
  */
-function checkDestination(value: unknown, service: CheckedKey, name: Name, keyOnly: boolean): CheckedDestination {
+/**
+ * `mode`: 'key', address and port only; 'full', a whole destination, defaults
+ * applied; 'changes', an edit's: each setting given is checked, and what
+ * depends on settings it keeps is left for the merged destination.
+ */
+function checkDestination(value: unknown, service: CheckedKey, name: Name, mode: 'key' | 'full' | 'changes'): CheckedDestination {
   const spec = expectObject(value, name);
   let address: unknown, port: unknown, family: unknown, weight: unknown, forwardingName: unknown;
   let upperThreshold: unknown, lowerThreshold: unknown, tunnel: unknown;
@@ -333,38 +353,56 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, keyOn
   if (family !== undefined && family !== (version === 6 ? 'ipv6' : 'ipv4'))
     throw new RangeError(`Expected ${name}.family to match the address ${canonical} but received ${describe(family)}`);
   const checked = new CheckedDestination(raw, destinationId(canonical, raw.port));
-  if (keyOnly) return checked;
+  if (mode === 'key') return checked;
+  const full = mode === 'full';
   const forwarding = forwardingName === undefined ? 'route' : expectOneOf(forwardingName, name, FORWARDING_METHODS, 'forwarding');
   raw.weight = optionalInteger(weight, name, 0, INT32_MAX, 1, 'weight');
   raw.upperThreshold = optionalInteger(upperThreshold, name, 0, INT32_MAX, 0, 'upperThreshold');
   raw.lowerThreshold = optionalInteger(lowerThreshold, name, 0, INT32_MAX, 0, 'lowerThreshold');
-  if (raw.lowerThreshold > raw.upperThreshold)
+  if ((full || (upperThreshold !== undefined && lowerThreshold !== undefined)) && raw.lowerThreshold > raw.upperThreshold)
     throw new RangeError(`Expected ${name}.lowerThreshold to be at most upperThreshold (${raw.upperThreshold}) but received ${raw.lowerThreshold}`);
-  // Only NAT rewrites the port: with other methods the packet keeps the
-  // virtual port, so another port would be a lie (ipvsadm silently replaces it).
-  if (forwarding !== 'masq' && servicePort !== 0 && raw.port !== servicePort)
-    throw new RangeError(`Expected ${name}.port to be the service's port ${servicePort} (only 'masq' forwarding rewrites ports) but received ${raw.port}`);
-  if (raw.family !== service.raw.family && forwarding !== 'tunnel')
-    throw new RangeError(`Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`);
+  if (full) {
+    // Only NAT rewrites the port: with other methods the packet keeps the
+    // virtual port, so another port would be a lie (ipvsadm silently replaces it).
+    if (forwarding !== 'masq' && servicePort !== 0 && raw.port !== servicePort)
+      throw new RangeError(`Expected ${name}.port to be the service's port ${servicePort} (only 'masq' forwarding rewrites ports) but received ${raw.port}`);
+    if (raw.family !== service.raw.family && forwarding !== 'tunnel')
+      throw new RangeError(`Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`);
+  }
   raw.forwarding = FORWARDING_NUMBER[forwarding];
   if (tunnel !== undefined && tunnel !== null) {
-    if (forwarding !== 'tunnel')
+    if ((full || forwardingName !== undefined) && forwarding !== 'tunnel')
       throw new RangeError(`Expected ${name}.forwarding to be 'tunnel' when ${name}.tunnel is set but received '${forwarding}'`);
-    toTunnel(tunnel, `${name}.tunnel`, raw);
+    // An edit's tunnel merges over the current one: its fields alone, each checked.
+    if (full) toTunnel(tunnel, `${name}.tunnel`, raw);
+    else checkTunnelFields(tunnel, `${name}.tunnel`);
   }
   return checked;
 }
 
 /** Only address and port: what names a destination within its service. */
 export function toDestinationKey(value: unknown, service: CheckedKey, name: Name = 'destination'): CheckedDestination {
-  return checkDestination(value, service, name, true);
+  return checkDestination(value, service, name, 'key');
 }
 
 export function toDestination(value: unknown, service: CheckedKey, name: Name = 'destination'): CheckedDestination {
-  return checkDestination(value, service, name, false);
+  return checkDestination(value, service, name, 'full');
+}
+
+/** An edit's destination (editDestination): its key and each setting it gives, before the current ones are read. */
+export function checkDestinationChanges(value: unknown, service: CheckedKey, name: Name = 'destination'): void {
+  checkDestination(value, service, name, 'changes');
 }
 
 const TUNNEL_FIELDS = new Set(['type', 'port', 'checksum']);
+
+/** Each tunnel field given, on its own (what the merged tunnel must also satisfy is checked by toTunnel). */
+function checkTunnelFields(value: unknown, name: string): void {
+  const t = fields(value, name, TUNNEL_FIELDS);
+  if (t.type !== undefined) expectOneOf(t.type, `${name}.type`, TUNNEL_TYPES);
+  if (t.checksum !== undefined) expectOneOf(t.checksum, `${name}.checksum`, CHECKSUMS);
+  if (t.port !== undefined) expectInteger(t.port, `${name}.port`, 0, 65535);
+}
 
 function toTunnel(value: unknown, name: string, raw: RawDestination): void {
   const t = fields(value, name, TUNNEL_FIELDS);

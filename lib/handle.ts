@@ -8,6 +8,8 @@ import { Command, Errno, SYNC_STATE_NUMBER } from './constants';
 import {
   CheckedDestination,
   CheckedKey,
+  checkDestinationChanges,
+  checkServiceChanges,
   DESTINATION_FIELDS,
   mergeSettings,
   SERVICE_SETTING_FIELDS,
@@ -131,6 +133,7 @@ export class IpvsHandle {
     const k = toServiceKey(key);
     // Only settings: a key field here would make the edit hit another service.
     const c = fields(changes, 'changes', SERVICE_SETTING_FIELDS);
+    checkServiceChanges(c, k);
     const failed = this.failed('editService', k);
     const outcome = await this.job(failed, async () => {
       const [current] = await rawEntries<RawServiceEntry>(await this.native.list({ service: k.raw, destinations: false, stats: false }));
@@ -187,6 +190,7 @@ export class IpvsHandle {
     const k = toServiceKey(service);
     const key = toDestinationKey(destination, k);
     const changes = fields(destination, 'destination', DESTINATION_FIELDS);
+    checkDestinationChanges(destination, k);
     const failed = this.failed('editDestination', k, undefined, key.name);
     const outcome = await this.job(failed, async (): Promise<Outcome> => {
       const current = (await rawEntries<RawDestinationEntry>(await this.native.listDestinations(k.raw, { stats: false }))).find(

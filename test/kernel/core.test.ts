@@ -210,6 +210,18 @@ describe('kernel: handle basics', function () {
       [() => handle.addDestination(web, { address: '2.2.2.2', lowerThreshold: 5, upperThreshold: 1 }), RangeError, /lowerThreshold/],
       [() => handle.addDestination(web, { address: '2.2.2.2', wieght: 5 } as never), TypeError, /Unknown property 'wieght'/],
       [() => handle.addDestination(web, { address: '2.2.2.2', port: 8080, forwarding: 'route' }), RangeError, /only 'masq' forwarding rewrites ports/],
+      // An edit's bad value is refused before the kernel is read: the same
+      // error whether the service exists or not (here it does not).
+      [() => handle.editService(web, { scheduler: 5 as never }), TypeError, /changes\.scheduler/],
+      [() => handle.editService(web, { persistence: { timeout: 0 } }), RangeError, /changes\.persistence\.timeout/],
+      [() => handle.editService(web, { onePacket: true }), RangeError, /udp or fwmark service for changes\.onePacket .*but received service tcp 1\.1\.1\.1:80/],
+      [() => handle.editService(web, { schedulerFlags: { fallback: 'yes' as never } }), TypeError, /changes\.schedulerFlags\.fallback/],
+      [() => handle.editDestination(web, { address: '2.2.2.2', weight: -1 }), RangeError, /destination\.weight/],
+      [() => handle.editDestination(web, { address: '2.2.2.2', forwarding: 'nat' as never }), RangeError, /destination\.forwarding/],
+      [() => handle.editDestination(web, { address: '2.2.2.2', lowerThreshold: 5, upperThreshold: 1 }), RangeError, /lowerThreshold/],
+      [() => handle.editDestination(web, { address: '2.2.2.2', forwarding: 'masq', tunnel: { type: 'gre' } }), RangeError, /forwarding to be 'tunnel'/],
+      [() => handle.editDestination(web, { address: '2.2.2.2', tunnel: { type: 'vxlan' as never } }), RangeError, /tunnel\.type/],
+      [() => handle.editDestination(web, { address: '2.2.2.2', tunnel: { port: 70000 } }), RangeError, /tunnel\.port/],
     ];
     for (const [call, Kind, pattern] of bad) {
       await assert.rejects(call(), (e: Error) => {

@@ -212,9 +212,10 @@ const editService = fc.tuple(keyArb, form).chain(([k, f]) =>
     named(`editService(${JSON.stringify(kf)}, ${JSON.stringify(changes)}) [${f}]`, {
       fn: 'editService',
       args: () => [build(kf, f), build(changes, f)],
+      // A setting wrong whatever the service holds is refused before the kernel is read.
       expect: (m) => ({
         kind: 'model',
-        expected: m.editService(k, (s) => {
+        expected: changes.onePacket === true && !('fwmark' in k) && k.protocol !== 'udp' ? 'RangeError' : m.editService(k, (s) => {
           const next = { ...s, flags: { ...s.flags, ...changes.schedulerFlags } };
           if (changes.scheduler !== undefined) next.scheduler = changes.scheduler;
           if (changes.onePacket !== undefined) next.onePacket = changes.onePacket;
@@ -286,6 +287,10 @@ const editDestination = fc.tuple(keyArb, form).chain(([k, f]) =>
       fn: 'editDestination',
       args: () => [build(kf, f), build(spec, f)],
       expect: (m) => {
+        // Changes wrong whatever the destination holds are refused before the kernel is read.
+        const thresholds = changes.upperThreshold !== undefined && changes.lowerThreshold !== undefined && changes.lowerThreshold > changes.upperThreshold;
+        const tunnelElsewhere = changes.tunnel !== undefined && changes.tunnel !== null && changes.forwarding !== undefined && changes.forwarding !== 'tunnel';
+        if (thresholds || tunnelElsewhere) return { kind: 'model', expected: 'RangeError' };
         let bad = false;
         const expected = m.editDest(k, a.address, port ?? defaultPort(k), (d) => {
           const next = { ...d };
