@@ -82,9 +82,10 @@ export const FORWARDING_NUMBER: Record<ForwardingMethod, number> = {
 
 export const TUNNEL_NUMBER: Record<TunnelType, number> = { ipip: 0, gue: 1, gre: 2 };
 
-/** IP_VS_TUNNEL_ENCAP_FLAG_*: checksum options of GUE and GRE tunnels. */
-export const TUNNEL_FLAG = { none: 0, checksum: 1, remote: 2 } as const;
-export type TunnelChecksum = keyof typeof TUNNEL_FLAG;
+/** A tunnel's checksum option (GUE and GRE; an ipip tunnel has none). */
+export type TunnelChecksum = 'none' | 'checksum' | 'remote';
+/** IP_VS_TUNNEL_ENCAP_FLAG_*: the kernel's numbers for them. */
+export const TUNNEL_FLAG: Readonly<Record<TunnelChecksum, number>> = { none: 0, checksum: 1, remote: 2 };
 
 /** IP_VS_SVC_F_* */
 export const ServiceFlag = {

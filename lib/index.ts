@@ -9,6 +9,7 @@ export type { TunnelChecksum } from './constants';
 export { IpvsError, IPVS_UNAVAILABLE, HANDLE_CLOSED, OUTCOME_UNKNOWN, NOT_SENT, TOO_MANY_DELETES } from './errors';
 export type { IpvsErrorDetails } from './errors';
 export { formatIpvsadmList } from './format';
+export type { ListOptions, Names } from './format';
 export { parseConnections } from './connections';
 export type { Connection } from './connections';
 export { KernelFeatures } from './features';

@@ -133,7 +133,7 @@ export interface Destination {
 }
 
 /** The settings of a service as the kernel reports them. */
-interface ServiceState {
+export interface ServiceState {
   family: Family;
   scheduler: string;
   persistence: { timeout: number; netmask: number | string } | null;
