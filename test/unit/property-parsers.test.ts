@@ -11,6 +11,7 @@ import { addressVersion, canonicalAddress, ipv6Text, ipv6Words } from '../../lib
 import { connectionsOf, parseConnections } from '../../lib/connections';
 import { toDestination, toService } from '../../lib/convert';
 import { formatRules, parseRules, rulesToTable, RulesError } from '../../lib/rules';
+import { asListed } from './listed';
 
 const RUNS = Number(process.env.FC_RUNS ?? 100);
 const SEED = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED);
@@ -414,21 +415,6 @@ const table = fc.uniqueArray(service, {
   selector: (s) => (s.fwmark !== undefined ? `f${s.fwmark}${s.family}` : `${s.protocol}${s.address}${s.port}`),
 });
 
-function asListed(t: ReturnType<typeof rulesToTable>): Service[] {
-  return t.map((s) => ({
-    ...s,
-    stats: null,
-    destinations: (s.destinations ?? []).map((d) => ({
-      ...d,
-      family: d.address.includes(':') ? 'ipv6' : 'ipv4',
-      tunnel: d.tunnel ?? null,
-      activeConnections: 0,
-      inactiveConnections: 0,
-      persistentConnections: 0,
-      stats: null,
-    })),
-  })) as unknown as Service[];
-}
 
 const LONG: Record<string, string> = {
   '-A': '--add-service', '-a': '--add-server', '-t': '--tcp-service', '-u': '--udp-service', '-f': '--fwmark-service',

@@ -2,7 +2,7 @@
 // back to the same bytes; bad lines are errors with line and column; a
 // generated table survives format -> parse -> fold.
 import assert from 'assert/strict';
-import type { Destination, Service } from '../../lib';
+import type { Service } from '../../lib';
 import {
   argvWords,
   formatRules,
@@ -14,6 +14,7 @@ import {
   rulesToTable,
   RulesError,
 } from '../../lib/rules';
+import { asListed } from './listed';
 
 // `ipvsadm -Sn` (ipvsadm 1.31, kernel 6.12) for a table using every option -S writes.
 const SAVED_NUMERIC = `-A -t 1.1.1.1:80 -s sh -p 300 -M 255.255.0.0 --pe sip -b sh-fallback,sh-port
@@ -62,25 +63,6 @@ const SAVED_NAMES = `-A -t 1.1.1.1:http -s sh -p 300 -M 255.255.0.0 --pe sip -b 
 const portNames = parseServicesFile('http 80/tcp www\nhttp-alt 8080/tcp\nssh 22/tcp\nsip 5060/tcp\nsip 5060/udp\n');
 const hostNames = parseHostsFile('127.0.0.1 localhost\n::1 localhost ip6-localhost\n');
 
-/** A DesiredService from rulesToTable as list() would return it. */
-function asListed(table: ReturnType<typeof rulesToTable>): Service[] {
-  return table.map((s) => ({
-    ...s,
-    stats: null,
-    destinations: (s.destinations ?? []).map(
-      (d) =>
-        ({
-          ...d,
-          family: d.address.includes(':') ? 'ipv6' : 'ipv4',
-          tunnel: d.tunnel ?? null,
-          activeConnections: 0,
-          inactiveConnections: 0,
-          persistentConnections: 0,
-          stats: null,
-        }) as Destination,
-    ),
-  })) as unknown as Service[];
-}
 
 function rulesError(fn: () => unknown): RulesError {
   try {
