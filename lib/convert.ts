@@ -389,9 +389,9 @@ export function toDestination(value: unknown, service: CheckedKey, name: Name = 
   return checkDestination(value, service, name, 'full');
 }
 
-/** An edit's destination (editDestination): its key and each setting it gives, before the current ones are read. */
-export function checkDestinationChanges(value: unknown, service: CheckedKey, name: Name = 'destination'): void {
-  checkDestination(value, service, name, 'changes');
+/** An edit's destination (editDestination): its key, and each setting it gives checked, before the current ones are read. */
+export function checkDestinationChanges(value: unknown, service: CheckedKey, name: Name = 'destination'): CheckedDestination {
+  return checkDestination(value, service, name, 'changes');
 }
 
 const TUNNEL_FIELDS = new Set(['type', 'port', 'checksum']);

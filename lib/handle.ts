@@ -188,9 +188,9 @@ export class IpvsHandle {
    */
   async editDestination(service: ServiceKey, destination: DestinationSpec): Promise<void> {
     const k = toServiceKey(service);
-    const key = toDestinationKey(destination, k);
+    // The key and each setting given, before the current ones are read.
+    const key = checkDestinationChanges(destination, k);
     const changes = fields(destination, 'destination', DESTINATION_FIELDS);
-    checkDestinationChanges(destination, k);
     const failed = this.failed('editDestination', k, undefined, key.name);
     const outcome = await this.job(failed, async (): Promise<Outcome> => {
       const current = (await rawEntries<RawDestinationEntry>(await this.native.listDestinations(k.raw, { stats: false }))).find(
