@@ -30,7 +30,13 @@ class SessionWorker : public Napi::AsyncWorker {
   static Napi::Promise Start(Napi::Env env, std::shared_ptr<NetlinkSession> session, Work work, Convert convert) {
     auto* worker = new SessionWorker(env, std::move(session), std::move(work), std::move(convert));
     Napi::Promise promise = worker->deferred_.Promise();
-    worker->Queue();  // the worker deletes itself when done
+    try {
+      worker->Queue();  // the worker deletes itself when done
+    } catch (...) {
+      worker->session_->turns.GiveBack();
+      delete worker;
+      throw;
+    }
     return promise;
   }
 
@@ -39,13 +45,14 @@ class SessionWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "ipvs"),
         deferred_(Napi::Promise::Deferred::New(env)),
         session_(std::move(session)),
+        turn_(session_->turns.Take()),
         work_(std::move(work)),
         convert_(std::move(convert)) {}
 
   void Execute() override {
     using Kind = SessionError::Kind;
     try {
-      std::lock_guard<std::mutex> lock(session_->mutex);
+      NetlinkSession::Turns::Hold hold(session_->turns, turn_);
       result_ = work_(*session_);
     } catch (const SessionError& e) {
       error_.emplace(e);
@@ -80,6 +87,7 @@ class SessionWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<NetlinkSession> session_;
+  uint64_t turn_;
   Work work_;
   Convert convert_;
   Result result_{};
@@ -335,7 +343,7 @@ Napi::Value Handle::ReadNetFile(const Napi::CallbackInfo& info) {
 
 Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
   // Safe in every state: Close() of a session never opened, failed to open or
-  // already closed does nothing; calls in flight hold the mutex until done.
+  // already closed does nothing; it runs after every call made before it.
   return SessionWorker<bool>::Start(
       info.Env(), session_,
       [](NetlinkSession& s) {

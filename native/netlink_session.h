@@ -1,10 +1,12 @@
 // One generic-netlink socket talking to one network namespace's IPVS family.
-// Used from worker threads only, one at a time (callers hold `mutex`).
+// Used from worker threads only, one at a time and in call order (callers
+// hold a turn: see Turns).
 #pragma once
 
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -62,7 +64,46 @@ class NetlinkSession {
 
   void SetFaults(const Faults& faults);
 
-  std::mutex mutex;
+  // Calls on one session run one at a time, in the order they were made.
+  // A mutex alone gave one at a time but not the order: two calls queued on
+  // the thread pool could take it either way round, so a close() made after
+  // a list() could run first and fail it. Turns are numbered on the main
+  // thread when a call is queued; a worker waits for its number. The pool
+  // starts work in queue order, so the holder of the current number is
+  // always running and waiting cannot deadlock.
+  class Turns {
+   public:
+    // Main thread only.
+    uint64_t Take() { return next_++; }
+    // Main thread only: gives back the turn just taken (the call was never queued).
+    void GiveBack() { --next_; }
+
+    // Worker thread: holds the turn from construction to destruction.
+    class Hold {
+     public:
+      Hold(Turns& turns, uint64_t turn) : turns_(turns), lock_(turns.mutex_) {
+        turns_.changed_.wait(lock_, [&] { return turns_.serving_ == turn; });
+      }
+      ~Hold() {
+        ++turns_.serving_;
+        lock_.unlock();
+        turns_.changed_.notify_all();
+      }
+      Hold(const Hold&) = delete;
+      Hold& operator=(const Hold&) = delete;
+
+     private:
+      Turns& turns_;
+      std::unique_lock<std::mutex> lock_;
+    };
+
+   private:
+    uint64_t next_ = 0;
+    uint64_t serving_ = 0;  // guarded by mutex_
+    std::mutex mutex_;
+    std::condition_variable changed_;
+  };
+  Turns turns;
 
  private:
   // Reopens the socket if an earlier failure left it unusable; throws Closed

@@ -152,6 +152,10 @@ export interface RawTestFault {
   receiveBufferBytes?: number;
 }
 
+/**
+ * One socket. Its calls run on the thread pool one at a time, in the order
+ * they were made (close() included: it runs after every call made before it).
+ */
 export interface RawHandle {
   /**
    * Opens the socket, inside the network namespace at netnsPath when given

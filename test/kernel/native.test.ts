@@ -445,6 +445,28 @@ describe('native: open() and close() in every state', function () {
     await assert.rejects(busy.list({ destinations: false, stats: false }), (e: { closed?: boolean }) => e.closed === true);
     await assert.rejects(busy.executeJson('[]'), (e: { closed?: boolean }) => e.closed === true);
   });
+
+  it('calls on one handle run in the order they were made, close() last, however many are in flight', async () => {
+    // Each call is its own job on the thread pool (4 threads); without turns
+    // they took the session's lock in any order, so a list made after an add
+    // could miss it, and a close made after a list could fail it.
+    for (let round = 0; round < 5; ++round) {
+      resetTable();
+      const handle = new addon.Handle();
+      await handle.open();
+      const adds: Promise<RawFailure[]>[] = [];
+      const lists: Promise<RawListing>[] = [];
+      for (let i = 0; i < 12; ++i) {
+        adds.push(handle.executeJson(JSON.stringify([addService(service(`198.18.7.${i + 1}`, 80))])));
+        lists.push(handle.list({ destinations: false, stats: false }));
+      }
+      const closed = handle.close();
+      assert.deepEqual(await Promise.all(adds), adds.map(() => []));
+      const seen = (await Promise.all(lists)).map((listing) => parse(listing).length);
+      assert.deepEqual(seen, lists.map((_, i) => i + 1), `round ${round}: services each list saw`);
+      await closed;
+    }
+  });
 });
 
 describe('native: benchmark (IPVS_NATIVE_BENCH=1)', function () {
