@@ -285,11 +285,12 @@ export const DESTINATION_SETTING_FIELDS = new Set(['weight', 'forwarding', 'uppe
 
 /** A validated destination in the addon's shape, with its identity; its name is made only when a message needs it. */
 export class CheckedDestination {
-  constructor(
-    readonly raw: RawDestination,
-    /** Equal for two destinations of one service exactly when they are the same. */
-    readonly id: string,
-  ) {}
+  constructor(readonly raw: RawDestination) {}
+
+  /** Equal for two destinations of one service exactly when they are the same (made on demand: apply() compares address and port). */
+  get id(): string {
+    return destinationId(this.raw.address, this.raw.port);
+  }
 
   /** 'destination 2.2.2.2:80' */
   get name(): string {
@@ -352,7 +353,7 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, mode:
   };
   if (family !== undefined && family !== (version === 6 ? 'ipv6' : 'ipv4'))
     throw new RangeError(`Expected ${name}.family to match the address ${canonical} but received ${describe(family)}`);
-  const checked = new CheckedDestination(raw, destinationId(canonical, raw.port));
+  const checked = new CheckedDestination(raw);
   if (mode === 'key') return checked;
   const full = mode === 'full';
   const forwarding = forwardingName === undefined ? 'route' : expectOneOf(forwardingName, name, FORWARDING_METHODS, 'forwarding');

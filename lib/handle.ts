@@ -24,7 +24,7 @@ import {
 import { closedError, Failed, failureError, fromNative, kernelError } from './errors';
 import { KernelFeatures } from './features';
 import { destinationSettings, rawEntries, serviceEntriesOf, serviceSpecOf, servicesOf } from './listing';
-import { Outcome, RequestQueue, SendOptions } from './queue';
+import { Outcome, Requests, RequestQueue, SendOptions } from './queue';
 import type {
   Destination,
   DestinationSpec,
@@ -337,7 +337,7 @@ export class IpvsHandle {
   }
 
   /** @internal Sends requests in slices, outcomes in order; only inside exclusive(). */
-  send(requests: RawRequest[], options: SendOptions): Promise<Outcome[]> {
+  send(requests: Requests, options: SendOptions): Promise<Outcome[]> {
     return this.queue.send(requests, options);
   }
 

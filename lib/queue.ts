@@ -30,6 +30,17 @@ interface OpenBatch {
   reject: Array<(error: unknown) => void>;
 }
 
+/**
+ * What send() sends: an array, or anything that makes a slice of requests on
+ * demand (so that a 220,000-change batch never holds all its request objects
+ * at once: they would all survive young-generation GCs, whose pauses grow
+ * with what survives).
+ */
+export interface Requests {
+  readonly length: number;
+  slice(start: number, end: number): RawRequest[];
+}
+
 export interface SendOptions {
   /** Stop after the first slice with a failure: later requests are not tried (outcome null). */
   stopOnFailure?: boolean;
@@ -98,12 +109,14 @@ export class RequestQueue {
    * queued changes). Outcomes are in request order. A socket failure makes the
    * requests of later slices 'unsent'.
    */
-  async send(requests: RawRequest[], options: SendOptions = {}): Promise<Outcome[]> {
+  async send(requests: Requests, options: SendOptions = {}): Promise<Outcome[]> {
     await this.ready;
-    const outcomes: Outcome[] = new Array(requests.length).fill(undefined);
-    let text = JSON.stringify(requests.length <= SLICE ? requests : requests.slice(0, SLICE));
+    // Filled a slice at a time (one fill of 220,000 holds the event loop).
+    const outcomes: Outcome[] = [];
+    let text = JSON.stringify(requests.slice(0, SLICE));
     for (let start = 0; start < requests.length; start += SLICE) {
       const end = Math.min(start + SLICE, requests.length);
+      for (let i = start; i < end; i++) outcomes.push(undefined);
       // executeJson copies the text before it returns: the next slice can be
       // stringified at once, while this one is parsed and on the wire.
       const running = this.native.executeJson(text);
@@ -132,7 +145,7 @@ export class RequestQueue {
       if (stop || (options.stopOnFailure && failures.length > 0)) {
         const cause = failures.find((f) => f.outcome === 'unknown' || f.outcome === 'unsent');
         for (let i = end; i < requests.length; i++)
-          outcomes[i] = cause ? { index: i, errno: cause.errno, outcome: 'unsent', message: cause.message } : null;
+          outcomes.push(cause ? { index: i, errno: cause.errno, outcome: 'unsent', message: cause.message } : null);
         options.onOutcomes?.(end, requests.length, outcomes);
         break;
       }

@@ -25,7 +25,7 @@ import type { IpvsHandle } from '../handle';
 import { destinationSettings, serviceSpecOf } from '../listing';
 import type { Outcome } from '../queue';
 import type { DesiredService, DestinationSpec, ServiceEntry, ServiceKey, ServiceSpec } from '../types';
-import { mapSliced, Slicer } from '../slices';
+import { forEachSliced, mapSliced, Slicer } from '../slices';
 import { describe, expectInteger, expectObject, expectOneOf } from '../validate';
 
 /** One change of a plan. Edits and deletes carry what was there before (for review and rollback). */
@@ -217,9 +217,9 @@ function settingsAndDestinations(service: Record<string, unknown>): { spec: Serv
   return { spec: spec as unknown as ServiceSpec, list };
 }
 
-/** The index of the destination `id` among the first `count` checked ones. */
-function scan(checked: CheckedDestination[], count: number, id: string): number | undefined {
-  for (let k = 0; k < count; k++) if (checked[k].id === id) return k;
+/** The index of the destination at address and port among the first `count` checked ones (addresses canonical). */
+function scan(checked: CheckedDestination[], count: number, address: string, port: number): number | undefined {
+  for (let k = 0; k < count; k++) if (checked[k].raw.port === port && checked[k].raw.address === address) return k;
   return undefined;
 }
 
@@ -313,7 +313,7 @@ async function checkDesired(handle: IpvsHandle, desired: readonly DesiredService
       path.i = i;
       path.j = j;
       const d = toDestination(specs[j], s, path);
-      if ((ids === null ? scan(checked, j, d.id) : ids.get(d.id)) !== undefined)
+      if ((ids === null ? scan(checked, j, d.raw.address, d.raw.port) : ids.get(d.id)) !== undefined)
         throw new RangeError(`Expected each destination once in ${name}.destinations but [${j}] repeats ${d.name}`);
       if (d.raw.family !== s.raw.family || d.raw.tunnelType || d.raw.tunnelFlags) handle.checkDestination(d, s, handle.failed('apply', s, undefined, d.name));
       ids?.set(d.id, j);
@@ -344,7 +344,10 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
   let removed = 0;
 
   const current = new Map<string, RawServiceEntry>();
-  for (const entry of table) current.set(serviceId(entry), entry);
+  for (let i = 0; i < table.length; i++) {
+    current.set(serviceId(table[i]), table[i]);
+    if (slicer.due()) await slicer.pause();
+  }
 
   for (const { spec, s, specs, checked, ids } of wanted.values()) {
     if (slicer.due()) await slicer.pause();
@@ -359,15 +362,10 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
     // One pass over the kernel's destinations: each either matches a desired one or is leaving.
     const matched: Array<RawDestinationEntry | undefined> = new Array(checked.length);
     let leaving: RawDestinationEntry[] | null = null;
-    let leavingIds: string[] | null = null;
     for (const hd of have.destinations ?? []) {
-      const id = destinationId(hd.address, hd.port);
-      const j = ids === null ? scan(checked, checked.length, id) : ids.get(id);
+      const j = ids === null ? scan(checked, checked.length, hd.address, hd.port) : ids.get(destinationId(hd.address, hd.port));
       if (j !== undefined) matched[j] = hd;
-      else {
-        (leaving ??= []).push(hd);
-        (leavingIds ??= []).push(id);
-      }
+      else (leaving ??= []).push(hd);
     }
     for (let j = 0; j < checked.length; j++) {
       const d = checked[j];
@@ -378,7 +376,7 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
     }
     for (let k = 0; leaving !== null && k < leaving.length; k++) {
       const hd = leaving[k];
-      const id = (leavingIds as string[])[k];
+      const id = destinationId(hd.address, hd.port);
       const before = destinationSettings(hd);
       const d = toDestinationKey(before, s);
       removed++;
@@ -423,7 +421,10 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
       object: '',
     });
 
-  const plan = [...addServices, ...editServices, ...destinationChanges, ...drains, ...deleteDestinations, ...deleteServices];
+  // One array in the order sent, built in slices (a spread of 220,000 is one long block).
+  const plan: Planned[] = [];
+  for (const part of [addServices, editServices, destinationChanges, drains, deleteDestinations, deleteServices])
+    await forEachSliced(part, (p) => plan.push(p));
   const operations = await mapSliced(plan, (p) => p.op);
   if (opts.dryRun) {
     const changes = await mapSliced(operations, (operation): ChangeResult => ({ operation, status: 'skipped' }));
@@ -519,7 +520,16 @@ function result(p: Planned, outcome: Outcome): ChangeResult {
 }
 
 async function send(handle: IpvsHandle, plan: Planned[], stop: boolean, onProgress?: (done: number, total: number) => void): Promise<BatchResult> {
-  const outcomes = await handle.send(await mapSliced(plan, (p) => p.request()), {
+  // Each slice's requests are made as it is sent, not all 220,000 up front.
+  const requests = {
+    length: plan.length,
+    slice(start: number, end: number): RawRequest[] {
+      const out: RawRequest[] = [];
+      for (let i = start; i < end && i < plan.length; i++) out.push(plan[i].request());
+      return out;
+    },
+  };
+  const outcomes = await handle.send(requests, {
     stopOnFailure: stop,
     onProgress: onProgress && ((done) => onProgress(done, plan.length)),
   });
