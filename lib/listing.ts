@@ -88,8 +88,8 @@ function toPublicDestination(d: RawDestinationEntry, counters: Counters | null):
   const out = d as unknown as Destination;
   out.family = familyName(d.family);
   out.forwarding = FORWARDING_NAME.get(d.forwarding) ?? 'masq';
-  // The kernel reports tunnel settings for every destination; they mean something only for tunnels.
-  if (d.tunnel !== null) out.tunnel = out.forwarding === 'tunnel' ? publicTunnel(d.tunnel) : null;
+  // The addon gives tunnel settings for tunnel forwarding only (null otherwise).
+  if (d.tunnel !== null) out.tunnel = publicTunnel(d.tunnel);
   out.stats = counters === null ? null : counters.stats(d.stats);
   return out;
 }

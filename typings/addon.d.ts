@@ -105,8 +105,9 @@ export interface RawListOptions {
  *   { address, family, port, weight, forwarding, upperThreshold,
  *     lowerThreshold, tunnel, activeConnections, inactiveConnections,
  *     persistentConnections, stats }
- * family: the destination's own; tunnel: null unless the kernel sent a tunnel
- * type, then { type, port, flags } (port host order, 0 when absent).
+ * family: the destination's own; tunnel: null unless the forwarding is tunnel
+ * and the kernel sent a tunnel type, then { type, port, flags } (port host
+ * order, 0 when absent).
  * `stats` in both: the entry's index into RawListing.stats, or null when stats
  * were not asked or the kernel sent none.
  */
