@@ -421,11 +421,14 @@ async function planAndRun(handle: IpvsHandle, wanted: Map<string, Wanted>, opts:
       object: '',
     });
 
-  // One array in the order sent, built in slices (a spread of 220,000 is one long block).
+  // The plan and its operations in the order sent, in one pass, in slices (a spread of 220,000 is one long block).
   const plan: Planned[] = [];
+  const operations: Operation[] = [];
   for (const part of [addServices, editServices, destinationChanges, drains, deleteDestinations, deleteServices])
-    await forEachSliced(part, (p) => plan.push(p));
-  const operations = await mapSliced(plan, (p) => p.op);
+    await forEachSliced(part, (p) => {
+      plan.push(p);
+      operations.push(p.op);
+    });
   if (opts.dryRun) {
     const changes = await mapSliced(operations, (operation): ChangeResult => ({ operation, status: 'skipped' }));
     return { plan: operations, changes, counts: { ...NO_CHANGES, skipped: changes.length }, draining };
