@@ -283,9 +283,31 @@ export const DESTINATION_FIELDS = new Set([
 ]);
 export const DESTINATION_SETTING_FIELDS = new Set(['weight', 'forwarding', 'upperThreshold', 'lowerThreshold', 'tunnel']);
 
-/** A validated destination in the addon's shape, with its identity; its name is made only when a message needs it. */
-export class CheckedDestination {
-  constructor(readonly raw: RawDestination) {}
+/**
+ * A validated destination: itself in the addon's shape (its own fields are
+ * the RawDestination that requests carry and JSON.stringify writes), with its
+ * identity and name as getters, made only when needed. One object per
+ * destination, not two: apply() checks 220,000 of them for a 20,000 x 10 table.
+ */
+export class CheckedDestination implements RawDestination {
+  forwarding = 0;
+  weight = 0;
+  upperThreshold = 0;
+  lowerThreshold = 0;
+  tunnelType?: number;
+  tunnelPort?: number;
+  tunnelFlags?: number;
+
+  constructor(
+    readonly family: number,
+    readonly address: string,
+    readonly port: number,
+  ) {}
+
+  /** The addon's shape (this object itself). */
+  get raw(): RawDestination {
+    return this;
+  }
 
   /** Equal for two destinations of one service exactly when they are the same (made on demand: apply() compares address and port). */
   get id(): string {
@@ -342,18 +364,14 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, mode:
   const canonical = expectAddress(address, name, 'address');
   const version = versionOf(canonical);
   const servicePort = defaultPort(service);
-  const raw: RawDestination = {
-    family: version === 6 ? FAMILY_NUMBER.ipv6 : FAMILY_NUMBER.ipv4,
-    address: canonical,
-    port: optionalInteger(port, name, 0, 65535, servicePort, 'port'),
-    forwarding: 0,
-    weight: 0,
-    upperThreshold: 0,
-    lowerThreshold: 0,
-  };
+  const raw = new CheckedDestination(
+    version === 6 ? FAMILY_NUMBER.ipv6 : FAMILY_NUMBER.ipv4,
+    canonical,
+    optionalInteger(port, name, 0, 65535, servicePort, 'port'),
+  );
   if (family !== undefined && family !== (version === 6 ? 'ipv6' : 'ipv4'))
     throw new RangeError(`Expected ${name}.family to match the address ${canonical} but received ${describe(family)}`);
-  const checked = new CheckedDestination(raw);
+  const checked = raw;
   if (mode === 'key') return checked;
   const full = mode === 'full';
   const forwarding = forwardingName === undefined ? 'route' : expectOneOf(forwardingName, name, FORWARDING_METHODS, 'forwarding');

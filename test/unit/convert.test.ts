@@ -77,7 +77,8 @@ describe('unit: destinations', () => {
   const k = toServiceKey(web);
 
   it('defaults like ipvsadm: service port, weight 1, direct routing', () => {
-    assert.deepEqual(toDestination({ address: '2.2.2.2' }, k).raw, {
+    // What the addon receives: the JSON text of the request's destination.
+    assert.deepEqual(JSON.parse(JSON.stringify(toDestination({ address: '2.2.2.2' }, k).raw)), {
       family: 2, address: '2.2.2.2', port: 80, forwarding: 3, weight: 1, upperThreshold: 0, lowerThreshold: 0,
     });
     assert.equal(toDestination({ address: '2.2.2.2' }, toServiceKey({ fwmark: 3 })).raw.port, 0);
