@@ -311,12 +311,12 @@ export class CheckedDestination implements RawDestination {
 
   /** Equal for two destinations of one service exactly when they are the same (made on demand: apply() compares address and port). */
   get id(): string {
-    return destinationId(this.raw.address, this.raw.port);
+    return destinationId(this.address, this.port);
   }
 
   /** 'destination 2.2.2.2:80' */
   get name(): string {
-    return `destination ${hostPort(this.raw.address, this.raw.port)}`;
+    return `destination ${hostPort(this.address, this.port)}`;
   }
 }
 
@@ -332,13 +332,10 @@ function defaultPort(service: CheckedKey): number {
  * A destination spec checked into the addon's shape. This runs once per
  * destination in apply(), so it reads the spec's own fields with one pass
  * over Object.keys() (each getter runs once, nothing inherited counts, no copy
- * is made). With `keyOnly`, settings are not checked (a key names the
- * destination by address and port alone) but unknown fields are still refused.
- */
-/**
- * `mode`: 'key', address and port only; 'full', a whole destination, defaults
- * applied; 'changes', an edit's: each setting given is checked, and what
- * depends on settings it keeps is left for the merged destination.
+ * is made). `mode`: 'key', address and port only (settings are not checked,
+ * but unknown fields are still refused); 'full', a whole destination,
+ * defaults applied; 'changes', an edit's: each setting given is checked, and
+ * what depends on settings it keeps is left for the merged destination.
  */
 function checkDestination(value: unknown, service: CheckedKey, name: Name, mode: 'key' | 'full' | 'changes'): CheckedDestination {
   const spec = expectObject(value, name);
@@ -371,8 +368,7 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, mode:
   );
   if (family !== undefined && family !== (version === 6 ? 'ipv6' : 'ipv4'))
     throw new RangeError(`Expected ${name}.family to match the address ${canonical} but received ${describe(family)}`);
-  const checked = raw;
-  if (mode === 'key') return checked;
+  if (mode === 'key') return raw;
   const full = mode === 'full';
   const forwarding = forwardingName === undefined ? 'route' : expectOneOf(forwardingName, name, FORWARDING_METHODS, 'forwarding');
   raw.weight = optionalInteger(weight, name, 0, INT32_MAX, 1, 'weight');
@@ -396,7 +392,7 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, mode:
     if (full) toTunnel(tunnel, `${name}.tunnel`, raw);
     else checkTunnelFields(tunnel, `${name}.tunnel`);
   }
-  return checked;
+  return raw;
 }
 
 /** Only address and port: what names a destination within its service. */

@@ -313,10 +313,11 @@ async function checkDesired(handle: IpvsHandle, desired: readonly DesiredService
       path.i = i;
       path.j = j;
       const d = toDestination(specs[j], s, path);
-      if ((ids === null ? scan(checked, j, d.raw.address, d.raw.port) : ids.get(d.id)) !== undefined)
+      const id = ids === null ? '' : d.id; // a string made per destination only where the map needs it
+      if ((ids === null ? scan(checked, j, d.raw.address, d.raw.port) : ids.get(id)) !== undefined)
         throw new RangeError(`Expected each destination once in ${name}.destinations but [${j}] repeats ${d.name}`);
       if (d.raw.family !== s.raw.family || d.raw.tunnelType || d.raw.tunnelFlags) handle.checkDestination(d, s, handle.failed('apply', s, undefined, d.name));
-      ids?.set(d.id, j);
+      ids?.set(id, j);
       checked[j] = d;
     }
     wanted.set(s.id, { spec, s, specs, checked, ids });
