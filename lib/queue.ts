@@ -44,6 +44,13 @@ export interface Requests {
 export interface SendOptions {
   /** Stop after the first slice with a failure: later requests are not tried (outcome null). */
   stopOnFailure?: boolean;
+  /**
+   * The requests do not depend on one another (separate callers' changes,
+   * packed together): a lost answer or a slice refused whole stops nothing,
+   * and every slice is tried. Otherwise (a plan, where later operations may
+   * build on earlier ones) such a failure makes every later request 'unsent'.
+   */
+  independent?: boolean;
   /** Called after each slice with the number of requests done. */
   onProgress?: (done: number) => void;
   /** Called as outcomes become known, for requests start..end-1. */
@@ -73,6 +80,7 @@ export class RequestQueue {
           try {
             // Each slice's callers hear back as soon as it is done.
             await this.send(batch.requests, {
+              independent: true,
               onOutcomes: (start, end, outcomes) => {
                 for (let i = start; i < end; i++) batch.settle[i](outcomes[i]);
                 settled = end;
@@ -106,8 +114,9 @@ export class RequestQueue {
 
   /**
    * Sends requests now, in slices; for use inside a job (or by the batch of
-   * queued changes). Outcomes are in request order. A socket failure makes the
-   * requests of later slices 'unsent'.
+   * queued changes). Outcomes are in request order. A socket failure or a lost
+   * answer makes the requests of later slices 'unsent', unless they are
+   * `independent`.
    */
   async send(requests: Requests, options: SendOptions = {}): Promise<Outcome[]> {
     await this.ready;
@@ -138,7 +147,7 @@ export class RequestQueue {
       let stop = false;
       for (const f of failures) {
         outcomes[start + f.index] = f;
-        if (f.outcome === 'unknown' || f.outcome === 'unsent') stop = true;
+        if (!options.independent && (f.outcome === 'unknown' || f.outcome === 'unsent')) stop = true;
       }
       options.onOutcomes?.(start, end, outcomes);
       options.onProgress?.(end);

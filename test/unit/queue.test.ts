@@ -59,6 +59,35 @@ describe('unit: request queue', () => {
     assert.equal(calls, 1);
   });
 
+  it("concurrent callers' changes packed together: a lost answer in one slice stops no other slice", async () => {
+    let calls = 0;
+    const { native } = recorder((_r, index) => (calls === 0 && index === 5 ? 'unknown' : undefined));
+    const wrapped = { ...native, executeJson: async (json: string) => { const f = await native.executeJson(json); calls++; return f; } } as RawHandle;
+    const q = new RequestQueue(wrapped, Promise.resolve());
+    const outcomes = await Promise.all(Array.from({ length: 2 * SLICE + 3 }, () => q.change({ command: 1 })));
+    assert.equal(outcomes[5]?.outcome, 'unknown');
+    assert.equal(outcomes.filter((o) => o !== undefined).length, 1, 'every other change applied');
+    assert.equal(calls, 3, 'every slice was sent');
+  });
+
+  it("independent requests: a slice refused whole is that slice's failure alone", async () => {
+    let calls = 0;
+    const { native } = recorder();
+    const wrapped = {
+      ...native,
+      executeJson: async (json: string) => {
+        if (calls++ === 1) throw Object.assign(new Error('no buffer space'), { errno: 105 });
+        return native.executeJson(json);
+      },
+    } as RawHandle;
+    const q = new RequestQueue(wrapped, Promise.resolve());
+    const outcomes = await q.send(Array.from({ length: 3 * SLICE }, () => ({ command: 1 })), { independent: true });
+    assert.ok(outcomes.slice(0, SLICE).every((o) => o === undefined));
+    assert.ok(outcomes.slice(SLICE, 2 * SLICE).every((o) => o?.outcome === 'unsent' && o.errno === 105));
+    assert.ok(outcomes.slice(2 * SLICE).every((o) => o === undefined));
+    assert.equal(calls, 3);
+  });
+
   it('fails every queued call with the open error', async () => {
     const { native } = recorder();
     const q = new RequestQueue(native, Promise.reject(Object.assign(new Error('IPVS is not available'), { errno: 2, unavailable: true })));
