@@ -188,9 +188,10 @@ export class IpvsHandle {
    */
   async editDestination(service: ServiceKey, destination: DestinationSpec): Promise<void> {
     const k = toServiceKey(service);
-    // The key and each setting given, before the current ones are read.
-    const key = checkDestinationChanges(destination, k);
+    // The caller's object is read once (a getter cannot answer differently
+    // later); the key and each setting given are checked before the current ones are read.
     const changes = fields(destination, 'destination', DESTINATION_FIELDS);
+    const key = checkDestinationChanges(changes, k);
     const failed = this.failed('editDestination', k, undefined, key.name);
     const outcome = await this.job(failed, async (): Promise<Outcome> => {
       const current = (await rawEntries<RawDestinationEntry>(await this.native.listDestinations(k.raw, { stats: false }))).find(

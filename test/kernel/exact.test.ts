@@ -58,6 +58,27 @@ describe('kernel: exact core semantics', function () {
     assert.equal(d.upperThreshold, 9);
   });
 
+  it("an edit reads the caller's objects once: a getter that answers differently the second time cannot retarget it", async () => {
+    await handle.addService(web);
+    await handle.addDestination(web, { address: '198.18.2.1', port: 80, forwarding: 'masq', weight: 1 });
+    await handle.addDestination(web, { address: '198.18.2.1', port: 8080, forwarding: 'masq', weight: 1 });
+    let reads = 0;
+    const fickle = {
+      address: '198.18.2.1',
+      get port() {
+        return reads++ === 0 ? 80 : 8080;
+      },
+      weight: 9,
+    };
+    await handle.editDestination(web, fickle as ipvs.DestinationSpec);
+    assert.equal(reads, 1);
+    assert.deepEqual(savedRules(), [
+      '-A -t 198.18.1.1:80 -s wlc',
+      '-a -t 198.18.1.1:80 -r 198.18.2.1:80 -m -w 9',
+      '-a -t 198.18.1.1:80 -r 198.18.2.1:8080 -m -w 1',
+    ]);
+  });
+
   it('an edit reads only what it needs: one service read for editService, one destination dump for editDestination', async () => {
     await handle.addService(web);
     await handle.addDestination(web, { address: '198.18.2.1' });
