@@ -1,0 +1,112 @@
+// The event-loop floor: the longest event-loop block while plain JavaScript,
+// with no library, no addon and no kernel, builds only the objects that
+// list() and apply() must hand back for an N x M table, in slices of 2 ms
+// that yield to the loop between them. What remains is V8's garbage
+// collector: every one of those objects is new and stays alive, so the
+// young-generation collections that copy them stop the loop, however the
+// work around them is sliced. A library that returns these objects cannot
+// block the loop for less than this on the same machine, so the bench
+// reports it beside the library's own longest blocks.
+//
+// Run alone: node dist/bench/floor.js [--n 20000] [--m 10] [--json] (inside
+// the sandbox for the VM's figures); bench/guest.ts runs it in a fresh
+// process once per size.
+import { monitorEventLoopDelay, performance } from 'perf_hooks';
+import { setImmediate as nextTurn } from 'timers/promises';
+
+/** Each twice: in a fresh process, then again (V8 may by then allocate such objects straight into the old generation). */
+export interface Floor {
+  /** Building list()'s services, destinations and stats. */
+  listMs: [first: number, again: number];
+  /** Building apply()'s result for creating the table: an operation and a change per object. */
+  applyResultMs: [first: number, again: number];
+}
+
+const zero = () => ({ conns: 0n, inpkts: 0n, outpkts: 0n, inbytes: 0n, outbytes: 0n, cps: 0n, inpps: 0n, outpps: 0n, inbps: 0n, outbps: 0n });
+
+function listedService(i: number, m: number): unknown {
+  const destinations = new Array(m);
+  for (let j = 0; j < m; j++)
+    destinations[j] = {
+      address: `198.19.${j & 255}.${(i % 250) + 1}`,
+      port: 80,
+      weight: 1,
+      forwarding: 'masq',
+      upperThreshold: 0,
+      lowerThreshold: 0,
+      family: 'ipv4',
+      activeConnections: 0,
+      inactiveConnections: 0,
+      persistentConnections: 0,
+      tunnel: null,
+      stats: zero(),
+    };
+  return {
+    family: 'ipv4',
+    protocol: 'tcp',
+    address: `198.18.${(i >> 8) & 255}.${i & 255}`,
+    port: 80,
+    scheduler: 'rr',
+    persistence: null,
+    persistenceEngine: null,
+    onePacket: false,
+    schedulerFlags: [],
+    stats: zero(),
+    destinations,
+  };
+}
+
+/** The longest event-loop block while `build(i)` runs for i = 0..n-1 in 2 ms slices, everything it returns kept. */
+async function longestBlock(n: number, build: (i: number, keep: unknown[]) => void): Promise<number> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  let keep: unknown[] | null = [];
+  for (let i = 0; i < n; ) {
+    const t = performance.now();
+    while (i < n && performance.now() - t < 2) build(i++, keep);
+    await nextTurn();
+  }
+  // One more tick of the histogram's timer (see bench/guest.ts timed()).
+  await new Promise((r) => setTimeout(r, 5));
+  h.disable();
+  keep = null;
+  return h.max / 1e6;
+}
+
+export async function eventLoopFloor(n: number, m: number): Promise<Floor> {
+  const list = (i: number, keep: unknown[]) => keep.push(listedService(i, m));
+  const listMs: Floor['listMs'] = [await longestBlock(n, list), await longestBlock(n, list)];
+  // apply()'s input is the caller's, made before the call: only the result is new.
+  const desired = Array.from({ length: n }, (_, i) => ({
+    protocol: 'tcp',
+    address: `198.18.${(i >> 8) & 255}.${i & 255}`,
+    port: 80,
+    scheduler: 'rr',
+    destinations: Array.from({ length: m }, (_, j) => ({ address: `198.19.${j & 255}.${(i % 250) + 1}`, forwarding: 'masq', weight: 1 })),
+  }));
+  await new Promise((r) => setTimeout(r, 50));
+  const result = (i: number, keep: unknown[]) => {
+    const service = { protocol: 'tcp', address: desired[i].address, port: 80, scheduler: 'rr' };
+    keep.push({ operation: { operation: 'addService', service }, status: 'applied' });
+    for (const destination of desired[i].destinations) keep.push({ operation: { operation: 'addDestination', service, destination }, status: 'applied' });
+  };
+  const applyResultMs: Floor['applyResultMs'] = [await longestBlock(n, result), await longestBlock(n, result)];
+  return { listMs, applyResultMs };
+}
+
+if (require.main === module) {
+  const arg = (name: string, fallback: number) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  const n = arg('n', 20000);
+  const m = arg('m', 10);
+  const ms = (pair: number[]) => pair.map((x) => `${x.toFixed(1)} ms`).join(', then ');
+  void eventLoopFloor(n, m).then((f) =>
+    console.log(
+      process.argv.includes('--json')
+        ? JSON.stringify(f)
+        : `event-loop floor at ${n}x${m}: list()'s objects ${ms(f.listMs)}; apply()'s result ${ms(f.applyResultMs)}`,
+    ),
+  );
+}
