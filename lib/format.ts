@@ -6,6 +6,7 @@ import { addressWords, hostPort, ipv4Text, prefixMask } from './address';
 import type { Connection } from './connections';
 import { PROTOCOL_NUMBER, type ForwardingMethod } from './constants';
 import type { Destination, Info, Service, SyncDaemon, Timeouts } from './types';
+import { describe, expectInteger, expectObject, expectOneOf, type Name } from './validate';
 
 /** Host and port names for listings without -n (ipvsadm: gethostbyaddr, getservbyport). */
 export interface Names {
@@ -247,11 +248,63 @@ function serviceEntry(s: Service, o: ListOptions): string[] {
   return lines;
 }
 
+const COUNTERS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes', 'cps', 'inpps', 'outpps', 'inbps', 'outbps'] as const;
+const FORWARDINGS = Object.keys(FORWARD_NAME) as ForwardingMethod[];
+const PROTOCOLS = Object.keys(PROTOCOL_TITLE);
+
+function expectCounters(value: unknown, name: Name): void {
+  if (value === null || value === undefined) return;
+  const stats = expectObject(value, name);
+  for (const c of COUNTERS)
+    if (typeof stats[c] !== 'bigint') throw new TypeError(`Expected a bigint for ${name}.${c} but received ${describe(stats[c])} (list() gives bigints; JSON loses them)`);
+}
+
+function expectText(value: unknown, name: Name, field: string): void {
+  if (typeof value !== 'string') throw new TypeError(`Expected a string for ${name}.${field} but received ${describe(value)}`);
+}
+
+/** What the listing formats read, in the shape list() returns: a wrong table is a TypeError naming the field, not a crash or a garbled line. */
+function checkListed(value: unknown, what: string): Service[] {
+  if (!Array.isArray(value)) throw new TypeError(`Expected an array of services (as list() returns) for ${what} but received ${describe(value)}`);
+  const path = { i: 0, j: -1, toString: () => (path.j < 0 ? `${what}[${path.i}]` : `${what}[${path.i}].destinations[${path.j}]`) };
+  for (let i = 0; i < value.length; i++) {
+    path.i = i;
+    path.j = -1;
+    const s = expectObject(value[i], path);
+    expectOneOf(s.family, path, ['ipv4', 'ipv6'], 'family');
+    if (s.fwmark !== undefined) expectInteger(s.fwmark, path, 1, 2 ** 32 - 1, 'fwmark');
+    else {
+      expectOneOf(s.protocol, path, PROTOCOLS, 'protocol');
+      expectText(s.address, path, 'address');
+      expectInteger(s.port, path, 0, 65535, 'port');
+    }
+    expectText(s.scheduler, path, 'scheduler');
+    expectCounters(s.stats, `${path}.stats`);
+    if (!Array.isArray(s.destinations)) throw new TypeError(`Expected an array for ${path}.destinations but received ${describe(s.destinations)}`);
+    for (let j = 0; j < s.destinations.length; j++) {
+      path.j = j;
+      const d = expectObject(s.destinations[j], path);
+      expectText(d.address, path, 'address');
+      expectInteger(d.port, path, 0, 65535, 'port');
+      expectOneOf(d.forwarding, path, FORWARDINGS, 'forwarding');
+      for (const f of ['weight', 'upperThreshold', 'lowerThreshold', 'activeConnections', 'inactiveConnections', 'persistentConnections'])
+        expectInteger(d[f], path, 0, 2 ** 32 - 1, f);
+      if (d.stats !== null && d.stats !== undefined) expectCounters(d.stats, `${path}.stats`);
+    }
+  }
+  return value as Service[];
+}
+
 /**
- * `ipvsadm -L` for the given table and info, with any listing option
- * (numeric by default: `ipvsadm -Ln`).
+ * `ipvsadm -L` for the given table (in the shape list() returns) and info,
+ * with any listing option (numeric by default: `ipvsadm -Ln`).
  */
-export function formatIpvsadmList(services: Service[], info: Info, options: ListOptions = {}): string {
+export function formatIpvsadmList(table: Service[], info: Info, options: ListOptions = {}): string {
+  const services = checkListed(table, 'services');
+  const i = expectObject(info, 'info');
+  expectText(i.version, 'info', 'version');
+  expectInteger(i.connectionTableSize, 'info', 0, 2 ** 32 - 1, 'connectionTableSize');
+  expectObject(options, 'options');
   const lines = [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
   for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) lines.push(...serviceEntry(s, options));
   return lines.join('\n') + '\n';

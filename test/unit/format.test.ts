@@ -21,6 +21,25 @@ describe('unit: ipvsadm -Ln format', () => {
     assert.deepEqual(addressWords('::'), [0, 0, 0, 0]);
   });
 
+  it('refuses a table not in the shape list() returns, naming the field', () => {
+    const info = { version: '1.2.1', versionCode: 0x010201, connectionTableSize: 4096 };
+    const dest = { address: '10.0.0.1', port: 80, family: 'ipv4', forwarding: 'masq', weight: 1, upperThreshold: 0, lowerThreshold: 0, activeConnections: 0, inactiveConnections: 0, persistentConnections: 0, tunnel: null, stats: null };
+    assert.throws(() => formatIpvsadmList(undefined as unknown as Service[], info), { name: 'TypeError', message: /array of services .* for services but received undefined/ });
+    assert.throws(() => formatIpvsadmList([service({ destinations: [dest, { ...dest, forwarding: 'nat' }] })], info), {
+      name: 'RangeError',
+      message: /services\[0\]\.destinations\[1\]\.forwarding but received "nat"/,
+    });
+    // A table saved with jsonReplacer and parsed back has its counters as strings.
+    const zero = { conns: '0', inpkts: '0', outpkts: '0', inbytes: '0', outbytes: '0', cps: '0', inpps: '0', outpps: '0', inbps: '0', outbps: '0' };
+    assert.throws(() => formatIpvsadmList([service({}), service({ stats: zero })], info, { stats: true }), {
+      name: 'TypeError',
+      message: /bigint for services\[1\]\.stats\.conns but received "0" \(list\(\) gives bigints; JSON loses them\)/,
+    });
+    assert.throws(() => formatIpvsadmList([service({ destinations: undefined })], info), /array for services\[0\]\.destinations but received undefined/);
+    assert.throws(() => formatIpvsadmList([], {} as typeof info), /string for info\.version but received undefined/);
+    assert.equal(formatIpvsadmList([service({ destinations: [dest] })], info).split('\n')[4], '  -> 10.0.0.1:80                  Masq    1      0          0         ');
+  });
+
   it('sorts like ipvsadm, including its wrap-around for high addresses', () => {
     const out = formatIpvsadmList(
       [service({ address: '200.0.0.1' }), service({ address: '1.0.0.1' }), service({ fwmark: 3 }), service({ address: '1.0.0.1', port: 22 })],
