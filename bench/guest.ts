@@ -16,8 +16,8 @@
 // plus, in the ceiling's namespace while the table is full:
 //   list        handle.list() vs ipvsadm -Sn vs the ceiling's raw dump
 //   addService  one addService() into the full table vs into an empty one
-// plus, once per size, the event-loop floor (bench/floor.ts): the longest
-// block while plain JavaScript builds only the objects list() and apply()
+// plus, once per size, the event-loop baseline (bench/baseline.ts): the
+// longest block while plain JavaScript builds the objects list() and apply()
 // return, in a fresh process
 // and the end state is checked against `ipvsadm -Sn` after create, after
 // one-change (which includes churn) and after delete.
@@ -34,7 +34,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import { closeSync, openSync, writeFileSync } from 'fs';
 import { monitorEventLoopDelay, performance } from 'perf_hooks';
 import * as ipvs from '../lib';
-import type { Floor } from './floor';
+import type { Baseline } from './baseline';
 import { formatTables, type BenchResult, type Method, type Phase, type Row } from './report';
 
 // ------------------------------------------------------------------ config --
@@ -550,7 +550,7 @@ async function main(): Promise<void> {
   let callsMsPerOp = 0; // measured at the largest size done so far
   const probesBySize: Record<string, { samplesMs: number[]; medianMs: number }> = {};
   const emptyBySize: Record<string, { samplesMs: number[]; medianMs: number }> = {};
-  const floors: Record<string, Floor> = {};
+  const baselines: Record<string, Baseline> = {};
   for (const n of NS_LIST) {
     for (const m of M_LIST) {
       const c = makeCase(n, m);
@@ -619,14 +619,14 @@ async function main(): Promise<void> {
           log(`addService alone: ${probesBySize[size].medianMs} ms into the ${size} table, ${emptyBySize[size].medianMs} ms into an empty one`);
         }
       }
-      // The event-loop floor for this size, in a fresh process (see bench/floor.ts).
-      const floor = spawnSync(process.execPath, [`${__dirname}/floor.js`, '--n', String(n), '--m', String(m), '--json'], { encoding: 'utf8' });
-      if (floor.status === 0) {
-        floors[`${n}x${m}`] = JSON.parse(floor.stdout) as Floor;
-        extras.eventLoopFloorMs = floors;
-        console.log(`BENCH-EXTRA ${JSON.stringify({ eventLoopFloorMs: floors })}`);
-        log(`event-loop floor at ${n}x${m}: ${JSON.stringify(floors[`${n}x${m}`])}`);
-      } else note(`event-loop floor at ${n}x${m}: failed (${floor.status}): ${floor.stderr}`);
+      // The event-loop baseline for this size, in a fresh process (see bench/baseline.ts).
+      const baseline = spawnSync(process.execPath, [`${__dirname}/baseline.js`, '--n', String(n), '--m', String(m), '--json'], { encoding: 'utf8' });
+      if (baseline.status === 0) {
+        baselines[`${n}x${m}`] = JSON.parse(baseline.stdout) as Baseline;
+        extras.eventLoopBaselineMs = baselines;
+        console.log(`BENCH-EXTRA ${JSON.stringify({ eventLoopBaselineMs: baselines })}`);
+        log(`event-loop baseline at ${n}x${m}: ${JSON.stringify(baselines[`${n}x${m}`])}`);
+      } else note(`event-loop baseline at ${n}x${m}: failed (${baseline.status}): ${baseline.stderr}`);
     }
   }
 

@@ -1,7 +1,7 @@
 // Tables, the markdown ratio table and the SVG chart of a bench result
 // (shared by bench/guest.ts, which prints the tables, and bench/run.ts, which
 // writes bench/results.md and bench/chart.svg). No dependencies.
-import type { Floor } from './floor';
+import type { Baseline } from './baseline';
 
 export type Method = 'apply' | 'calls' | 'ipvsadm' | 'ceiling';
 export type Phase = 'create' | 'noop' | 'churn' | 'one-change' | 'delete' | 'list';
@@ -165,10 +165,10 @@ function extrasText(result: BenchResult): string[] {
     const loops = result.rows.filter((r) => r.phase === phase && r.loopMaxMs !== undefined && (phase === 'list' || r.method === 'apply'));
     for (const r of loops) out.push(`- longest event-loop block, ${r.method} ${phase} at ${r.n}x${r.m}: ${fmtMs(r.loopMaxMs!)}`);
   }
-  const floors = (result.extras as { eventLoopFloorMs?: Record<string, Floor> }).eventLoopFloorMs ?? {};
-  for (const [size, f] of Object.entries(floors))
+  const baselines = (result.extras as { eventLoopBaselineMs?: Record<string, Baseline> }).eventLoopBaselineMs ?? {};
+  for (const [size, f] of Object.entries(baselines))
     out.push(
-      `- event-loop floor at ${size} (plain JS building only the returned objects, no library; fresh process, then again): ` +
+      `- event-loop baseline at ${size} (plain JS building the same objects, no library; fresh process, then again): ` +
         `list()'s ${fmtMs(f.listMs[0])}, ${fmtMs(f.listMs[1])}; apply() create's result ${fmtMs(f.applyResultMs[0])}, ${fmtMs(f.applyResultMs[1])}`,
     );
   return out;
