@@ -7,7 +7,8 @@
 // bound: the library's list() builds its objects with JSON.parse, which
 // allocates them faster than object literals do, and can block for less.
 // It tells what blocks come from V8 and the machine rather than from the
-// library: in the emulated test VM they are far above 20 ms.
+// library: in the emulated test VM they are far above 20 ms. It also times
+// the machine's own noise: an idle loop, and a busy one that keeps nothing.
 //
 // Run alone: node dist/bench/baseline.js [--n 20000] [--m 10] [--json]
 // (inside the sandbox for the VM's figures); bench/guest.ts runs it in a
@@ -17,6 +18,9 @@ import { setImmediate as nextTurn } from 'timers/promises';
 
 /** Each twice: in a fresh process, then again (V8 may by then allocate such objects straight into the old generation). */
 export interface Baseline {
+  /** The machine's own noise: 5 s of an idle loop, and 5 s of 2 ms slices of arithmetic that keep nothing. */
+  idleMs: number;
+  busyMs: number;
   /** Building list()'s services, destinations and stats. */
   listMs: [first: number, again: number];
   /** Building apply()'s result for creating the table: an operation and a change per object. */
@@ -74,7 +78,25 @@ async function longestBlock(n: number, build: (i: number, keep: unknown[]) => vo
   return h.max / 1e6;
 }
 
+/** The longest block in `seconds` of `work` (run again and again until then). */
+async function longestBlockFor(seconds: number, work: () => Promise<void>): Promise<number> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) await work();
+  await new Promise((r) => setTimeout(r, 5));
+  h.disable();
+  return h.max / 1e6;
+}
+
 export async function eventLoopBaseline(n: number, m: number): Promise<Baseline> {
+  const idleMs = await longestBlockFor(5, () => new Promise((r) => setTimeout(r, 100)));
+  let x = 0;
+  const busyMs = await longestBlockFor(5, async () => {
+    const t = performance.now();
+    while (performance.now() - t < 2) x = Math.sqrt(x + 1);
+    await nextTurn();
+  });
   const list = (i: number, keep: unknown[]) => keep.push(listedService(i, m));
   const listMs: Baseline['listMs'] = [await longestBlock(n, list), await longestBlock(n, list)];
   // apply()'s input is the caller's, made before the call: only the result is new.
@@ -92,7 +114,7 @@ export async function eventLoopBaseline(n: number, m: number): Promise<Baseline>
     for (const destination of desired[i].destinations) keep.push({ operation: { operation: 'addDestination', service, destination }, status: 'applied' });
   };
   const applyResultMs: Baseline['applyResultMs'] = [await longestBlock(n, result), await longestBlock(n, result)];
-  return { listMs, applyResultMs };
+  return { idleMs, busyMs, listMs, applyResultMs };
 }
 
 if (require.main === module) {
@@ -107,7 +129,8 @@ if (require.main === module) {
     console.log(
       process.argv.includes('--json')
         ? JSON.stringify(f)
-        : `event-loop baseline at ${n}x${m}: list()'s objects ${ms(f.listMs)}; apply()'s result ${ms(f.applyResultMs)}`,
+        : `event-loop baseline at ${n}x${m}: idle ${f.idleMs.toFixed(1)} ms, busy keeping nothing ${f.busyMs.toFixed(1)} ms; ` +
+          `list()'s objects ${ms(f.listMs)}; apply()'s result ${ms(f.applyResultMs)}`,
     ),
   );
 }

@@ -169,7 +169,8 @@ function extrasText(result: BenchResult): string[] {
   for (const [size, f] of Object.entries(baselines))
     out.push(
       `- event-loop baseline at ${size} (plain JS building the same objects, no library; fresh process, then again): ` +
-        `list()'s ${fmtMs(f.listMs[0])}, ${fmtMs(f.listMs[1])}; apply() create's result ${fmtMs(f.applyResultMs[0])}, ${fmtMs(f.applyResultMs[1])}`,
+        `list()'s ${fmtMs(f.listMs[0])}, ${fmtMs(f.listMs[1])}; apply() create's result ${fmtMs(f.applyResultMs[0])}, ${fmtMs(f.applyResultMs[1])}; ` +
+        `the machine alone: idle ${fmtMs(f.idleMs)}, busy keeping nothing ${fmtMs(f.busyMs)}`,
     );
   return out;
 }
