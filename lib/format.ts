@@ -252,11 +252,12 @@ const COUNTERS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes', 'cps', 'i
 const FORWARDINGS = Object.keys(FORWARD_NAME) as ForwardingMethod[];
 const PROTOCOLS = Object.keys(PROTOCOL_TITLE);
 
+/** `name`.stats: null, or the ten counters as bigints (the name is joined only on failure). */
 function expectCounters(value: unknown, name: Name): void {
   if (value === null || value === undefined) return;
-  const stats = expectObject(value, name);
+  const stats = expectObject(value, name, 'stats');
   for (const c of COUNTERS)
-    if (typeof stats[c] !== 'bigint') throw new TypeError(`Expected a bigint for ${name}.${c} but received ${describe(stats[c])} (list() gives bigints; JSON loses them)`);
+    if (typeof stats[c] !== 'bigint') throw new TypeError(`Expected a bigint for ${name}.stats.${c} but received ${describe(stats[c])} (list() gives bigints; JSON loses them)`);
 }
 
 function expectText(value: unknown, name: Name, field: string): void {
@@ -279,7 +280,7 @@ function checkListed(value: unknown, what: string): Service[] {
       expectInteger(s.port, path, 0, 65535, 'port');
     }
     expectText(s.scheduler, path, 'scheduler');
-    expectCounters(s.stats, `${path}.stats`);
+    expectCounters(s.stats, path);
     if (!Array.isArray(s.destinations)) throw new TypeError(`Expected an array for ${path}.destinations but received ${describe(s.destinations)}`);
     for (let j = 0; j < s.destinations.length; j++) {
       path.j = j;
@@ -289,7 +290,7 @@ function checkListed(value: unknown, what: string): Service[] {
       expectOneOf(d.forwarding, path, FORWARDINGS, 'forwarding');
       for (const f of ['weight', 'upperThreshold', 'lowerThreshold', 'activeConnections', 'inactiveConnections', 'persistentConnections'])
         expectInteger(d[f], path, 0, 2 ** 32 - 1, f);
-      if (d.stats !== null && d.stats !== undefined) expectCounters(d.stats, `${path}.stats`);
+      expectCounters(d.stats, path);
     }
   }
   return value as Service[];
