@@ -10,10 +10,21 @@ export function addressVersion(text: string): 0 | 4 | 6 {
   return net.isIP(text) as 0 | 4 | 6;
 }
 
-/** The 32-bit value of a dotted IPv4 address ('1.2.3.4' -> 0x01020304). */
+/**
+ * The 32-bit value of a valid dotted IPv4 address ('1.2.3.4' -> 0x01020304).
+ * Digit by digit, without splitting: listings sort by it (220,000 addresses).
+ */
 export function ipv4Number(text: string): number {
-  const p = text.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+  let value = 0;
+  let octet = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2e) {
+      value = (value << 8) | octet;
+      octet = 0;
+    } else octet = octet * 10 + c - 0x30;
+  }
+  return ((value << 8) | octet) >>> 0;
 }
 
 /** The IPv4 mask of a prefix length 0-32 (24 -> 0xffffff00). */

@@ -50,6 +50,20 @@ const FORWARD_NAME: Record<ForwardingMethod, string> = {
 
 const PROTOCOL_TITLE: Record<string, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
 
+/** The forwarding column of `ipvsadm -Ln` (%-7s). */
+const FORWARD_COLUMN = Object.fromEntries(Object.entries(FORWARD_NAME).map(([k, v]) => [k, v.padEnd(7)])) as Record<ForwardingMethod, string>;
+
+/** Small numbers' padded columns, made once: a listing prints the same few weights and counts 220,000 times. */
+const COLUMNS = new Map<number, string[]>();
+
+/** `n` left-aligned in `width` columns (%-Nu). */
+function column(n: number, width: number): string {
+  if (n >= 256 || n < 0) return String(n).padEnd(width);
+  let cache = COLUMNS.get(width);
+  if (cache === undefined) COLUMNS.set(width, (cache = []));
+  return (cache[n] ??= String(n).padEnd(width));
+}
+
 // ipvsadm sorts with glibc's qsort and comparators written as C `int r = a - b`
 // on unsigned values (ipvs_cmp_services, ipvs_cmp_dests): the difference wraps
 // to 32-bit signed, so 192.168.0.1 sorts before 10.0.0.1, and two addresses
@@ -192,9 +206,8 @@ function zeroStats(): NonNullable<Service['stats']> {
   return { conns: 0n, inpkts: 0n, outpkts: 0n, inbytes: 0n, outbytes: 0n, cps: 0n, inpps: 0n, outpps: 0n, inbps: 0n, outbps: 0n };
 }
 
-/** One service and its destinations (print_service_entry, listing formats). */
-function serviceEntry(s: Service, o: ListOptions): string[] {
-  const lines: string[] = [];
+/** One service and its destinations (print_service_entry, listing formats), added to `lines`. */
+function serviceEntry(s: Service, o: ListOptions, lines: string[]): void {
   let name: string;
   // ipvsadm prints the mark with %d: marks above 2^31 - 1 come out negative.
   if (s.fwmark !== undefined) name = `FWM  ${s.fwmark | 0}${s.family === 'ipv6' ? ' IPv6' : ''}`;
@@ -241,11 +254,9 @@ function serviceEntry(s: Service, o: ListOptions): string[] {
       );
     else
       lines.push(
-        `${head} ${FORWARD_NAME[d.forwarding].padEnd(7)} ${String(d.weight).padEnd(6)} ` +
-          `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}`,
+        `${head} ${FORWARD_COLUMN[d.forwarding]} ${column(d.weight, 6)} ${column(d.activeConnections, 10)} ${column(d.inactiveConnections, 10)}`,
       );
   }
-  return lines;
 }
 
 const COUNTERS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes', 'cps', 'inpps', 'outpps', 'inbps', 'outbps'] as const;
@@ -264,8 +275,12 @@ function expectText(value: unknown, name: Name, field: string): void {
   if (typeof value !== 'string') throw new TypeError(`Expected a string for ${name}.${field} but received ${describe(value)}`);
 }
 
-/** What the listing formats read, in the shape list() returns: a wrong table is a TypeError naming the field, not a crash or a garbled line. */
-function checkListed(value: unknown, what: string): Service[] {
+/**
+ * What the listing formats read, in the shape list() returns: a wrong table
+ * is a TypeError naming the field, not a crash or a garbled line. The
+ * counters are read (and checked) only for --stats and --rate.
+ */
+function checkListed(value: unknown, what: string, counters: boolean): Service[] {
   if (!Array.isArray(value)) throw new TypeError(`Expected an array of services (as list() returns) for ${what} but received ${describe(value)}`);
   const path = { i: 0, j: -1, toString: () => (path.j < 0 ? `${what}[${path.i}]` : `${what}[${path.i}].destinations[${path.j}]`) };
   for (let i = 0; i < value.length; i++) {
@@ -280,7 +295,7 @@ function checkListed(value: unknown, what: string): Service[] {
       expectInteger(s.port, path, 0, 65535, 'port');
     }
     expectText(s.scheduler, path, 'scheduler');
-    expectCounters(s.stats, path);
+    if (counters) expectCounters(s.stats, path);
     if (!Array.isArray(s.destinations)) throw new TypeError(`Expected an array for ${path}.destinations but received ${describe(s.destinations)}`);
     for (let j = 0; j < s.destinations.length; j++) {
       path.j = j;
@@ -290,7 +305,7 @@ function checkListed(value: unknown, what: string): Service[] {
       expectOneOf(d.forwarding, path, FORWARDINGS, 'forwarding');
       for (const f of ['weight', 'upperThreshold', 'lowerThreshold', 'activeConnections', 'inactiveConnections', 'persistentConnections'])
         expectInteger(d[f], path, 0, 2 ** 32 - 1, f);
-      expectCounters(d.stats, path);
+      if (counters) expectCounters(d.stats, path);
     }
   }
   return value as Service[];
@@ -301,19 +316,33 @@ function checkListed(value: unknown, what: string): Service[] {
  * with any listing option (numeric by default: `ipvsadm -Ln`).
  */
 export function formatIpvsadmList(table: Service[], info: Info, options: ListOptions = {}): string {
-  const services = checkListed(table, 'services');
+  expectObject(options, 'options');
+  const services = checkListed(table, 'services', options.stats === true || options.rate === true);
   const i = expectObject(info, 'info');
   expectText(i.version, 'info', 'version');
   expectInteger(i.connectionTableSize, 'info', 0, 2 ** 32 - 1, 'connectionTableSize');
-  expectObject(options, 'options');
-  const lines = [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
-  for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) lines.push(...serviceEntry(s, options));
-  return lines.join('\n') + '\n';
+  const parts = [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
+  // Joined a few thousand lines at a time: each line is built from pieces
+  // that a joined chunk no longer needs, so they die young instead of all
+  // 220,000 lines' pieces surviving (and being copied by the collector)
+  // until one join at the end.
+  let lines: string[] = [];
+  for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) {
+    serviceEntry(s, options, lines);
+    if (lines.length >= 4096) {
+      parts.push(lines.join('\n'));
+      lines = [];
+    }
+  }
+  if (lines.length > 0) parts.push(lines.join('\n'));
+  return parts.join('\n') + '\n';
 }
 
 /** `ipvsadm -L -t|-u|-f SERVICE`: one service, without the version line. */
 export function formatIpvsadmService(service: Service, options: ListOptions = {}): string {
-  return [...title(options), ...serviceEntry(service, options)].join('\n') + '\n';
+  const lines = title(options);
+  serviceEntry(service, options, lines);
+  return lines.join('\n') + '\n';
 }
 
 /** `ipvsadm -Lc` (with --persistent-conn: the persistence engine columns). */
