@@ -39,7 +39,9 @@ import type {
   SyncState,
   Timeouts,
 } from './types';
-import { describe, fields } from './validate';
+import { describe, expectBoolean, fields } from './validate';
+
+const LIST_FIELDS = new Set(['stats']);
 import { apply, batch, type ApplyOptions, type ApplyResult, type BatchOptions, type BatchResult, type Operation } from './desired/apply';
 import type { DesiredService } from './types';
 
@@ -160,9 +162,15 @@ export class IpvsHandle {
     return service;
   }
 
-  /** Every service with its destinations and stats (ipvsadm -Ln --stats). */
-  async list(): Promise<Service[]> {
-    return this.job({ operation: 'list', object: '' }, async () => servicesOf(await this.native.list({ destinations: true, stats: true })));
+  /**
+   * Every service with its destinations and stats (ipvsadm -Ln --stats).
+   * `{ stats: false }`: without the counters (every `stats` is null), a
+   * cheaper read of a large table for what does not show them.
+   */
+  async list(options?: { stats?: boolean }): Promise<Service[]> {
+    const o = options === undefined ? {} : fields(options, 'options', LIST_FIELDS);
+    const stats = expectBoolean(o.stats, 'options.stats', true);
+    return this.job({ operation: 'list', object: '' }, async () => servicesOf(await this.native.list({ destinations: true, stats })));
   }
 
   /** Every service with its stats, without destinations (the field is absent): one dump instead of one per service. */

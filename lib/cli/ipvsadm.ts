@@ -68,7 +68,7 @@ async function execute(ctx: Context, handle: IpvsHandle, c: Exclude<IpvsadmComma
       case 'list':
         return await list(ctx, handle, c, asJson);
       case 'save': {
-        const services = await handle.list();
+        const services = await handle.list({ stats: asJson });
         if (asJson) ctx.io.out(json(services));
         else ctx.io.out(formatRules(services, c.numeric ? {} : { names: await lookupNames(addressesOf(services)) }));
         return 0;
@@ -140,7 +140,8 @@ async function list(ctx: Context, handle: IpvsHandle, c: Extract<IpvsadmCommand,
     }
     return 0;
   }
-  const services = c.service ? [await handle.getService(c.service)] : await handle.list();
+  // The counters are read only where they are shown (they cost a large table's listing a third more).
+  const services = c.service ? [await handle.getService(c.service)] : await handle.list({ stats: asJson || f.stats === true || f.rate === true });
   if (asJson) {
     ctx.io.out(json(c.service ? services[0] : services));
     return 0;

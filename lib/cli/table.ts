@@ -99,7 +99,8 @@ export async function runList(ctx: Context, args: string[]): Promise<number> {
     });
   }
   return withHandle(ctx, async (h) => {
-    const services = await h.list();
+    // The counters are read only where they are shown.
+    const services = await h.list({ stats: p.flags.has('json') || options.stats === true || options.rate === true });
     if (p.flags.has('json')) ctx.io.out(json(services));
     else {
       if (!options.numeric) {
@@ -119,7 +120,7 @@ export async function runSave(ctx: Context, args: string[]): Promise<number> {
   }
   if (p.positionals.length) throw new CliError(`unexpected argument ${p.positionals[0]}`);
   return withHandle(ctx, async (h) => {
-    const services = await h.list();
+    const services = await h.list({ stats: p.flags.has('json') });
     ctx.io.out(p.flags.has('json') ? json(services) : formatRules(services, { thresholds: !p.flags.has('ipvsadm') }));
     return 0;
   });

@@ -222,6 +222,8 @@ describe('kernel: handle basics', function () {
       [() => handle.editDestination(web, { address: '2.2.2.2', forwarding: 'masq', tunnel: { type: 'gre' } }), RangeError, /forwarding to be 'tunnel'/],
       [() => handle.editDestination(web, { address: '2.2.2.2', tunnel: { type: 'vxlan' as never } }), RangeError, /tunnel\.type/],
       [() => handle.editDestination(web, { address: '2.2.2.2', tunnel: { port: 70000 } }), RangeError, /tunnel\.port/],
+      [() => handle.list({ stats: 'no' as never }), TypeError, /a boolean for options\.stats but received "no"/],
+      [() => handle.list({ stat: false } as never), TypeError, /Unknown property 'stat' in options/],
     ];
     for (const [call, Kind, pattern] of bad) {
       await assert.rejects(call(), (e: Error) => {

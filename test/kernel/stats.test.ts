@@ -61,5 +61,12 @@ describe('kernel: 64-bit stats', function () {
     const [conns, inpkts, outpkts, inbytes, outbytes] = row.trim().split(/\s+/).slice(2).map(BigInt);
     const now = (await handle.list())[0].stats!;
     assert.deepEqual([now.conns, now.inpkts, now.outpkts, now.inbytes, now.outbytes], [conns, inpkts, outpkts, inbytes, outbytes]);
+    // Without the counters: the same table, every stats null.
+    const full = await handle.list();
+    const lean = await handle.list({ stats: false });
+    assert.equal(lean[0].stats, null);
+    assert.ok(lean[0].destinations.length > 0 && lean[0].destinations.every((d) => d.stats === null));
+    const strip = (t: ipvs.Service[]) => t.map((s) => ({ ...s, stats: null, destinations: s.destinations.map((d) => ({ ...d, stats: null, activeConnections: 0, inactiveConnections: 0 })) }));
+    assert.deepEqual(strip(lean), strip(full));
   });
 });
