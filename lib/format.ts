@@ -206,6 +206,33 @@ function zeroStats(): NonNullable<Service['stats']> {
   return { conns: 0n, inpkts: 0n, outpkts: 0n, inbytes: 0n, outbytes: 0n, cps: 0n, inpps: 0n, outpps: 0n, inbps: 0n, outbps: 0n };
 }
 
+/**
+ * Lines of a listing, each ended by a newline, joined a few thousand at a
+ * time: each line is built from pieces that a joined chunk no longer needs,
+ * so they die young instead of all 220,000 lines' pieces surviving (and being
+ * copied by the collector) until one join at the end.
+ */
+export class LineText {
+  /** Lines not joined yet: push here, then call flushSome(). */
+  lines: string[] = [];
+  private readonly chunks: string[] = [];
+
+  flushSome(): void {
+    if (this.lines.length >= 4096) this.flush();
+  }
+
+  private flush(): void {
+    if (this.lines.length === 0) return;
+    this.chunks.push(this.lines.join('\n') + '\n');
+    this.lines = [];
+  }
+
+  toString(): string {
+    this.flush();
+    return this.chunks.join('');
+  }
+}
+
 /** One service and its destinations (print_service_entry, listing formats), added to `lines`. */
 function serviceEntry(s: Service, o: ListOptions, lines: string[]): void {
   let name: string;
@@ -321,21 +348,13 @@ export function formatIpvsadmList(table: Service[], info: Info, options: ListOpt
   const i = expectObject(info, 'info');
   expectText(i.version, 'info', 'version');
   expectInteger(i.connectionTableSize, 'info', 0, 2 ** 32 - 1, 'connectionTableSize');
-  const parts = [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
-  // Joined a few thousand lines at a time: each line is built from pieces
-  // that a joined chunk no longer needs, so they die young instead of all
-  // 220,000 lines' pieces surviving (and being copied by the collector)
-  // until one join at the end.
-  let lines: string[] = [];
+  const text = new LineText();
+  text.lines.push(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options));
   for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) {
-    serviceEntry(s, options, lines);
-    if (lines.length >= 4096) {
-      parts.push(lines.join('\n'));
-      lines = [];
-    }
+    serviceEntry(s, options, text.lines);
+    text.flushSome();
   }
-  if (lines.length > 0) parts.push(lines.join('\n'));
-  return parts.join('\n') + '\n';
+  return text.toString();
 }
 
 /** `ipvsadm -L -t|-u|-f SERVICE`: one service, without the version line. */

@@ -2,7 +2,7 @@
 // a table -> rules text, and rules -> the table they build or the operations
 // that apply them (for batch() and apply()).
 import { toDestination, toDestinationKey, toService, toServiceKey } from '../convert';
-import { addressPort, ipvsadmDestinationOrder, ipvsadmServiceOrder, netmaskText, schedulerFlagNames, type Names } from '../format';
+import { addressPort, ipvsadmDestinationOrder, ipvsadmServiceOrder, LineText, netmaskText, schedulerFlagNames, type Names } from '../format';
 import type { DesiredService, DestinationSpec, Operation, Service, ServiceKey } from '../index';
 import { parseIpvsadmCommand, RulesError, type ParseOptions, type Rule, type Word } from './ipvsadm';
 
@@ -107,9 +107,10 @@ const CHECKSUM_OPTION: Record<string, string> = { none: '--tun-nocsum', checksum
  * per line; with `thresholds`, also what ipvsadm -S loses.
  */
 export function formatRules(services: readonly Service[], options: FormatRulesOptions = {}): string {
-  const out: string[] = [];
+  const text = new LineText();
   const names = options.names;
   for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) {
+    const out = text.lines;
     const svc = serviceWords(s, names);
     let line = `-A ${svc} -s ${s.scheduler}`;
     if (s.persistence) {
@@ -138,8 +139,9 @@ export function formatRules(services: readonly Service[], options: FormatRulesOp
       if (options.thresholds && (d.upperThreshold || d.lowerThreshold)) rule += ` -x ${d.upperThreshold} -y ${d.lowerThreshold}`;
       out.push(rule);
     }
+    text.flushSome();
   }
-  return out.map((l) => l + '\n').join('');
+  return text.toString();
 }
 
 /** The identity of a service key (what names it), for folding rules. */
