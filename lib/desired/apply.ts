@@ -26,7 +26,7 @@ import { destinationSettings, serviceSpecOf } from '../listing';
 import type { Outcome } from '../queue';
 import type { DesiredService, DestinationSpec, ServiceEntry, ServiceKey, ServiceSpec } from '../types';
 import { forEachSliced, mapSliced, Slicer } from '../slices';
-import { describe, expectInteger, expectObject, expectOneOf } from '../validate';
+import { describe, expectInteger, expectObject, expectOneOf, refuseHidden } from '../validate';
 
 /** One change of a plan. Edits and deletes carry what was there before (for review and rollback). */
 export type Operation =
@@ -202,13 +202,17 @@ const drainStarts = new WeakMap<IpvsHandle, Map<string, number>>();
 
 /**
  * A desired service's own fields but its destinations (and stats), and its
- * destination list. A loop rather than object rest (`{ destinations, ...spec }`),
- * which V8 runs through a slow runtime call.
+ * destination list: each read once, so that what is checked and sent is
+ * what the operations report (a getter cannot answer differently the second
+ * time). A loop rather than object rest (`{ destinations, ...spec }`), which
+ * V8 runs through a slow runtime call.
  */
-function settingsAndDestinations(service: Record<string, unknown>): { spec: ServiceSpec; list: unknown } {
+function settingsAndDestinations(value: unknown, name: string): { spec: ServiceSpec; list: unknown } {
+  const service = expectObject(value, name);
   const spec: Record<string, unknown> = {};
   let list: unknown;
   const keys = Object.keys(service);
+  refuseHidden(service, keys.length, name);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     if (key === 'destinations') list = service.destinations;
@@ -300,9 +304,9 @@ async function checkDesired(handle: IpvsHandle, desired: readonly DesiredService
   const path = { i: 0, j: 0, toString: () => `desired[${path.i}].destinations[${path.j}]` };
   for (let i = 0; i < desired.length; i++) {
     const name = `desired[${i}]`;
-    const s = toService(desired[i], name);
-    // The operations name the service by its settings alone (not its destination list).
-    const { spec, list } = settingsAndDestinations(desired[i] as unknown as Record<string, unknown>);
+    // The operations name the service by its settings alone (not its destination list); they are what is checked.
+    const { spec, list } = settingsAndDestinations(desired[i], name);
+    const s = toService(spec, name);
     if (wanted.has(s.id)) throw new RangeError(`Expected each service once in desired but ${name} repeats ${s.name}`);
     if (list !== undefined && !Array.isArray(list)) throw new TypeError(`Expected an array for ${name}.destinations but received ${describe(list)}`);
     const specs: DestinationSpec[] = list ?? [];

@@ -153,6 +153,29 @@ describe('kernel: apply() and batch()', function () {
     assert.equal(savedRules().length, 2);
   });
 
+  it("reads each desired service's fields once: what it reports is what it sent", async () => {
+    let reads = 0;
+    const fickle = {
+      protocol: 'tcp',
+      address: '198.18.10.1',
+      port: 80,
+      get scheduler() {
+        return reads++ === 0 ? 'rr' : 'wlc';
+      },
+      destinations: [backend(1)],
+    };
+    const result = await handle.apply([fickle as ipvs.DesiredService]);
+    assert.equal(reads, 1);
+    assert.deepEqual(savedRules(), ['-A -t 198.18.10.1:80 -s rr', '-a -t 198.18.10.1:80 -r 198.18.20.1:80 -m -w 1']);
+    const added = result.plan[0] as Extract<ipvs.Operation, { operation: 'addService' }>;
+    assert.equal(added.operation, 'addService');
+    assert.equal(added.service.scheduler, 'rr');
+    // A non-enumerable field is refused, as before, and nothing is sent.
+    const hidden = Object.defineProperty({ ...vip(2) }, 'fwmark', { value: 7, enumerable: false });
+    await assert.rejects(handle.apply([hidden as ipvs.DesiredService]), { name: 'TypeError', message: /Non-enumerable property 'fwmark' in desired\[0\]/ });
+    assert.equal(savedRules().length, 2);
+  });
+
   it('onProgress reports progress up to the total', async () => {
     const seen: Array<[number, number]> = [];
     await handle.apply(desiredTable(300, 3), { onProgress: (done, total) => seen.push([done, total]) });
