@@ -16,14 +16,18 @@
 import { monitorEventLoopDelay, performance } from 'perf_hooks';
 import { setImmediate as nextTurn } from 'timers/promises';
 
-/** Each twice: in a fresh process, then again (V8 may by then allocate such objects straight into the old generation). */
+/** Longest blocks, in ms. */
 export interface Baseline {
   /** The machine's own noise: 5 s of an idle loop, and 5 s of 2 ms slices of arithmetic that keep nothing. */
   idleMs: number;
   busyMs: number;
-  /** Building list()'s services, destinations and stats. */
+  /**
+   * Building list()'s services, destinations and stats; first in the fresh
+   * process, then again (V8 may by then allocate such objects straight into
+   * the old generation).
+   */
   listMs: [first: number, again: number];
-  /** Building apply()'s result for creating the table: an operation and a change per object. */
+  /** Building apply()'s result for creating the table (an operation and a change per object), the same twice. */
   applyResultMs: [first: number, again: number];
 }
 
