@@ -40,10 +40,11 @@ import type {
   Timeouts,
 } from './types';
 import { describe, expectBoolean, fields } from './validate';
-
-const LIST_FIELDS = new Set(['stats']);
 import { apply, batch, type ApplyOptions, type ApplyResult, type BatchOptions, type BatchResult, type Operation } from './desired/apply';
 import type { DesiredService } from './types';
+
+/** What list() takes. */
+const LIST_FIELDS = new Set(['stats']);
 
 /** Options of open(). */
 export interface OpenOptions {

@@ -105,7 +105,8 @@ export function destinationSettings(d: RawDestinationEntry): DestinationSpec {
     upperThreshold: d.upperThreshold,
     lowerThreshold: d.lowerThreshold,
   };
-  if (forwarding === 'tunnel' && d.tunnel !== null) spec.tunnel = publicTunnel(d.tunnel);
+  // As in toPublicDestination: the addon gives tunnel settings for tunnel forwarding only.
+  if (d.tunnel !== null) spec.tunnel = publicTunnel(d.tunnel);
   return spec;
 }
 
