@@ -23,7 +23,7 @@ describe('kernel: apply() and batch()', function () {
   it('creates a table, then a second apply plans nothing (converges)', async () => {
     const desired = desiredTable(20, 3);
     const first = await handle.apply(desired);
-    assert.deepEqual(first.counts, { applied: 80, already: 0, failed: 0, unknown: 0, skipped: 0 });
+    assert.deepEqual(first.counts, { applied: 80, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 0 });
     assert.equal(savedRules().length, 80);
     assert.ok(savedRules().includes('-a -t 198.18.10.20:80 -r 198.18.20.3:80 -m -w 1'));
     const second = await handle.apply(desired);

@@ -267,7 +267,7 @@ describe('faults', function () {
         const [services, result] = await within(Promise.all([listing, changes]), 120_000, 'calls in flight');
         assert.ok(deletedWhilePending, 'the namespace was deleted while list() was pending');
         assert.equal(services.length, 800);
-        assert.deepEqual(result.counts, { applied: 300, already: 0, failed: 0, unknown: 0, skipped: 0 });
+        assert.deepEqual(result.counts, { applied: 300, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 0 });
         const expected = [...lines, ...Array.from({ length: 300 }, (_, i) => `-A ${line(2000 + i)} -s wrr`)].sort();
         assert.deepEqual(rulesOf(services), lines.slice().sort());
         assert.deepEqual(rulesIn(heldNamespace(ino)!), expected);

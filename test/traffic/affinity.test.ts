@@ -122,6 +122,46 @@ describe('traffic: affinity, drain, fwmark', function () {
     assert.deepEqual((await handle.listDestinations(key)).map((d) => d.address), [other.ipv4]);
   });
 
+  it('drain timeouts: the clock survives applies of other services and dry runs, and a saved DrainClock carries it to another handle', async function () {
+    this.timeout(300_000);
+    const key = await rrService();
+    const held = await topo.open(key.address, 80);
+    const drained = topo.backend(held.backend);
+    const other = topo.backends.find((b) => b !== drained)!;
+    const desired: ipvs.DesiredService[] = [{ ...key, scheduler: 'rr', destinations: [{ address: other.ipv4, forwarding: 'masq' }] }];
+    const own = (s: ipvs.PrunedService) => s.address === key.address;
+    const elsewhere = vips.v4();
+    try {
+      const first = await handle.apply(desired, { drain: { timeout: 3 }, prune: own });
+      assert.deepEqual(first.plan.map((op) => op.operation), ['drainDestination']);
+      const started = first.draining[0].since.getTime();
+      // Another service's apply, and a dry run, on the same handle: neither resets the drain's clock.
+      await handle.apply([{ protocol: 'tcp', address: elsewhere, port: 80, scheduler: 'rr' }]);
+      const dry = await handle.apply(desired, { drain: { timeout: 3 }, prune: own, dryRun: true });
+      assert.equal(dry.draining[0].since.getTime(), started);
+      // A clock of the caller's own, saved and read back (as `ipvs apply` keeps one in a file).
+      const clock = new ipvs.DrainClock();
+      await handle.apply(desired, { drain: { timeout: 3, clock }, prune: own });
+      const saved = JSON.parse(JSON.stringify(clock));
+      await new Promise((resolve) => setTimeout(resolve, 3500));
+      // The held connection is still open: only the timeout ends the drain.
+      const later = await handle.apply(desired, { drain: { timeout: 3 }, prune: own, dryRun: true });
+      assert.deepEqual(later.plan.map((op) => op.operation), ['deleteDestination'], 'the handle\'s clock kept the start');
+      const second = await ipvs.open();
+      try {
+        const result = await second.apply(desired, { drain: { timeout: 3, clock: ipvs.DrainClock.from(saved) }, prune: own });
+        assert.deepEqual(result.plan.map((op) => op.operation), ['deleteDestination']);
+        assert.equal(result.counts.applied, 1);
+      } finally {
+        await second.close();
+      }
+      assert.deepEqual((await handle.listDestinations(key)).map((d) => d.address), [other.ipv4]);
+    } finally {
+      await held.close();
+      await handle.deleteService({ protocol: 'tcp', address: elsewhere, port: 80 }).catch(() => undefined);
+    }
+  });
+
   for (const family of ['ipv4', 'ipv6'] as const) {
     it(`fwmark service (${family}): balances exactly the marked packets`, async () => {
       const vip = family === 'ipv4' ? vips.v4() : vips.v6();
