@@ -44,7 +44,7 @@ export interface HealthMonitorOptions {
   batchWindowMs?: number;
   /** Default 100 results. */
   batchMax?: number;
-  /** Runs going at once at most. Default 1024. */
+  /** Runs going at once at most. Default 256. */
   concurrency?: number;
   /** Default: new metrics in a registry of their own (`monitor.metrics.registry`). */
   metrics?: HealthMetrics;
@@ -140,7 +140,7 @@ export class HealthMonitor extends EventEmitter {
     this.batchWindowMs = options.batchWindowMs ?? 100;
     this.batchMax = options.batchMax ?? 100;
     this.metrics = options.metrics ?? new HealthMetrics();
-    this.scheduler = new Scheduler<Checker>((c) => this.runCheck(c), options.concurrency ?? 1024, options.random);
+    this.scheduler = new Scheduler<Checker>((c) => this.runCheck(c), options.concurrency ?? 256, options.random);
     this.metrics.watch(this.scheduler.stats);
 
     const kernel = new Map<string, Map<string, number>>();

@@ -101,13 +101,7 @@ export class Scheduler<T extends Scheduled> {
     let started = 0;
     while (this.readyHead < this.ready.length && this.stats.active < this.concurrency && !this.stopped) {
       if (started === BURST) {
-        if (!this.pumping) {
-          this.pumping = true;
-          setImmediate(() => {
-            this.pumping = false;
-            this.pump();
-          });
-        }
+        this.deferPump();
         break;
       }
       const entry = this.ready[this.readyHead++];
@@ -152,7 +146,18 @@ export class Scheduler<T extends Scheduled> {
       this.push(entry);
       this.arm();
     }
-    this.pump();
+    // Not started from here: a run ends inside an I/O callback, and the loop's poll phase can hold
+    // hundreds of them; starting a run in each would make that one phase as long as all their starts.
+    this.deferPump();
+  }
+
+  private deferPump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    setImmediate(() => {
+      this.pumping = false;
+      this.pump();
+    });
   }
 
   // --- the heap, ordered by due time ---

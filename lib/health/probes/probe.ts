@@ -54,6 +54,9 @@ export function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
+/** The abort reason at a deadline: one object, not an exception built per run. */
+const DEADLINE = new Error('deadline passed');
+
 /** Runs `probe` under a hard deadline of the check's timeout. */
 export function runProbe<C extends CheckedCheck>(probe: Probe<C>, check: C, target: ProbeTarget): Run {
   const controller = new AbortController();
@@ -71,13 +74,12 @@ export function runProbe<C extends CheckedCheck>(probe: Probe<C>, check: C, targ
   const result = new Promise<ProbeResult>((resolve) => {
     const timer = setTimeout(() => {
       resolve({ ok: false, reason: `${context.phase} timeout after ${seconds(check.timeoutMs)}` });
-      controller.abort();
+      controller.abort(DEADLINE);
     }, check.timeoutMs);
+    // A probe that answers closes what it opened itself: no abort then (abort() builds an exception each time).
     void guarded.then((r) => {
       clearTimeout(timer);
       resolve(r);
-      // Whatever the probe left open goes now (a probe that answered early still holds nothing).
-      controller.abort();
     });
   });
   return { result, settled: guarded.then(() => undefined) };
