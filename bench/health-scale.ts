@@ -1,0 +1,152 @@
+// Health checking at scale, natively (not in CI; no IPVS needed): 10,000
+// checks, half TCP connects and half HTTP GETs, every second, against
+// listeners on 127.0.0.0/8 in a child process (so this process's CPU and
+// file descriptors are the checker's alone). It reports:
+// - the real period each backend sees between two checks (the server side
+//   timestamps every accept or request), against the 1 s asked for;
+// - the checker's CPU per check run, its open file descriptors, and the
+//   scheduler's lateness and skipped periods;
+// - the longest event-loop block (perf_hooks.monitorEventLoopDelay).
+//
+// node dist/bench/health-scale.js [--checks 10000] [--seconds 20] [--json]
+import { fork } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+import { monitorEventLoopDelay } from 'perf_hooks';
+import { HealthMonitor, splitHealth } from '../lib/health';
+
+const HOST = '127.0.0.1';
+const HTTP_SERVERS = 10;
+/** The event-loop sampler's timer: each sample is the time between two of its ticks, so a block is a sample less this. */
+const RESOLUTION_MS = 10;
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? fallback : Number(process.argv[i + 1]);
+}
+
+interface Ready {
+  tcpPorts: number[];
+  httpPorts: number[];
+}
+
+/** The child: tcpCount TCP listeners, HTTP_SERVERS HTTP servers; every hit timestamped by its key. */
+async function serve(tcpCount: number): Promise<void> {
+  const hits = new Map<string, number[]>();
+  const hit = (key: string) => {
+    const now = performance.now();
+    const list = hits.get(key);
+    if (list) list.push(now);
+    else hits.set(key, [now]);
+  };
+  const listen = (server: net.Server) => new Promise<number>((resolve) => server.listen(0, HOST, 4096, () => resolve((server.address() as net.AddressInfo).port)));
+  const tcpPorts: number[] = [];
+  for (let i = 0; i < tcpCount; i++) {
+    const server = net.createServer((socket) => {
+      hit(`tcp ${i}`);
+      socket.on('error', () => undefined);
+      socket.destroy();
+    });
+    tcpPorts.push(await listen(server));
+  }
+  const httpPorts: number[] = [];
+  for (let i = 0; i < HTTP_SERVERS; i++) {
+    const server = http.createServer((req, res) => {
+      hit(`http ${req.url}`);
+      res.end('ok');
+    });
+    server.keepAliveTimeout = 0;
+    httpPorts.push(await listen(server));
+  }
+  process.send!({ tcpPorts, httpPorts } satisfies Ready);
+  process.on('message', (message: { from: number }) => {
+    // Periods between consecutive hits of each backend, from `from` on.
+    const periods: number[] = [];
+    for (const times of hits.values()) for (let i = 1; i < times.length; i++) if (times[i - 1] >= message.from) periods.push(times[i] - times[i - 1]);
+    process.send!({ periods, backends: hits.size }, () => process.exit(0));
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+async function main(): Promise<void> {
+  const checks = arg('--checks', 10000);
+  const seconds = arg('--seconds', 20);
+  const tcpCount = Math.floor(checks / 2);
+  const httpCount = checks - tcpCount;
+  const child = fork(__filename, ['--serve', String(tcpCount)], { stdio: 'inherit' });
+  const ready = await new Promise<Ready>((resolve) => child.once('message', (m) => resolve(m as Ready)));
+  const timing = { interval: 1, timeout: 0.8, rise: 2, fall: 3 };
+  const destinations = [
+    ...ready.tcpPorts.map((port) => ({ address: HOST, port, weight: 1, check: { type: 'tcp', ...timing } })),
+    ...Array.from({ length: httpCount }, (_, i) => ({ address: HOST, port: ready.httpPorts[i % HTTP_SERVERS], weight: 1, check: { type: 'http', path: `/${i}`, ...timing } })),
+  ];
+  // One service per 100 destinations, as a director with 100 VIPs would have.
+  const services = [];
+  for (let i = 0; i < destinations.length; i += 100) services.push({ protocol: 'tcp', address: `198.18.${i / 100 >> 8}.${(i / 100) & 255}`, port: 80, destinations: destinations.slice(i, i + 100) });
+  const { health } = splitHealth(services);
+  const initial = services.map((s) => ({ ...s, destinations: s.destinations.map((d) => ({ address: d.address, port: d.port, weight: 1 })) }));
+  let changes = 0;
+  const monitor = new HealthMonitor(health, { sink: { setWeights: async (c) => void (changes += c.length) }, initial });
+  let downs = 0;
+  let errors = 0;
+  monitor.on('down', () => downs++);
+  monitor.on('checkError', () => errors++);
+  monitor.start();
+
+  // Warm-up: the first runs spread over the jitter (one interval).
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  delay.enable();
+  const from = performance.now();
+  const runsBefore = monitor.schedulerStats.runs;
+  const cpuBefore = process.cpuUsage();
+  const lagBefore = { total: monitor.schedulerStats.totalLagMs, skipped: monitor.schedulerStats.skipped };
+  monitor.schedulerStats.maxLagMs = 0;
+  let maxFds = 0;
+  const sampler = setInterval(() => (maxFds = Math.max(maxFds, fs.readdirSync('/proc/self/fd').length)), 250);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  clearInterval(sampler);
+  delay.disable();
+  const cpu = process.cpuUsage(cpuBefore);
+  const stats = monitor.schedulerStats;
+  const runs = stats.runs - runsBefore;
+  await monitor.stop();
+  const report = await new Promise<{ periods: number[]; backends: number }>((resolve) => {
+    child.once('message', (m) => resolve(m as { periods: number[]; backends: number }));
+    child.send({ from });
+  });
+  const periods = report.periods.sort((a, b) => a - b);
+  const within = periods.filter((p) => Math.abs(p - 1000) <= 100).length;
+  const result = {
+    checks: monitor.checkCount,
+    seconds,
+    runs,
+    runsPerSecond: runs / seconds,
+    backendsHit: report.backends,
+    period: {
+      meanMs: periods.reduce((a, b) => a + b, 0) / periods.length,
+      p1Ms: percentile(periods, 0.01),
+      p50Ms: percentile(periods, 0.5),
+      p99Ms: percentile(periods, 0.99),
+      maxMs: periods[periods.length - 1],
+      withinTenPercent: within / periods.length,
+    },
+    cpuMicrosecondsPerCheck: (cpu.user + cpu.system) / runs,
+    cpuPercentOfOneCore: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
+    maxOpenFds: maxFds,
+    eventLoop: { maxBlockMs: delay.max / 1e6 - RESOLUTION_MS, p99BlockMs: delay.percentile(99) / 1e6 - RESOLUTION_MS },
+    scheduler: { maxLagMs: stats.maxLagMs, meanLagMs: (stats.totalLagMs - lagBefore.total) / runs, skippedPeriods: stats.skipped - lagBefore.skipped },
+    downs,
+    checkErrors: errors,
+    weightChanges: changes,
+  };
+  if (process.argv.includes('--json')) console.log(JSON.stringify(result));
+  else console.log(result);
+}
+
+if (process.argv[2] === '--serve') void serve(Number(process.argv[3]));
+else void main();

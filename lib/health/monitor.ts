@@ -1,0 +1,370 @@
+// The health monitor: runs each distinct check once, however many services
+// share the destination (keepalived #2111 ran one per virtual server), feeds
+// every result to the rise/fall state of each destination it covers, and
+// sends the weights the pools decide to a sink, packed: results gather for
+// `batchWindowMs` or `batchMax` results (seesaw's 100 ms or 100), then the
+// services they touched are evaluated once and all their weight changes go
+// in one setWeights() call. Only changes go, and never two calls at once.
+//
+// Restarts do not flap: each destination starts in the state its kernel
+// weight says (weight > 0: up, so `fall` failures before it goes; 0 or
+// absent: down until `rise` successes), and the weights already in the
+// kernel count as sent.
+import { EventEmitter } from 'events';
+import { toServiceKey } from '../convert';
+import type { ServiceKey } from '../types';
+import type { HealthDestination, HealthService } from './document';
+import { HealthMetrics } from './metrics';
+import { Member, Pool, SORRY_ID } from './pool';
+import { ProbeResult, ProbeTarget, startRun } from './probes';
+import { Scheduled, Scheduler } from './scheduler';
+import type { CheckedCheck, CheckType } from './spec';
+import { CheckState } from './state';
+
+/** One weight to set; null: remove the destination (onFailure 'remove'). */
+export interface WeightChange {
+  service: ServiceKey;
+  destination: { address: string; port: number };
+  weight: number | null;
+}
+
+/** Where weight changes go (the reconciler applies them to the kernel). */
+export interface WeightSink {
+  setWeights(changes: WeightChange[]): Promise<void>;
+}
+
+/** A table as list() returns it (only keys, destinations and weights are read): the kernel's weights at start. */
+export type InitialTable = ReadonlyArray<Record<string, unknown> & { destinations?: ReadonlyArray<{ address: string; port: number; weight: number }> }>;
+
+export interface HealthMonitorOptions {
+  sink: WeightSink;
+  /** The kernel's table at start; destinations missing from it start down (weight 0 or absent). */
+  initial?: InitialTable;
+  /** Default 100 ms. */
+  batchWindowMs?: number;
+  /** Default 100 results. */
+  batchMax?: number;
+  /** Runs going at once at most. Default 256. */
+  concurrency?: number;
+  /** Default: new metrics in a registry of their own (`monitor.metrics.registry`). */
+  metrics?: HealthMetrics;
+  /** For tests of the start jitter; default Math.random. */
+  random?: () => number;
+}
+
+/** What every event says. */
+export interface HealthEvent {
+  /** 'service tcp 198.18.0.10:80'. */
+  service: string;
+  serviceKey: ServiceKey;
+  destination: { address: string; port: number };
+  check: CheckType | 'none';
+  /** 'HTTP 503', 'connect timeout after 2 s', 'exit 1'. */
+  reason: string;
+}
+
+export interface QuorumEvent {
+  service: string;
+  serviceKey: ServiceKey;
+  held: boolean;
+  /** The up destinations' weights, summed. */
+  alive: number;
+  quorum: number;
+}
+
+/** One destination's state, for an exporter or a status page. */
+export interface DestinationStatus {
+  service: string;
+  destination: { address: string; port: number };
+  check: CheckType | 'none';
+  up: boolean;
+  reason: string;
+  /** The weight last sent (or found in the kernel); null: absent. */
+  weight: number | null;
+}
+
+interface MemberRuntime {
+  service: ServiceRuntime;
+  destination: HealthDestination;
+  state: CheckState | null;
+  member: Member;
+  labels: { service: string; destination: string; check: string };
+}
+
+interface ServiceRuntime {
+  spec: HealthService;
+  pool: Pool;
+  members: MemberRuntime[];
+  /** Weights as last sent, or as found in the kernel; absent: not in the kernel. */
+  sent: Map<string, number | null>;
+  nextStepAt: number;
+}
+
+interface Checker extends Scheduled {
+  check: CheckedCheck;
+  target: ProbeTarget;
+  members: MemberRuntime[];
+}
+
+function destinationId(address: string, port: number): string {
+  return `${address} ${port}`;
+}
+
+function label(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** Ports a check needs: a destination on port 0 (a fwmark service's) gives it none. */
+const NEEDS_PORT: ReadonlySet<CheckType> = new Set(['tcp', 'http', 'https', 'udp', 'dns']);
+
+export class HealthMonitor extends EventEmitter {
+  readonly metrics: HealthMetrics;
+  private readonly services: ServiceRuntime[] = [];
+  private readonly checkers: Checker[] = [];
+  private readonly scheduler: Scheduler<Checker>;
+  private readonly sink: WeightSink;
+  private readonly batchWindowMs: number;
+  private readonly batchMax: number;
+  private readonly dirty = new Set<ServiceRuntime>();
+  private pending = 0;
+  private windowTimer: NodeJS.Timeout | undefined;
+  private stepTimer: NodeJS.Timeout | undefined;
+  private stepAt = Infinity;
+  private inFlight: Promise<void> | undefined;
+  private again = false;
+  private running = false;
+
+  constructor(services: readonly HealthService[], options: HealthMonitorOptions) {
+    super();
+    this.sink = options.sink;
+    this.batchWindowMs = options.batchWindowMs ?? 100;
+    this.batchMax = options.batchMax ?? 100;
+    this.metrics = options.metrics ?? new HealthMetrics();
+    this.scheduler = new Scheduler<Checker>((c) => this.runCheck(c), options.concurrency ?? 256, options.random);
+    this.metrics.watch(this.scheduler.stats);
+
+    const kernel = new Map<string, Map<string, number>>();
+    (options.initial ?? []).forEach((s, i) => {
+      const weights = new Map<string, number>();
+      for (const d of s.destinations ?? []) weights.set(destinationId(d.address, d.port), d.weight);
+      kernel.set(toServiceKey(s, `initial[${i}]`).id, weights);
+    });
+
+    const byCheck = new Map<string, Checker>();
+    const now = performance.now();
+    for (const spec of services) {
+      const inKernel = kernel.get(spec.id) ?? new Map<string, number>();
+      const service: ServiceRuntime = { spec, pool: new Pool(spec.policy), members: [], sent: new Map(), nextStepAt: Infinity };
+      for (const [id, weight] of inKernel) service.sent.set(id, weight);
+      const sorry = spec.policy.sorryServer;
+      if (sorry !== undefined) service.sent.set(SORRY_ID, inKernel.get(destinationId(sorry.address, sorry.port)) ?? null);
+      for (const d of spec.destinations) {
+        const id = destinationId(d.address, d.port);
+        const weight = inKernel.get(id);
+        const up = d.check === null || (weight !== undefined && weight > 0);
+        const state = d.check === null ? null : new CheckState(d.check.rise, d.check.fall, up, -Infinity);
+        // A weight the check reports (command, file) starts as the kernel has it, not at the configured weight.
+        const reports = d.check !== null && (d.check.type === 'file' || (d.check.type === 'command' && d.check.dynamicWeight));
+        if (state && reports && up) state.reportedWeight = weight;
+        const m: MemberRuntime = {
+          service,
+          destination: d,
+          state,
+          member: { id, configuredWeight: d.weight, up, since: -Infinity, reportedWeight: state?.reportedWeight },
+          labels: { service: spec.name, destination: label(d.address, d.port), check: d.check?.type ?? 'none' },
+        };
+        service.members.push(m);
+        this.metrics.up.set(m.labels, up ? 1 : 0);
+        if (d.check === null) continue;
+        const port = ('port' in d.check ? d.check.port : undefined) ?? d.port;
+        if (port === 0 && NEEDS_PORT.has(d.check.type))
+          throw new RangeError(`Expected a check.port for ${d.check.type} checks of ${spec.name}'s destination ${d.address} (its port is 0) but received none`);
+        const key = `${d.address} ${port} ${d.check.id}`;
+        let checker = byCheck.get(key);
+        if (!checker) {
+          checker = { check: d.check, target: { address: d.address, port }, members: [], intervalMs: d.check.intervalMs, jitterMs: d.check.jitterMs, due: now, slot: -1, removed: false };
+          byCheck.set(key, checker);
+          this.checkers.push(checker);
+        }
+        checker.members.push(m);
+      }
+      this.services.push(service);
+      this.dirty.add(service);
+    }
+  }
+
+  /** How many checks run (each distinct destination, port and check once). */
+  get checkCount(): number {
+    return this.checkers.length;
+  }
+
+  get schedulerStats() {
+    return this.scheduler.stats;
+  }
+
+  /** Starts checking; the first evaluation (weights from the kernel's states) is sent at once. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const c of this.checkers) this.scheduler.add(c);
+    void this.flush();
+  }
+
+  /** Stops checking; resolves when the last batch is sent (runs going now finish, their results dropped). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.scheduler.stop();
+    for (const c of this.checkers) this.scheduler.remove(c);
+    if (this.windowTimer) clearTimeout(this.windowTimer);
+    if (this.stepTimer) clearTimeout(this.stepTimer);
+    this.windowTimer = this.stepTimer = undefined;
+    await this.inFlight;
+  }
+
+  /** Every destination's state. */
+  states(): DestinationStatus[] {
+    return this.services.flatMap((s) =>
+      s.members.map((m) => ({
+        service: s.spec.name,
+        destination: { address: m.destination.address, port: m.destination.port },
+        check: m.destination.check?.type ?? 'none',
+        up: m.member.up,
+        reason: m.state?.reason ?? '',
+        weight: s.sent.get(m.member.id) ?? null,
+      })),
+    );
+  }
+
+  private event(m: MemberRuntime, reason: string): HealthEvent {
+    const d = m.destination;
+    return { service: m.service.spec.name, serviceKey: m.service.spec.key, destination: { address: d.address, port: d.port }, check: d.check?.type ?? 'none', reason };
+  }
+
+  private async runCheck(c: Checker): Promise<number | undefined> {
+    const started = performance.now();
+    const run = startRun(c.check, c.target);
+    const result = await run.result;
+    this.metrics.duration.observe({ check: c.check.type, result: result.cannotRun ? 'error' : result.ok ? 'up' : 'down' }, (performance.now() - started) / 1000);
+    if (this.running) this.deliver(c, result);
+    // The next run waits until this one's work is over (a command's process group killed and reaped).
+    let late: NodeJS.Timeout | undefined;
+    const stuck = new Promise<void>((resolve) => {
+      late = setTimeout(() => {
+        for (const m of c.members) this.emit('checkError', this.event(m, `the previous run has not finished ${c.check.intervalMs / 1000} s after its timeout; no new run until it does`));
+        this.metrics.errors.inc({ check: c.check.type });
+        resolve();
+      }, c.check.intervalMs);
+    });
+    await Promise.race([run.settled, stuck]);
+    await run.settled;
+    clearTimeout(late);
+    const failing = c.members.some((m) => m.state?.failing === true);
+    return failing && c.check.retryDelayMs !== c.check.intervalMs ? c.check.retryDelayMs : undefined;
+  }
+
+  private deliver(c: Checker, result: ProbeResult): void {
+    if (result.cannotRun) {
+      this.metrics.errors.inc({ check: c.check.type });
+      for (const m of c.members) this.emit('checkError', this.event(m, result.reason));
+      return;
+    }
+    const now = performance.now();
+    for (const m of c.members) {
+      const state = m.state!;
+      const weightBefore = state.reportedWeight;
+      const transition = state.record(result, now);
+      if (transition !== null) {
+        m.member.up = state.up;
+        m.member.since = state.since;
+        this.metrics.up.set(m.labels, state.up ? 1 : 0);
+        this.metrics.transitions.inc({ ...m.labels, to: transition });
+        this.emit(transition, this.event(m, result.reason));
+        this.dirty.add(m.service);
+      }
+      if (state.reportedWeight !== weightBefore && state.up) {
+        m.member.reportedWeight = state.reportedWeight;
+        this.dirty.add(m.service);
+      }
+    }
+    if (++this.pending >= this.batchMax) void this.flush();
+    else if (this.windowTimer === undefined) this.windowTimer = setTimeout(() => void this.flush(), this.batchWindowMs);
+  }
+
+  /** Evaluates the services that changed and sends their weight changes as one batch (tests call it to skip the window). */
+  flush(): Promise<void> {
+    if (this.windowTimer) clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    this.pending = 0;
+    if (this.inFlight) {
+      this.again = true;
+      return this.inFlight;
+    }
+    this.inFlight = this.send().finally(() => {
+      this.inFlight = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.flush();
+      }
+    });
+    return this.inFlight;
+  }
+
+  private async send(): Promise<void> {
+    const now = performance.now();
+    const changes: WeightChange[] = [];
+    const applied: Array<{ service: ServiceRuntime; id: string; weight: number | null }> = [];
+    const services = [...this.dirty];
+    this.dirty.clear();
+    for (const s of services) {
+      const decision = s.pool.evaluate(s.members.map((m) => m.member), now);
+      s.nextStepAt = decision.nextStepAt;
+      const policy = s.spec.policy;
+      if (policy.quorum > 0) this.metrics.quorum.set({ service: s.spec.name }, decision.quorum ? 1 : 0);
+      if (decision.quorumChanged)
+        this.emit('quorum', { service: s.spec.name, serviceKey: s.spec.key, held: decision.quorum, alive: decision.alive, quorum: policy.quorum } satisfies QuorumEvent);
+      for (const id of decision.newlyRefused) {
+        const m = s.members.find((x) => x.member.id === id)!;
+        this.metrics.refusals.inc({ service: s.spec.name });
+        this.emit('refusal', this.event(m, `kept pooled: depooling it would leave less than ${policy.depoolThreshold} of the service's weight`));
+      }
+      for (const [id, weight] of decision.weights) {
+        if ((s.sent.get(id) ?? null) === weight) continue;
+        const d = id === SORRY_ID ? policy.sorryServer! : s.members.find((m) => m.member.id === id)!.destination;
+        changes.push({ service: s.spec.key, destination: { address: d.address, port: d.port }, weight });
+        applied.push({ service: s, id, weight });
+      }
+    }
+    this.armSteps();
+    if (changes.length === 0) return;
+    try {
+      await this.sink.setWeights(changes);
+    } catch (error) {
+      this.metrics.sinkFailures.inc();
+      // Not recorded as sent: the services are evaluated and sent again with the next batch.
+      for (const a of applied) this.dirty.add(a.service);
+      this.emit('sinkError', error, changes);
+      if (this.running && this.windowTimer === undefined) this.windowTimer = setTimeout(() => void this.flush(), Math.max(this.batchWindowMs, 1000));
+      return;
+    }
+    for (const a of applied) a.service.sent.set(a.id, a.weight);
+    this.metrics.weightChanges.inc(changes.length);
+  }
+
+  /** One timer for the soonest slow-start step of any service. */
+  private armSteps(): void {
+    let at = Infinity;
+    for (const s of this.services) at = Math.min(at, s.nextStepAt);
+    if (at === this.stepAt || !this.running) return;
+    if (this.stepTimer) clearTimeout(this.stepTimer);
+    this.stepTimer = undefined;
+    this.stepAt = at;
+    if (at === Infinity) return;
+    this.stepTimer = setTimeout(() => {
+      this.stepTimer = undefined;
+      this.stepAt = Infinity;
+      const now = performance.now();
+      for (const s of this.services) if (s.nextStepAt <= now + 1) this.dirty.add(s);
+      void this.flush();
+    }, Math.max(0, at - performance.now()));
+  }
+}
