@@ -17,6 +17,8 @@ export { jsonReplacer } from './listing';
 export { canonicalAddress } from './address';
 export type { ApplyOptions, ApplyResult, BatchOptions, BatchResult, ChangeCounts, ChangeResult, ChangeStatus, Operation, PrunedService } from './desired/operations';
 export { DrainClock } from './desired/drain-clock';
+export { Reconciler } from './desired/reconciler';
+export type { ReconcilerOptions, ReconcileResult, Drift, VerifyResult, ReconcilerCounters } from './desired/reconciler';
 export type { DrainClockState } from './desired/drain-clock';
 export * from './types';
 
@@ -44,7 +46,7 @@ export async function closeDefaultHandle(): Promise<void> {
 
 // Every IpvsHandle operation at top level, on the default handle: one
 // definition serves both (a unit test checks that none is missing).
-type Method = Exclude<keyof IpvsHandle, 'close' | 'features' | 'ready' | 'netns'>;
+type Method = Exclude<keyof IpvsHandle, 'close' | 'features' | 'ready' | 'netns' | 'reconciler'>;
 function onDefault<K extends Method>(name: K): IpvsHandle[K] {
   return ((...args: unknown[]) => (getDefaultHandle()[name] as (...a: unknown[]) => unknown)(...args)) as IpvsHandle[K];
 }

@@ -5,6 +5,7 @@ import { addon } from './addon';
 import { apply, batch } from './desired/apply';
 import { DrainClock } from './desired/drain-clock';
 import type { ApplyOptions, ApplyResult, BatchOptions, BatchResult, Operation } from './desired/operations';
+import { Reconciler, type ReconcilerOptions } from './desired/reconciler';
 import { fromNative } from './errors';
 import { KernelHandle } from './handle';
 import type { DesiredService } from './types';
@@ -23,6 +24,19 @@ export class IpvsHandle extends KernelHandle {
     // Not async: apply() takes its place in call order now, not a turn later.
     try {
       return apply(this.access, desired, options, this.drainClock);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A long-lived reconciler of the part of the table `options.owns` names:
+   * reads the table once and adopts it (changing nothing), then keeps it
+   * equal to a desired state at the cost of what changes. See Reconciler.
+   */
+  reconciler(options: ReconcilerOptions): Promise<Reconciler> {
+    try {
+      return Reconciler.start(this.access, options);
     } catch (error) {
       return Promise.reject(error);
     }

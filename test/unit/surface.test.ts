@@ -5,7 +5,7 @@ import * as ipvs from '../../lib';
 import { toService, toServiceKey, toDaemon } from '../../lib/convert';
 import { describe as show } from '../../lib/validate';
 
-const INTERNAL = new Set(['constructor', 'close', 'describeCall', 'requireFeatures', 'change', 'job', 'ensureOpen']);
+const INTERNAL = new Set(['constructor', 'close', 'reconciler', 'describeCall', 'requireFeatures', 'change', 'job', 'ensureOpen']);
 
 /** The methods of a class and of the classes it extends. */
 function methodsOf(prototype: object): string[] {

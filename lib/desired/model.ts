@@ -1,0 +1,112 @@
+// The reconciler's model of the table it owns: the kernel's entries (the
+// shape the listing gives, without counters), as read at adoption and as
+// changed since by the reconciler's own applied writes. It is the "current"
+// side of the diff, so a change costs a diff of the services it touches, not
+// a read of the table.
+import type { RawDestinationEntry, RawServiceEntry } from '../addon';
+import type { CheckedDestination, CheckedKey, CheckedService } from '../convert';
+import type { ChangeResult } from './operations';
+import type { Planned } from './operations';
+
+/** A kernel destination entry from a checked destination (connection counts as last known, or 0). */
+function destinationEntry(d: CheckedDestination, known?: RawDestinationEntry): RawDestinationEntry {
+  return {
+    address: d.address,
+    family: d.family,
+    port: d.port,
+    weight: d.weight,
+    forwarding: d.forwarding,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    // As the listing gives it: tunnel settings for tunnel forwarding only.
+    tunnel: d.forwarding === 2 ? { type: d.tunnelType ?? 0, port: d.tunnelPort ?? 0, flags: d.tunnelFlags ?? 0 } : null,
+    activeConnections: known?.activeConnections ?? 0,
+    inactiveConnections: known?.inactiveConnections ?? 0,
+    persistentConnections: known?.persistentConnections ?? 0,
+    stats: null,
+  };
+}
+
+function serviceEntry(s: CheckedService, destinations: RawDestinationEntry[]): RawServiceEntry {
+  const r = s.raw;
+  return {
+    family: r.family,
+    protocol: r.protocol ?? 0,
+    address: r.fwmark ? (r.family === 10 ? '::' : '0.0.0.0') : r.address ?? '',
+    port: r.port ?? 0,
+    fwmark: r.fwmark ?? 0,
+    scheduler: r.scheduler,
+    flags: r.flags,
+    timeout: r.timeout,
+    netmask: r.netmask,
+    persistenceEngine: r.persistenceEngine,
+    stats: null,
+    destinations,
+  };
+}
+
+function indexOf(list: RawDestinationEntry[], d: { address: string; port: number }): number {
+  for (let i = 0; i < list.length; i++) if (list[i].port === d.port && list[i].address === d.address) return i;
+  return -1;
+}
+
+export class TableModel {
+  /** The owned services by id, as the kernel holds them (as far as the reconciler knows). */
+  readonly services = new Map<string, RawServiceEntry>();
+
+  /** Replaces what is known of one service (a read-back); null: absent. */
+  set(id: string, entry: RawServiceEntry | null): void {
+    if (entry === null) this.services.delete(id);
+    else this.services.set(id, entry);
+  }
+
+  /**
+   * Takes in what a run of a plan did: every applied operation changes the
+   * model as it changed the kernel. Returns the ids of the services whose
+   * state is not known any more (an operation failed, was answered
+   * 'already', or its outcome is unknown): they are to be read back.
+   */
+  record(plan: readonly Planned[], changes: readonly ChangeResult[]): Set<string> {
+    const unsure = new Set<string>();
+    for (let i = 0; i < changes.length; i++) {
+      const p = plan[i];
+      const status = changes[i].status;
+      if (status === 'skipped') continue;
+      if (status !== 'applied') {
+        unsure.add(p.service.id);
+        continue;
+      }
+      this.apply(p);
+    }
+    return unsure;
+  }
+
+  private apply(p: Planned): void {
+    const id = p.service.id;
+    const have = this.services.get(id);
+    switch (p.operation.operation) {
+      case 'addService':
+        this.services.set(id, serviceEntry(p.service as CheckedService, []));
+        return;
+      case 'editService':
+        this.services.set(id, serviceEntry(p.service as CheckedService, have?.destinations ?? []));
+        return;
+      case 'deleteService':
+        this.services.delete(id);
+        return;
+      default: {
+        if (have === undefined) return;
+        const list = (have.destinations ??= []);
+        const d = p.destination as CheckedDestination;
+        const at = indexOf(list, d);
+        if (p.operation.operation === 'deleteDestination') {
+          if (at >= 0) list.splice(at, 1);
+        } else if (at >= 0) list[at] = destinationEntry(d, list[at]);
+        else list.push(destinationEntry(d));
+      }
+    }
+  }
+}
+
+/** The key of a service known by its checked form. */
+export type ServiceRef = CheckedKey;

@@ -1,0 +1,497 @@
+// A long-lived reconciler: keeps the part of the table it owns equal to a
+// desired state, at a cost proportional to what changes. It reads the table
+// once (adoption), then trusts a model of it (model.ts): a change is diffed
+// against the model (plan.ts) and sent (run.ts), as apply() does, but for the
+// services it touches only. It verifies the trust: a write answered
+// 'already', refused, or lost makes it read back that service alone and
+// repair it; a full verify (on demand, or on an interval) finds what was
+// changed behind its back and repairs it, reporting each drift.
+//
+// It never changes, deletes or reports what it does not own.
+import { EventEmitter } from 'events';
+import type { RawServiceEntry } from '../addon';
+import { CheckedKey, destinationOfEntry, serviceId, toDestinationKey, toServiceKey } from '../convert';
+
+type ServiceKeyRaw = CheckedKey['key'];
+import type { PlanAccess } from '../handle';
+import { serviceSpecOf, destinationSettings } from '../listing';
+import type { DesiredService, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
+import { describe, expectInteger, expectObject, refuseUnknown } from '../validate';
+import { DrainClock } from './drain-clock';
+import { TableModel } from './model';
+import { ApplyOptions, ApplyResult, ChangeResult, NO_CHANGES, Operation, PrunedService } from './operations';
+import { CheckedDesired, checkOptions, checkService, CheckedOptions, diff, settleBroken, Wanted } from './plan';
+import { destinationDiffers, runPlan, serviceDiffers } from './run';
+import { Command } from '../constants';
+
+export interface ReconcilerOptions extends Pick<ApplyOptions, 'drain' | 'maxDeletes' | 'onError' | 'dryRun'> {
+  /**
+   * The part of the table it owns: a predicate over a service's key and
+   * settings, or 'all' (the whole table: then deleting everything is one
+   * flush). Required: a reconciler never touches what it does not own.
+   */
+  owns: ((service: PrunedService) => boolean) | 'all';
+  /** Milliseconds between the end of one send and the start of the next (a burst waits and leaves as one). Default 0. */
+  minInterval?: number;
+  /** Milliseconds a change may wait to be joined by others before it is sent. Default 10. */
+  maxDelay?: number;
+  /** Milliseconds between full verifies; 0 (default): only on demand (verify()). */
+  verifyInterval?: number;
+  /** Milliseconds between re-reads of services with draining destinations (their connection counts). Default 2,000. */
+  drainPoll?: number;
+}
+
+/** Something found in the kernel that the model did not expect. */
+export interface Drift {
+  kind: 'serviceMissing' | 'serviceAdded' | 'serviceChanged' | 'destinationMissing' | 'destinationAdded' | 'destinationChanged';
+  service: ServiceSpec;
+  destination?: DestinationSpec;
+}
+
+/** What one send of the reconciler did (apply()'s result, for the services it covered). */
+export type ReconcileResult = ApplyResult;
+
+export interface VerifyResult {
+  drift: Drift[];
+  /** The repair (nothing planned when there was no drift). */
+  repair: ReconcileResult;
+}
+
+/** Counters, for the exporter. */
+export interface ReconcilerCounters {
+  sends: number;
+  operations: number;
+  verifies: number;
+  drifts: number;
+  readBacks: number;
+}
+
+const OPTIONS = new Set(['owns', 'minInterval', 'maxDelay', 'verifyInterval', 'drainPoll', 'drain', 'maxDeletes', 'onError', 'dryRun']);
+
+const EMPTY_RESULT = (): ReconcileResult => ({ plan: [], changes: [], counts: { ...NO_CHANGES }, draining: [] });
+
+interface Waiter {
+  resolve: (result: ReconcileResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Events: 'drift' (Drift), 'error' (a background send or verify failed; with
+ * no listener it is kept for the next call to report).
+ */
+export class Reconciler extends EventEmitter {
+  private readonly model = new TableModel();
+  /** The desired state of every owned service that has one. */
+  private readonly desired: CheckedDesired = { wanted: new Map(), broken: [] };
+  /** Services whose desired state or model changed since the last send. */
+  private dirty = new Set<string>();
+  /** Services to read back before the next diff (their model is not trusted). */
+  private readonly readBack = new Map<string, ServiceKeyRaw>();
+  private waiters: Waiter[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private firstPending = 0;
+  private lastSendEnd = 0;
+  private running: Promise<void> | null = null;
+  private verifyTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly clock: DrainClock;
+  private readonly opts: CheckedOptions;
+  private readonly owned: (entry: RawServiceEntry) => boolean;
+  readonly counters: ReconcilerCounters = { sends: 0, operations: 0, verifies: 0, drifts: 0, readBacks: 0 };
+
+  private constructor(
+    private readonly access: PlanAccess,
+    private readonly settings: { ownsAll: boolean; minInterval: number; maxDelay: number; verifyInterval: number; drainPoll: number },
+    owned: (entry: RawServiceEntry) => boolean,
+    opts: CheckedOptions,
+  ) {
+    super();
+    this.owned = owned;
+    this.opts = opts;
+    this.clock = opts.drain?.clock ?? new DrainClock();
+  }
+
+  /** @internal Use IpvsHandle.reconciler(). Reads the table once and adopts what it owns; changes nothing. */
+  static async start(access: PlanAccess, options: ReconcilerOptions): Promise<Reconciler> {
+    const o = expectObject(options, 'options');
+    for (const key of Object.keys(o)) if (!OPTIONS.has(key) && o[key] !== undefined) refuseUnknown(key, 'options', OPTIONS);
+    let owned: (entry: RawServiceEntry) => boolean;
+    if (o.owns === 'all') owned = () => true;
+    else if (typeof o.owns === 'function') {
+      const predicate = o.owns as (s: PrunedService) => boolean;
+      owned = (entry) => predicate(serviceSpecOf(entry)) === true;
+    } else throw new TypeError(`Expected a function or 'all' for options.owns but received ${describe(o.owns)}`);
+    const ms = (name: string, fallback: number) => (o[name] === undefined ? fallback : expectInteger(o[name], `options.${name}`, 0, 2 ** 31 - 1));
+    const { owns: _owns, minInterval: _a, maxDelay: _b, verifyInterval: _c, drainPoll: _d, ...applyOptions } = o;
+    const opts = checkOptions(applyOptions, true);
+    const r = new Reconciler(
+      access,
+      { ownsAll: o.owns === 'all', minInterval: ms('minInterval', 0), maxDelay: ms('maxDelay', 10), verifyInterval: ms('verifyInterval', 0), drainPoll: ms('drainPoll', 2000) },
+      owned,
+      opts,
+    );
+    await access.job({ operation: 'reconciler', object: '' }, async () => {
+      for (const entry of await access.readTable()) if (owned(entry)) r.model.set(serviceId(entry), entry);
+    });
+    if (r.settings.verifyInterval > 0) r.verifyTimer = setInterval(() => r.background(r.verify()), r.settings.verifyInterval).unref();
+    return r;
+  }
+
+  /** The services it owns, as it believes the kernel holds them (key and settings). */
+  get size(): number {
+    return this.model.services.size;
+  }
+
+  // --- Desired state ------------------------------------------------------------------------
+
+  /**
+   * The whole desired state of what it owns: diffed against the model (no
+   * kernel read). Owned services it lacks are deleted. Resolves with the
+   * result of the send that carried it.
+   */
+  setDesired(desired: readonly DesiredService[]): Promise<ReconcileResult> {
+    if (!Array.isArray(desired)) return Promise.reject(new TypeError(`Expected an array of services for desired but received ${describe(desired)}`));
+    const next: CheckedDesired = { wanted: new Map(), broken: [] };
+    try {
+      for (let i = 0; i < desired.length; i++) this.requireOwned(checkService(this.access, desired[i], `desired[${i}]`, next), `desired[${i}]`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    for (const id of this.desired.wanted.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
+    for (const id of this.model.services.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
+    for (const [id, w] of next.wanted) if (this.replaceWanted(id, w)) this.dirty.add(id);
+    this.desired.wanted.clear();
+    for (const [id, w] of next.wanted) this.desired.wanted.set(id, w);
+    this.desired.broken = next.broken;
+    return this.schedule();
+  }
+
+  /** One service's desired state (with its destinations), by its key. */
+  setService(service: DesiredService): Promise<ReconcileResult> {
+    const into: CheckedDesired = { wanted: new Map(), broken: this.desired.broken };
+    let w: Wanted;
+    try {
+      w = checkService(this.access, service, 'service', into);
+      this.requireOwned(w, 'service');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.replaceWanted(w.s.id, w)) this.dirty.add(w.s.id);
+    this.desired.wanted.set(w.s.id, w);
+    return this.schedule();
+  }
+
+  /** Removes one service (with its destinations) from the desired state. */
+  deleteService(key: ServiceKey): Promise<ReconcileResult> {
+    let id: string;
+    try {
+      id = toServiceKey(key).id;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.desired.wanted.delete(id);
+    this.dirty.add(id);
+    return this.schedule();
+  }
+
+  /** One destination of a service in the desired state added or changed (the service must be in it). */
+  setDestination(key: ServiceKey, destination: DestinationSpec): Promise<ReconcileResult> {
+    return this.changeDestinations(key, (list, at) => {
+      if (at >= 0) list[at] = destination;
+      else list.push(destination);
+    }, destination);
+  }
+
+  /** One destination removed from a service's desired state (drained first with the drain option). */
+  deleteDestination(key: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<ReconcileResult> {
+    return this.changeDestinations(key, (list, at) => {
+      if (at >= 0) list.splice(at, 1);
+    }, destination);
+  }
+
+  private changeDestinations(key: ServiceKey, change: (list: DestinationSpec[], at: number) => void, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<ReconcileResult> {
+    let w: Wanted | undefined;
+    try {
+      const k = toServiceKey(key);
+      w = this.desired.wanted.get(k.id);
+      if (w === undefined) throw new RangeError(`Expected a service of the desired state for key but received ${k.name} (setService it first)`);
+      const d = destinationOfKey(w, destination);
+      const list = [...w.specs];
+      change(list, d);
+      return this.setService({ ...w.spec, destinations: list });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Whether `w` differs from what is wanted now for its id (by its checked requests). */
+  private replaceWanted(id: string, w: Wanted): boolean {
+    const old = this.desired.wanted.get(id);
+    if (old === undefined) return true;
+    if (JSON.stringify(old.s.raw) !== JSON.stringify(w.s.raw) || old.checked.length !== w.checked.length) return true;
+    for (let i = 0; i < w.checked.length; i++) if (JSON.stringify(old.checked[i]) !== JSON.stringify(w.checked[i])) return true;
+    return false;
+  }
+
+  private requireOwned(w: Wanted, name: string): void {
+    const probe = { ...w.s.raw, stats: null } as RawServiceEntry;
+    if (!this.owned(probe)) throw new RangeError(`Expected a service this reconciler owns for ${name} but received ${w.s.name}`);
+  }
+
+  // --- Sending -----------------------------------------------------------------------------------
+
+  /** A promise of the send that will carry the changes made so far. */
+  private schedule(): Promise<ReconcileResult> {
+    if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
+    const promise = new Promise<ReconcileResult>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.firstPending === 0) this.firstPending = Date.now();
+    this.arm();
+    return promise;
+  }
+
+  /** Sets the timer for the next send: after minInterval since the last, but no later than maxDelay after the first waiting change. */
+  private arm(): void {
+    if (this.timer !== null || this.running !== null) return;
+    const now = Date.now();
+    const earliest = this.lastSendEnd + this.settings.minInterval;
+    const latest = this.firstPending + this.settings.maxDelay;
+    const at = Math.max(now, Math.min(Math.max(earliest, now), latest));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.send().finally(() => {
+        this.running = null;
+        this.lastSendEnd = Date.now();
+        if (this.waiters.length > 0 || this.dirty.size > 0) this.arm();
+      });
+    }, at - now);
+  }
+
+  private async send(): Promise<void> {
+    const waiters = this.waiters;
+    this.waiters = [];
+    this.firstPending = 0;
+    try {
+      const result = await this.access.job({ operation: 'reconcile', object: '' }, () => this.round());
+      for (const w of waiters) w.resolve(result);
+    } catch (error) {
+      for (const w of waiters) w.reject(error);
+      if (waiters.length === 0) this.background(Promise.reject(error));
+    }
+  }
+
+  /**
+   * One send, inside a job: reads back the services not trusted, diffs the
+   * dirty ones against the model, sends, takes the outcomes into the model.
+   * Services a lost or 'already' answer left unsure are read back and
+   * repaired at once; a refused one is read back before the next send (a
+   * retry now would be refused again).
+   */
+  private async round(): Promise<ReconcileResult> {
+    await this.readBackNow();
+    const first = await this.sendDirty();
+    let result = first.result;
+    if (first.unsure.size > 0) {
+      for (const [id, key] of first.unsure) this.readBack.set(id, key);
+      await this.readBackNow();
+      const repair = await this.sendDirty();
+      result = joinResults(result, repair.result);
+      for (const [id, key] of repair.unsure) this.readBack.set(id, key);
+      for (const [id, key] of repair.refused) this.readBack.set(id, key);
+    }
+    for (const [id, key] of first.refused) this.readBack.set(id, key);
+    return result;
+  }
+
+  private async readBackNow(): Promise<void> {
+    for (const [id, key] of this.readBack) {
+      const entry = await this.access.readService(key);
+      this.counters.readBacks++;
+      this.model.set(id, entry !== null && this.owned(entry) ? entry : null);
+      this.dirty.add(id);
+    }
+    this.readBack.clear();
+  }
+
+  private async sendDirty(): Promise<{ result: ReconcileResult; unsure: Map<string, ServiceKeyRaw>; refused: Map<string, ServiceKeyRaw> }> {
+    const unsure = new Map<string, ServiceKeyRaw>();
+    const refused = new Map<string, ServiceKeyRaw>();
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    if (dirty.size === 0) return { result: EMPTY_RESULT(), unsure, refused };
+    const wanted = new Map<string, Wanted>();
+    const current = new Map<string, RawServiceEntry>();
+    for (const id of dirty) {
+      const w = this.desired.wanted.get(id);
+      if (w !== undefined) wanted.set(id, w);
+      const have = this.model.services.get(id);
+      if (have !== undefined) current.set(id, have);
+    }
+    // Rules broken by desired objects are accepted where the model (the kernel) holds them so.
+    settleBroken(
+      this.desired.broken.filter((b) => dirty.has(b.service.id)),
+      (id) => current.get(id),
+    );
+    // Every service in `current` is owned: those no longer wanted are deleted.
+    const plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock);
+    const operations = plan.planned.map((p) => p.operation);
+    this.watchDrains(plan.draining.map((d) => toServiceKey(d.service).id));
+    if (this.opts.dryRun || plan.planned.length === 0) {
+      const changes = operations.map((operation): ChangeResult => ({ operation, status: 'skipped' }));
+      return { result: { plan: operations, changes, counts: { ...NO_CHANGES, skipped: changes.length }, draining: plan.draining }, unsure, refused };
+    }
+    const result = await runPlan(this.access, plan.planned, this.opts);
+    this.counters.sends++;
+    this.counters.operations += plan.planned.length;
+    this.model.record(plan.planned, result.changes);
+    for (let i = 0; i < result.changes.length; i++) {
+      const status = result.changes[i].status;
+      const p = plan.planned[i];
+      if (status === 'failed') refused.set(p.service.id, p.service.key);
+      else if (status !== 'applied' && status !== 'skipped') unsure.set(p.service.id, p.service.key);
+    }
+    // A rollback's operations changed the kernel too: what they touched is read back.
+    for (const c of result.rollback?.changes ?? []) {
+      const k = toServiceKey(c.operation.service);
+      unsure.set(k.id, k.key);
+    }
+    return { result: { plan: operations, ...result, draining: plan.draining }, unsure, refused };
+  }
+
+  /** Services with draining destinations are re-read every drainPoll (their connection counts decide the delete). */
+  private readonly draining = new Set<string>();
+
+  private watchDrains(ids: string[]): void {
+    for (const id of ids) this.draining.add(id);
+    if (this.draining.size === 0 || this.drainTimer !== null || this.closed) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
+      const ids = [...this.draining];
+      this.draining.clear();
+      for (const id of ids) {
+        const w = this.desired.wanted.get(id);
+        if (w !== undefined) this.readBack.set(id, w.s.key);
+      }
+      if (ids.length > 0) this.background(this.schedule());
+    }, this.settings.drainPoll).unref();
+  }
+
+  // --- Verify -----------------------------------------------------------------------------------
+
+  /**
+   * Reads the table and compares what it owns with the model: each drift
+   * (made behind its back) is reported ('drift' event, counters) and
+   * repaired toward the desired state in the same job.
+   */
+  verify(): Promise<VerifyResult> {
+    if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
+    return this.access.job({ operation: 'verify', object: '' }, async () => {
+      this.counters.verifies++;
+      const drift: Drift[] = [];
+      const seen = new Set<string>();
+      for (const entry of await this.access.readTable()) {
+        const id = serviceId(entry);
+        const have = this.model.services.get(id);
+        if (have === undefined && !this.owned(entry)) continue;
+        seen.add(id);
+        const before = drift.length;
+        if (have === undefined) drift.push({ kind: 'serviceAdded', service: serviceSpecOf(entry) });
+        else compareEntries(have, entry, drift);
+        // Connection counts change all the time: the model takes the kernel's entry only where it drifted.
+        if (drift.length > before) this.takeTruth(id, entry);
+      }
+      for (const [id, have] of this.model.services)
+        if (!seen.has(id)) {
+          drift.push({ kind: 'serviceMissing', service: serviceSpecOf(have) });
+          this.takeTruth(id, null);
+        }
+      this.counters.drifts += drift.length;
+      for (const d of drift) this.emit('drift', d);
+      const repair = await this.round();
+      return { drift, repair };
+    });
+  }
+
+  private takeTruth(id: string, entry: RawServiceEntry | null): void {
+    this.model.set(id, entry);
+    this.dirty.add(id);
+  }
+
+  // --- Teardown ---------------------------------------------------------------------------------
+
+  /**
+   * Deletes everything it owns, from the model (no read): one flush when it
+   * owns the whole table, else one delete per service, packed.
+   */
+  deleteAll(): Promise<ReconcileResult> {
+    this.desired.wanted.clear();
+    this.desired.broken = [];
+    if (!this.settings.ownsAll) {
+      for (const id of this.model.services.keys()) this.dirty.add(id);
+      return this.schedule();
+    }
+    return this.access.job({ operation: 'flush', object: '' }, async () => {
+      this.dirty.clear();
+      if (this.opts.dryRun) return EMPTY_RESULT();
+      const [outcome] = await this.access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
+      if (outcome.outcome !== 'applied') throw new Error(`flush failed: ${JSON.stringify(outcome)}`);
+      const deleted: Operation[] = [...this.model.services.values()].map((e) => ({ operation: 'deleteService', service: serviceSpecOf(e) }));
+      this.model.services.clear();
+      this.counters.sends++;
+      this.counters.operations++;
+      return {
+        plan: deleted,
+        changes: deleted.map((operation): ChangeResult => ({ operation, status: 'applied' })),
+        counts: { ...NO_CHANGES, applied: deleted.length },
+        draining: [],
+      };
+    });
+  }
+
+  /** Stops its timers; waits for a send under way. Its table is left as it is. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of [this.timer, this.verifyTimer, this.drainTimer]) if (t !== null) clearTimeout(t);
+    if (this.verifyTimer !== null) clearInterval(this.verifyTimer);
+    this.timer = this.verifyTimer = this.drainTimer = null;
+    for (const w of this.waiters) w.reject(new Error('the reconciler is closed'));
+    this.waiters = [];
+    await this.running;
+  }
+
+  /** A background task's failure: an 'error' event when someone listens. */
+  private background(task: Promise<unknown>): void {
+    task.catch((error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
+  }
+}
+
+/** The index of a destination (by address and port, as checked) in a wanted service's list, or -1. */
+function destinationOfKey(w: Wanted, destination: Pick<DestinationSpec, 'address' | 'port'>): number {
+  const d = toDestinationKey(destination, w.s);
+  for (let i = 0; i < w.checked.length; i++) if (w.checked[i].address === d.address && w.checked[i].port === d.port) return i;
+  return -1;
+}
+
+/** Adds to `drift` each difference between the model's entry and the kernel's. */
+function compareEntries(have: RawServiceEntry, entry: RawServiceEntry, drift: Drift[]): void {
+  const service = serviceSpecOf(entry);
+  if (serviceDiffers(have, entry)) drift.push({ kind: 'serviceChanged', service });
+  const kernel = entry.destinations ?? [];
+  const model = have.destinations ?? [];
+  for (const hd of model) {
+    const kd = kernel.find((x) => x.port === hd.port && x.address === hd.address);
+    if (kd === undefined) drift.push({ kind: 'destinationMissing', service, destination: destinationSettings(hd) });
+    else if (destinationDiffers(destinationOfEntry(hd), kd)) drift.push({ kind: 'destinationChanged', service, destination: destinationSettings(kd) });
+  }
+  for (const kd of kernel)
+    if (!model.some((x) => x.port === kd.port && x.address === kd.address)) drift.push({ kind: 'destinationAdded', service, destination: destinationSettings(kd) });
+}
+
+function joinResults(a: ReconcileResult, b: ReconcileResult): ReconcileResult {
+  const counts = { ...a.counts };
+  for (const k of Object.keys(counts) as Array<keyof typeof counts>) counts[k] += b.counts[k];
+  return { plan: [...a.plan, ...b.plan], changes: [...a.changes, ...b.changes], counts, draining: [...a.draining, ...b.draining], rollback: a.rollback ?? b.rollback };
+}
+

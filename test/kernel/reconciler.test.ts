@@ -1,0 +1,156 @@
+// The reconciler against the kernel: adoption with zero writes, changes by key
+// without reading the table, bursts in one send, drift made by hand with
+// ipvsadm found and repaired, and a refused write repaired by reading back
+// that service alone. A spy on its narrow interface to the handle counts what
+// it reads and sends; ipvsadm -Sn checks the kernel.
+import assert from 'assert/strict';
+import * as ipvs from '../../lib';
+import type { PlanAccess } from '../../lib/handle';
+import { Reconciler } from '../../lib/desired/reconciler';
+import { ipvsadm, savedRules, suiteHandle } from './helpers';
+
+const vip = (i: number) => `198.18.40.${i}`;
+const key = (i: number) => ({ protocol: 'tcp', address: vip(i), port: 80 }) as const;
+const backend = (j: number, weight = 1) => ({ address: `198.18.41.${j}`, forwarding: 'masq', weight }) as const;
+const owns = (s: ipvs.PrunedService) => s.address?.startsWith('198.18.40.') === true;
+
+function desired(services: number, destinations: number): ipvs.DesiredService[] {
+  return Array.from({ length: services }, (_, i) => ({ ...key(i + 1), scheduler: 'rr', destinations: Array.from({ length: destinations }, (_, j) => backend(j + 1)) }));
+}
+
+/** The handle's narrow interface, with every read and send counted. */
+function spyOn(handle: ipvs.IpvsHandle) {
+  const access = (handle as unknown as { access: PlanAccess }).access;
+  const calls = { readTable: 0, readService: [] as string[], sends: 0, requests: 0 };
+  const spy: PlanAccess = {
+    ...access,
+    readTable: () => {
+      calls.readTable++;
+      return access.readTable();
+    },
+    readService: (k) => {
+      calls.readService.push(`${k.address}:${k.port}`);
+      return access.readService(k);
+    },
+    send: (requests, options) => {
+      calls.sends++;
+      calls.requests += requests.length;
+      return access.send(requests, options);
+    },
+  };
+  return { spy, calls };
+}
+
+describe('kernel: reconciler', function () {
+  const h = suiteHandle();
+  let r: Reconciler | undefined;
+  afterEach(async () => {
+    await r?.close();
+    r = undefined;
+  });
+
+  it('adopts a table equal to its desired state with zero writes, and changes one weight without reading the table', async () => {
+    await h().apply(desired(5, 3));
+    ipvsadm('-A', '-t', '198.18.99.1:80'); // not its own
+    const { spy, calls } = spyOn(h());
+    r = await Reconciler.start(spy, { owns });
+    assert.equal(calls.readTable, 1, 'one read, at adoption');
+    const first = await r.setDesired(desired(5, 3));
+    assert.deepEqual(first.plan, []);
+    assert.equal(calls.sends, 0, 'zero writes');
+    const before = savedRules();
+    const one = await r.setDestination(key(3), backend(2, 7));
+    assert.deepEqual(one.plan.map((op) => op.operation), ['editDestination']);
+    assert.equal(one.counts.applied, 1);
+    assert.equal(calls.readTable, 1, 'no read of the table for a change');
+    assert.deepEqual(calls.readService, []);
+    assert.deepEqual(
+      savedRules(),
+      before.map((line) => (line === '-a -t 198.18.40.3:80 -r 198.18.41.2:80 -m -w 1' ? '-a -t 198.18.40.3:80 -r 198.18.41.2:80 -m -w 7' : line)),
+    );
+    assert.ok(savedRules().includes('-A -t 198.18.99.1:80 -s wlc'), 'what it does not own is left alone');
+  });
+
+  it('1,000 changes made in a burst leave in one send', async () => {
+    const { spy, calls } = spyOn(h());
+    r = await Reconciler.start(spy, { owns, maxDelay: 50 });
+    await r.setDesired(desired(10, 0));
+    assert.equal(calls.sends, 1);
+    const changes: Promise<ipvs.ReconcileResult>[] = [];
+    for (let i = 0; i < 10; i++) for (let j = 0; j < 100; j++) changes.push(r.setDestination(key(i + 1), { address: `198.18.42.${j}`, forwarding: 'masq' }));
+    const results = await Promise.all(changes);
+    assert.equal(calls.sends, 2, 'the burst left as one plan');
+    assert.equal(calls.requests, 10 + 1000);
+    assert.equal(results[0], results[999], 'every caller hears the one result');
+    assert.equal(results[0].counts.applied, 1000);
+    assert.equal(savedRules().length, 10 + 1000);
+  });
+
+  it('verify() finds drift made by hand with ipvsadm (inside what it owns only), reports and repairs it', async () => {
+    const { spy } = spyOn(h());
+    r = await Reconciler.start(spy, { owns });
+    await r.setDesired(desired(3, 2));
+    const wanted = savedRules();
+    const seen: ipvs.Drift[] = [];
+    r.on('drift', (d: ipvs.Drift) => seen.push(d));
+    ipvsadm('-d', '-t', '198.18.40.1:80', '-r', '198.18.41.1:80');
+    ipvsadm('-e', '-t', '198.18.40.2:80', '-r', '198.18.41.2:80', '-m', '-w', '9');
+    ipvsadm('-A', '-t', '198.18.40.9:80');
+    ipvsadm('-A', '-t', '198.18.99.2:80'); // outside: neither drift nor repaired
+    const result = await r.verify();
+    assert.deepEqual(result.drift.map((d) => d.kind).sort(), ['destinationChanged', 'destinationMissing', 'serviceAdded']);
+    assert.equal(seen.length, 3);
+    assert.deepEqual(result.repair.plan.map((op) => op.operation).sort(), ['addDestination', 'deleteService', 'editDestination']);
+    assert.deepEqual(savedRules().sort(), [...wanted, '-A -t 198.18.99.2:80 -s wlc'].sort());
+    assert.equal(r.counters.drifts, 3);
+    const again = await r.verify();
+    assert.deepEqual(again.drift, []);
+    assert.deepEqual(again.repair.plan, []);
+  });
+
+  it('a write answered EEXIST or ESRCH reads back that service alone and repairs it', async () => {
+    const { spy, calls } = spyOn(h());
+    r = await Reconciler.start(spy, { owns });
+    await r.setDesired(desired(3, 1));
+    // Behind its back: the destination it is about to add exists with another weight; another service is deleted.
+    ipvsadm('-a', '-t', '198.18.40.2:80', '-r', '198.18.41.5:80', '-m', '-w', '3');
+    ipvsadm('-D', '-t', '198.18.40.3:80');
+    const added = await r.setDestination(key(2), backend(5, 1));
+    assert.deepEqual(added.changes.map((c) => [c.operation.operation, c.status]), [['addDestination', 'already'], ['editDestination', 'applied']]);
+    assert.equal(added.changes[0].differs, true);
+    assert.deepEqual(calls.readService.filter((k) => k === '198.18.40.2:80').length >= 1, true);
+    const removed = await r.deleteDestination(key(3), backend(1));
+    assert.deepEqual(removed.changes.map((c) => [c.operation.operation, c.status]), [['deleteDestination', 'already'], ['addService', 'applied']]);
+    assert.equal(calls.readTable, 1, 'never the whole table');
+    assert.ok(calls.readService.every((k) => k === '198.18.40.2:80' || k === '198.18.40.3:80'), calls.readService.join(' '));
+    assert.ok(savedRules().includes('-a -t 198.18.40.2:80 -r 198.18.41.5:80 -m -w 1'));
+    assert.ok(savedRules().includes('-A -t 198.18.40.3:80 -s rr'));
+  });
+
+  it('deleteAll() deletes what it owns from its model, without reading the table; owning all, with one flush', async () => {
+    ipvsadm('-A', '-t', '198.18.99.3:80');
+    const { spy, calls } = spyOn(h());
+    r = await Reconciler.start(spy, { owns });
+    await r.setDesired(desired(4, 2));
+    const result = await r.deleteAll();
+    assert.equal(result.counts.applied, 4);
+    assert.equal(calls.readTable, 1);
+    assert.deepEqual(savedRules(), ['-A -t 198.18.99.3:80 -s wlc']);
+    await r.close();
+    r = await Reconciler.start(spy, { owns: 'all' });
+    await r.setDesired(desired(2, 2));
+    const sends = calls.sends;
+    await r.deleteAll();
+    assert.equal(calls.sends, sends + 1);
+    assert.deepEqual(savedRules(), []);
+  });
+
+  it('refuses what it does not own and bad input, naming it, sending nothing', async () => {
+    r = await h().reconciler({ owns });
+    await assert.rejects(r.setService({ protocol: 'tcp', address: '198.18.99.9', port: 80 }), /Expected a service this reconciler owns/);
+    await assert.rejects(r.setService({ ...key(1), scheduler: 7 as never }), TypeError);
+    await assert.rejects(r.setDestination(key(1), backend(1)), /setService it first/);
+    await assert.rejects(h().reconciler({ owns: 'some' as never }), TypeError);
+    assert.deepEqual(savedRules(), []);
+  });
+});
