@@ -3,11 +3,12 @@
 // words are turned into an ipvsadm command line and read by the same parser
 // (so checks, defaults and messages are ipvsadm's); `edit` differs from -E/-e
 // on purpose: it changes only what is given and keeps the rest.
-import { formatIpvsadmService } from '../format';
-import { jsonReplacer, type DestinationSpec, type IpvsHandle, type ServiceOptions } from '../index';
+import { formatIpvsadmService } from '../rules/format';
+import { type DestinationSpec, type IpvsHandle, type ServiceOptions } from '../index';
 import { argvWords, parseIpvsadmCommand, RulesError, type IpvsadmCommand, type RuleDestination, type RuleServiceKey } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { parseFlags, type Parsed } from './flags';
+import { json } from './listing';
 
 export const SERVICE_HELP = `Usage: ipvs service add|edit|delete|show SERVICE [options]
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp or sctp; IPv6 as [ADDRESS]:PORT),
@@ -124,7 +125,7 @@ export async function runService(ctx: Context, args: string[]): Promise<number> 
       const c = ipvsadmParse(['-L', '-n', ...svc]) as Extract<IpvsadmCommand, { command: 'list' }>;
       return withHandle(ctx, async (h) => {
         const s = await h.getService(c.service as RuleServiceKey);
-        ctx.io.out(parsed.flags.has('json') ? JSON.stringify(s, jsonReplacer, 2) + '\n' : formatIpvsadmService(s));
+        ctx.io.out(parsed.flags.has('json') ? json(s) : formatIpvsadmService(s));
         return 0;
       });
     }

@@ -1,15 +1,14 @@
 // The whole-table commands: list, save, restore, apply, and the other
 // listings. Every listing takes --json: the document is what list() returns
 // (the shape apply() takes; counters, which are 64-bit, as decimal strings).
-import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmService, formatIpvsadmTimeouts, type ListOptions } from '../format';
-import { IpvsError, jsonReplacer, TOO_MANY_DELETES } from '../index';
-import { formatRules } from '../rules';
+import { IpvsError, TOO_MANY_DELETES } from '../index';
+import { formatRules, type ListFormat } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
 import { parseFlags } from './flags';
 import { readRules, replacementTable, restore } from './restore';
 import { printApplyResult } from './report';
-import { lookupNames } from './names';
+import { json, printListing } from './listing';
 import { serviceKeyOf } from './service';
 
 export const LIST_HELP = `Usage: ipvs list [SERVICE] [--json] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [--nosort] [--names]
@@ -58,10 +57,6 @@ Prints the plan, as ipvsadm rules, and the result of each change.
   --json           print the result as JSON
 `;
 
-function json(value: unknown): string {
-  return JSON.stringify(value, jsonReplacer, 2) + '\n';
-}
-
 const LISTING_FLAGS = {
   json: 'flag', stats: 'flag', rate: 'flag', thresholds: 'flag', 'persistent-conn': 'flag', 'tun-info': 'flag', exact: 'flag',
   nosort: 'flag', sort: 'flag', names: 'flag', ipv6: 'flag', help: 'flag', numeric: 'flag',
@@ -75,7 +70,7 @@ export async function runList(ctx: Context, args: string[]): Promise<number> {
   }
   const shown = ['stats', 'rate', 'thresholds', 'persistent-conn', 'tun-info'].filter((f) => p.flags.has(f));
   if (shown.length > 1 && (p.flags.has('stats') || p.flags.has('rate'))) throw new CliError(`--${shown[0]} conflicts with --${shown[1]}`);
-  const options: ListOptions = {
+  const format: ListFormat = {
     numeric: !p.flags.has('names'),
     stats: p.flags.has('stats'),
     rate: p.flags.has('rate'),
@@ -85,29 +80,10 @@ export async function runList(ctx: Context, args: string[]): Promise<number> {
     exact: p.flags.has('exact'),
     noSort: p.flags.has('nosort'),
   };
-  if (p.positionals.length) {
-    // One service, as ipvsadm -L -t|-u|-f SERVICE.
-    const key = serviceKeyOf(p.positionals, p.flags.has('ipv6'));
-    return withHandle(ctx, async (h) => {
-      const service = await h.getService(key);
-      if (p.flags.has('json')) ctx.io.out(json(service));
-      else {
-        if (!options.numeric) options.names = await lookupNames([...(service.address ? [service.address] : []), ...service.destinations.map((d) => d.address)]);
-        ctx.io.out(formatIpvsadmService(service, options));
-      }
-      return 0;
-    });
-  }
+  // One service, as ipvsadm -L -t|-u|-f SERVICE.
+  const service = p.positionals.length ? serviceKeyOf(p.positionals, p.flags.has('ipv6')) : undefined;
   return withHandle(ctx, async (h) => {
-    // The counters are read only where they are shown.
-    const services = await h.list({ stats: p.flags.has('json') || options.stats === true || options.rate === true });
-    if (p.flags.has('json')) ctx.io.out(json(services));
-    else {
-      if (!options.numeric) {
-        options.names = await lookupNames(services.flatMap((s) => [...(s.address ? [s.address] : []), ...s.destinations.map((d) => d.address)]));
-      }
-      ctx.io.out(formatIpvsadmList(services, await h.info(), options));
-    }
+    await printListing(ctx, h, { show: 'services', service, format, json: p.flags.has('json') });
     return 0;
   });
 }
@@ -190,21 +166,13 @@ export async function runOther(ctx: Context, what: 'connections' | 'timeouts' | 
     ctx.io.out(`Usage: ipvs ${what} [--json]${what === 'connections' ? ' [--names] [--persistent-conn]' : ''}\nAs 'ipvsadm -L${what === 'connections' ? 'cn' : what === 'timeouts' ? ' --timeout' : ' --daemon'}' prints it, or as JSON.\n`);
     return 0;
   }
+  const format: ListFormat = {
+    numeric: !p.flags.has('names'), persistentConn: p.flags.has('persistent-conn'),
+    stats: false, rate: false, thresholds: false, tunInfo: false, exact: false, noSort: false,
+  };
+  const show = what === 'timeouts' ? 'timeout' : what === 'daemons' ? 'daemon' : 'connections';
   return withHandle(ctx, async (h) => {
-    if (what === 'timeouts') {
-      const t = await h.getTimeouts();
-      ctx.io.out(p.flags.has('json') ? json(t) : formatIpvsadmTimeouts(t));
-    } else if (what === 'daemons') {
-      const d = await h.listDaemons();
-      ctx.io.out(p.flags.has('json') ? json(d) : formatIpvsadmDaemons(d));
-    } else {
-      const c = await h.listConnections();
-      if (p.flags.has('json')) ctx.io.out(json(c));
-      else {
-        const names = p.flags.has('names') ? await lookupNames(c.flatMap((x) => [x.client.address, x.virtual.address, x.destination.address])) : undefined;
-        ctx.io.out(formatIpvsadmConnections(c, { numeric: !names, names, persistentConn: p.flags.has('persistent-conn') }));
-      }
-    }
+    await printListing(ctx, h, { show, format, json: p.flags.has('json') });
     return 0;
   });
 }
