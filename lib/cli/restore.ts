@@ -39,6 +39,20 @@ export function readRules(text: string, source: string): LineRule[] {
 }
 
 /**
+ * Refuses, before anything is sent, rules that --atomic could not undo: -C
+ * (the flushed table is gone) and -Z (zeroed counters cannot be restored).
+ * Every other rule is undone by a rollback: adds by deletes, deletes by adds
+ * of what the kernel held, edits by edits back (the batch reads what they
+ * overwrite before sending).
+ */
+export function checkUndoable(rules: readonly LineRule[], source: string): void {
+  const bad = rules.find((r) => r.command === 'clear' || r.command === 'zero');
+  if (bad === undefined) return;
+  const what = bad.command === 'clear' ? '-C (clear the table)' : '-Z (zero counters)';
+  throw new CliError(`${source}:${bad.line}: --atomic cannot undo ${what}; nothing was applied`, 2);
+}
+
+/**
  * Applies rules text. Returns the exit status: 0 when every rule took
  * effect, 255 (ipvsadm's status for a refused command) when any did not.
  * Unlike ipvsadm -R, which reports only its last line's status, any
@@ -46,6 +60,8 @@ export function readRules(text: string, source: string): LineRule[] {
  */
 export async function restore(ctx: Context, handle: IpvsHandle, rules: LineRule[], options: RestoreOptions): Promise<number> {
   const onError = options.atomic ? 'rollback' : 'continue';
+  // With --replace, -C and -Z only shape the table the rules build: nothing to undo.
+  if (options.atomic && !options.replace) checkUndoable(rules, options.source);
   if (options.replace) {
     const desired = replacementTable(rules, options.source);
     const result = await handle.apply(desired, { prune: true, dryRun: options.dryRun, onError });

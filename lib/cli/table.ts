@@ -6,7 +6,7 @@ import { formatRules, type ListFormat } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
 import { parseFlags } from './flags';
-import { readRules, replacementTable, restore } from './restore';
+import { checkUndoable, readRules, replacementTable, restore } from './restore';
 import { printApplyResult } from './report';
 import { json, printListing } from './listing';
 import { serviceKeyOf } from './service';
@@ -33,7 +33,11 @@ is applied. Then:
               refused rule is reported with its line (exit status 255)
   --replace   the table is made equal to the rules with apply(): only what
               differs is changed, services not in the rules are removed
-  --atomic    if anything is refused, what was applied is undone
+  --atomic    all or nothing: the rules are sent as one batch and, if any
+              is refused or finds the table already so (a service that
+              exists, a destination that is gone), every rule applied is
+              undone (exit status 255). Rules it could not undo, -C and -Z,
+              are refused before anything is sent (exit status 2)
   --dry-run   print what would be sent; send nothing
 `;
 export const APPLY_HELP = `Usage: ipvs apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS]] [--json]
@@ -122,6 +126,7 @@ export async function runRestore(ctx: Context, args: string[]): Promise<number> 
   // Everything is read before IPVS is touched: a bad line changes nothing.
   const rules = readRules(text, source);
   if (p.flags.has('replace')) replacementTable(rules, source);
+  else if (p.flags.has('atomic')) checkUndoable(rules, source);
   return withHandle(ctx, (h) => restore(ctx, h, rules, { source, replace: p.flags.has('replace'), atomic: p.flags.has('atomic'), dryRun: p.flags.has('dry-run') }));
 }
 

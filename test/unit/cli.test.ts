@@ -73,6 +73,23 @@ describe('unit: ipvs command', () => {
     assert.match(missing.err, /^cannot read nope\.txt: /);
   });
 
+  it('restore --atomic refuses rules it could not undo (-C, -Z) before opening IPVS', async () => {
+    for (const [text, err] of [
+      ['-A -t 1.1.1.1:80\n-a -t 1.1.1.1:80 -r 2.2.2.2\n-C\n', 'stdin:3: --atomic cannot undo -C (clear the table); nothing was applied\n'],
+      ['-A -t 1.1.1.1:80\n# counters\n-Z -t 1.1.1.1:80\n', 'stdin:3: --atomic cannot undo -Z (zero counters); nothing was applied\n'],
+    ]) {
+      for (const args of [['restore', '--atomic'], ['restore', '--atomic', '--dry-run']]) {
+        const r = await run(args, text);
+        assert.deepEqual([r.status, r.err, r.opened], [2, err, 0], `${args.join(' ')}: ${text}`);
+      }
+    }
+    // Without --atomic (and with --replace, where they only shape the table built) they are taken.
+    for (const args of [['restore'], ['restore', '--replace'], ['restore', '--atomic', '--replace'], ['-R']]) {
+      const r = await run(args, '-A -t 1.1.1.1:80\n-C\n');
+      assert.deepEqual([r.status, r.opened], [2, 1], args.join(' ')); // reached the (failing) open
+    }
+  });
+
   it('checks readable subcommands before opening IPVS', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['service', 'add', 'tcp'], /ADDRESS:PORT is needed/],
