@@ -2,7 +2,7 @@
 // names used in messages, and the identities apply() and the edits compare.
 // Each field keeps its public name down to the wire (raw values are the
 // kernel's numbers; see constants.ts).
-import type { RawDaemon, RawDestination, RawService, RawServiceKey, RawTimeouts } from './addon';
+import type { RawDaemon, RawDestination, RawDestinationEntry, RawService, RawServiceEntry, RawServiceKey, RawTimeouts } from './addon';
 import { hostPort, ipv4Number, ipv4Text, maskPrefix, prefixMask, versionOf } from './address';
 import {
   DEFAULT_PERSISTENCE_TIMEOUT,
@@ -165,15 +165,28 @@ export interface CheckedService extends CheckedKey {
   raw: RawService;
 }
 
-export function toService(value: unknown, name = 'service'): CheckedService {
+/**
+ * A service spec checked into the addon's shape, and held to the library's
+ * rules for new services (see ServiceRule). `broken`: where to put the rules
+ * it breaks instead of throwing (apply() accepts a broken rule where the
+ * kernel already holds the service breaking it).
+ */
+export function toService(value: unknown, name = 'service', broken?: Broken): CheckedService {
   const spec = serviceFields(value, name);
   const key = checkedKey(spec, name);
   const { scheduler, flags, timeout, netmask, persistenceEngine } = serviceSettingsOf(spec, key, name, false);
   // Built field by field: an object spread with extra fields takes V8's slow
-  // path (about 10 us each here), and apply() checks 20,000 services at a time.
+  // path, and apply() checks 20,000 services at a time.
   const k = key.raw;
   const raw = { family: k.family, protocol: k.protocol, address: k.address, port: k.port, fwmark: k.fwmark, scheduler, flags, timeout, netmask, persistenceEngine };
-  return { raw, key: k, family: key.family, name: key.name, id: key.id };
+  const checked = { raw, key: k, family: key.family, name: key.name, id: key.id };
+  const rule = serviceRuleBroken(raw);
+  if (rule !== null) {
+    const error = serviceRuleError(rule, name, key, spec.persistence);
+    if (broken === undefined) throw error;
+    broken.push({ rule, error, service: checked });
+  }
+  return checked;
 }
 
 /**
@@ -199,19 +212,13 @@ function serviceSettingsOf(spec: ReturnType<typeof serviceFields>, key: CheckedK
     flags |= ServiceFlag.PERSISTENT;
   }
   let persistenceEngine = '';
-  if (spec.persistenceEngine !== undefined && spec.persistenceEngine !== null) {
+  if (spec.persistenceEngine !== undefined && spec.persistenceEngine !== null)
     persistenceEngine = expectName(spec.persistenceEngine, `${name}.persistenceEngine`, NAME_MAX_LENGTH);
-    if (!partial && !(flags & ServiceFlag.PERSISTENT))
-      throw new RangeError(`Expected ${name}.persistence to be set for ${name}.persistenceEngine (an engine needs a persistent service) but received ${describe(spec.persistence)}`);
-  }
   if (expectBoolean(spec.onePacket, `${name}.onePacket`)) {
-    if (!key.raw.fwmark && key.raw.protocol !== PROTOCOL_NUMBER.udp)
-      throw new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received ${key.name}`);
+    // An edit asking for it on a TCP service is refused at once; a whole spec is held to the rule by toService.
+    if (partial && !key.raw.fwmark && key.raw.protocol !== PROTOCOL_NUMBER.udp) throw serviceRuleError('onePacket', name, key, spec.persistence);
     flags |= ServiceFlag.ONEPACKET;
   }
-  // A port-zero service matches every port; ipvsadm allows it only with persistence.
-  if (!partial && !key.raw.fwmark && key.raw.port === 0 && !(flags & ServiceFlag.PERSISTENT))
-    throw new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${describe(spec.persistence)}`);
   if (spec.schedulerFlags !== undefined) {
     const f = fields(spec.schedulerFlags, `${name}.schedulerFlags`, SCHEDULER_FLAG_FIELDS);
     if (expectBoolean(f.fallback, `${name}.schedulerFlags.fallback`)) flags |= ServiceFlag.SCHED1;
@@ -219,6 +226,108 @@ function serviceSettingsOf(spec: ReturnType<typeof serviceFields>, key: CheckedK
     if (expectBoolean(f.flag3, `${name}.schedulerFlags.flag3`)) flags |= ServiceFlag.SCHED3;
   }
   return { scheduler, flags, timeout, netmask, persistenceEngine };
+}
+
+// --- The library's rules for new objects -------------------------------------------
+//
+// The kernel accepts objects that ipvsadm never makes and that do not work as
+// they read (a direct-routing destination on another port than its service's:
+// the packet keeps the virtual port). The library refuses them from its
+// callers, but what the kernel already holds (made by keepalived or any tool
+// speaking netlink) is never refused: undo, drains and read-backs are built
+// from the kernel's own entries, and apply() accepts a desired object that
+// breaks a rule only where the kernel holds it breaking the same rule (so that
+// apply(await list()) round-trips).
+
+/** A rule of the library's that the kernel does not enforce. */
+export type ServiceRule = 'engineWithoutPersistence' | 'onePacketNotDatagram' | 'portZeroWithoutPersistence';
+export type DestinationRule = 'portNotService' | 'familyWithoutTunnel';
+
+/** A broken rule, set aside for the caller of toService/toDestination to decide. */
+export type BrokenRule =
+  | { rule: ServiceRule; error: RangeError; service: CheckedService; destination?: undefined }
+  | { rule: DestinationRule; error: RangeError; service: CheckedKey; destination: CheckedDestination };
+export type Broken = BrokenRule[];
+
+/** The first rule a raw service breaks, or null. */
+export function serviceRuleBroken(raw: RawService): ServiceRule | null {
+  const persistent = (raw.flags & ServiceFlag.PERSISTENT) !== 0;
+  if (raw.persistenceEngine && !persistent) return 'engineWithoutPersistence';
+  // One-packet scheduling is per datagram.
+  if (raw.flags & ServiceFlag.ONEPACKET && !raw.fwmark && raw.protocol !== PROTOCOL_NUMBER.udp) return 'onePacketNotDatagram';
+  // A port-zero service matches every port; ipvsadm allows it only with persistence.
+  if (!raw.fwmark && raw.port === 0 && !persistent) return 'portZeroWithoutPersistence';
+  return null;
+}
+
+function serviceRuleError(rule: ServiceRule | 'onePacket', name: string, key: CheckedKey, persistence: unknown): RangeError {
+  switch (rule) {
+    case 'engineWithoutPersistence':
+      return new RangeError(`Expected ${name}.persistence to be set for ${name}.persistenceEngine (an engine needs a persistent service) but received ${describe(persistence)}`);
+    case 'onePacket':
+    case 'onePacketNotDatagram':
+      return new RangeError(`Expected a udp or fwmark service for ${name}.onePacket (one-packet scheduling is per datagram) but received ${key.name}`);
+    case 'portZeroWithoutPersistence':
+      return new RangeError(`Expected ${name}.persistence to be set for port 0 (a port-zero service must be persistent) but received ${describe(persistence)}`);
+  }
+}
+
+/** The first rule a raw destination of `service` breaks, or null. */
+export function destinationRuleBroken(d: RawDestination, service: RawServiceKey): DestinationRule | null {
+  // Only NAT rewrites the port: with other methods the packet keeps the
+  // virtual port, so another port would be a lie (ipvsadm silently replaces it).
+  const servicePort = service.fwmark ? 0 : service.port ?? 0;
+  if (d.forwarding !== FORWARDING_NUMBER.masq && servicePort !== 0 && d.port !== servicePort) return 'portNotService';
+  if (d.family !== service.family && d.forwarding !== FORWARDING_NUMBER.tunnel) return 'familyWithoutTunnel';
+  return null;
+}
+
+function destinationRuleError(rule: DestinationRule, name: Name, d: RawDestination, service: CheckedKey): RangeError {
+  const forwarding = FORWARDING_METHODS.find((f) => FORWARDING_NUMBER[f] === d.forwarding) ?? String(d.forwarding);
+  if (rule === 'portNotService')
+    return new RangeError(`Expected ${name}.port to be the service's port ${defaultPort(service)} (only 'masq' forwarding rewrites ports) but received ${d.port}`);
+  return new RangeError(`Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`);
+}
+
+/**
+ * Whether the kernel's own object breaks `rule` too (then a desired object
+ * breaking it describes what is there, and is accepted).
+ */
+export function kernelBreaks(broken: BrokenRule, have: RawServiceEntry | undefined): boolean {
+  if (have === undefined) return false;
+  if (broken.destination === undefined) return serviceRuleBroken(have) === broken.rule;
+  const d = broken.destination;
+  const hd = have.destinations?.find((x) => x.port === d.port && x.address === d.address);
+  return hd !== undefined && destinationRuleBroken(hd, have) === broken.rule;
+}
+
+// --- From the kernel's own entries (never refused) ------------------------------------
+
+/** A listed service as a checked one: its exact settings, no rule applied (it is what the kernel holds). */
+export function serviceOfEntry(entry: RawServiceEntry): CheckedService {
+  const raw: RawService = {
+    family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: entry.fwmark,
+    scheduler: entry.scheduler, flags: entry.flags, timeout: entry.timeout, netmask: entry.netmask, persistenceEngine: entry.persistenceEngine,
+  };
+  const key = entry.fwmark
+    ? { family: entry.family, fwmark: entry.fwmark, protocol: 0, address: '', port: 0 }
+    : { family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: 0 };
+  return { raw, key, family: entry.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4', name: serviceName(key), id: serviceId(key) };
+}
+
+/** A listed destination as a checked one: its exact settings (tunnel ones for tunnel forwarding), no rule applied. */
+export function destinationOfEntry(entry: RawDestinationEntry): CheckedDestination {
+  const d = new CheckedDestination(entry.family, entry.address, entry.port);
+  d.forwarding = entry.forwarding;
+  d.weight = entry.weight;
+  d.upperThreshold = entry.upperThreshold;
+  d.lowerThreshold = entry.lowerThreshold;
+  if (entry.tunnel !== null) {
+    d.tunnelType = entry.tunnel.type;
+    d.tunnelPort = entry.tunnel.port;
+    d.tunnelFlags = entry.tunnel.flags;
+  }
+  return d;
 }
 
 const PERSISTENCE_FIELDS = new Set(['timeout', 'netmask']);
@@ -335,7 +444,7 @@ function defaultPort(service: CheckedKey): number {
  * defaults applied; 'changes', an edit's: each setting given is checked, and
  * what depends on settings it keeps is left for the merged destination.
  */
-function checkDestination(value: unknown, service: CheckedKey, name: Name, mode: 'key' | 'full' | 'changes'): CheckedDestination {
+function checkDestination(value: unknown, service: CheckedKey, name: Name, mode: 'key' | 'full' | 'changes', broken?: Broken): CheckedDestination {
   const spec = expectObject(value, name);
   let address: unknown, port: unknown, family: unknown, weight: unknown, forwardingName: unknown;
   let upperThreshold: unknown, lowerThreshold: unknown, tunnel: unknown;
@@ -374,15 +483,15 @@ function checkDestination(value: unknown, service: CheckedKey, name: Name, mode:
   raw.lowerThreshold = optionalInteger(lowerThreshold, name, 0, INT32_MAX, 0, 'lowerThreshold');
   if ((full || (upperThreshold !== undefined && lowerThreshold !== undefined)) && raw.lowerThreshold > raw.upperThreshold)
     throw new RangeError(`Expected ${name}.lowerThreshold to be at most upperThreshold (${raw.upperThreshold}) but received ${raw.lowerThreshold}`);
-  if (full) {
-    // Only NAT rewrites the port: with other methods the packet keeps the
-    // virtual port, so another port would be a lie (ipvsadm silently replaces it).
-    if (forwarding !== 'masq' && servicePort !== 0 && raw.port !== servicePort)
-      throw new RangeError(`Expected ${name}.port to be the service's port ${servicePort} (only 'masq' forwarding rewrites ports) but received ${raw.port}`);
-    if (raw.family !== service.raw.family && forwarding !== 'tunnel')
-      throw new RangeError(`Expected forwarding 'tunnel' for ${name}, whose address family differs from its ${service.family} service, but received '${forwarding}'`);
-  }
   raw.forwarding = FORWARDING_NUMBER[forwarding];
+  if (full) {
+    const rule = destinationRuleBroken(raw, service.raw);
+    if (rule !== null) {
+      const error = destinationRuleError(rule, name, raw, service);
+      if (broken === undefined) throw error;
+      broken.push({ rule, error, service, destination: raw });
+    }
+  }
   if (tunnel !== undefined && tunnel !== null) {
     if ((full || forwardingName !== undefined) && forwarding !== 'tunnel')
       throw new RangeError(`Expected ${name}.forwarding to be 'tunnel' when ${name}.tunnel is set but received '${forwarding}'`);
@@ -398,8 +507,9 @@ export function toDestinationKey(value: unknown, service: CheckedKey, name: Name
   return checkDestination(value, service, name, 'key');
 }
 
-export function toDestination(value: unknown, service: CheckedKey, name: Name = 'destination'): CheckedDestination {
-  return checkDestination(value, service, name, 'full');
+/** A whole destination, held to the library's rules (see toService for `broken`). */
+export function toDestination(value: unknown, service: CheckedKey, name: Name = 'destination', broken?: Broken): CheckedDestination {
+  return checkDestination(value, service, name, 'full', broken);
 }
 
 /** An edit's destination (editDestination): its key, and each setting it gives checked, before the current ones are read. */

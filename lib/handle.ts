@@ -1,18 +1,23 @@
-// IpvsHandle: one netlink socket in one network namespace, with a method per
+// KernelHandle: one netlink socket in one network namespace, with a method per
 // IPVS operation. Every method validates its input first (TypeError /
 // RangeError, nothing sent), then returns a Promise settled off the event
 // loop, in call order relative to every other call on the handle.
-import { addon, RawDestinationEntry, RawHandle, RawRequest, RawServiceEntry } from './addon';
+// IpvsHandle (ipvs-handle.ts) adds the desired-state tools on top, through
+// the one narrow interface below (PlanAccess); nothing here knows of them.
+import type { RawDestinationEntry, RawHandle, RawRequest, RawServiceEntry, RawServiceKey } from './addon';
 import { connectionsOf, type Connection } from './connections';
 import { Command, Errno, SYNC_STATE_NUMBER } from './constants';
 import {
+  Broken,
   CheckedDestination,
   CheckedKey,
   checkDestinationChanges,
+  destinationRuleBroken,
   checkServiceChanges,
   DESTINATION_FIELDS,
   mergeSettings,
   SERVICE_SETTING_FIELDS,
+  serviceRuleBroken,
   toDaemon,
   toDestination,
   toDestinationKey,
@@ -24,7 +29,7 @@ import {
 import { closedError, Failed, failureError, fromNative, kernelError } from './errors';
 import { KernelFeatures } from './features';
 import { destinationSettings, rawEntries, serviceEntriesOf, serviceSpecOf, servicesOf } from './listing';
-import { Outcome, Requests, RequestQueue, SendOptions } from './queue';
+import { isFailure, Outcome, Requests, RequestQueue, SendOptions } from './queue';
 import type {
   Destination,
   DestinationSpec,
@@ -40,67 +45,42 @@ import type {
   Timeouts,
 } from './types';
 import { describe, expectBoolean, fields } from './validate';
-import { apply, batch, type ApplyOptions, type ApplyResult, type BatchOptions, type BatchResult, type Operation } from './desired/apply';
-import type { DesiredService } from './types';
 
 /** What list() takes. */
 const LIST_FIELDS = new Set(['stats']);
-
-/** Options of open(). */
-export interface OpenOptions {
-  /**
-   * The network namespace whose IPVS to program: a name under /run/netns
-   * (as `ip netns add` makes) or a path such as /proc/<pid>/ns/net.
-   * Defaults to the caller's own namespace.
-   */
-  netns?: string;
-}
-
-const OPEN_FIELDS = new Set(['netns']);
-
-function netnsPath(netns: unknown): string | undefined {
-  if (netns === undefined) return undefined;
-  if (typeof netns !== 'string' || netns.length === 0 || netns.includes('\0'))
-    throw new TypeError(`Expected a namespace name or path for options.netns but received ${describe(netns)}`);
-  if (netns.includes('/')) return netns;
-  if (netns === '.' || netns === '..') throw new RangeError(`Expected a namespace name for options.netns but received ${describe(netns)}`);
-  return `/run/netns/${netns}`;
-}
-
-/** Opens a handle on the IPVS of this (or the given) network namespace. */
-export async function open(options: OpenOptions = {}): Promise<IpvsHandle> {
-  const handle = createHandle(options);
-  try {
-    await handle.ready;
-  } catch (error) {
-    // A path is named in full unless absurdly long (the message never echoes megabytes).
-    const netns = handle.netns && handle.netns.length > 256 ? `${handle.netns.slice(0, 256)}... (${handle.netns.length} characters)` : handle.netns;
-    throw fromNative(error, { operation: 'open', object: netns ? `network namespace ${netns}` : '' });
-  }
-  return handle;
-}
-
-/**
- * A handle whose socket is still opening: calls made on it wait for the open
- * and fail with its error if it fails. Validates `options` at once.
- */
-export function createHandle(options: OpenOptions = {}): IpvsHandle {
-  const o = fields(options, 'options', OPEN_FIELDS);
-  const path = netnsPath(o.netns);
-  const native = new addon.Handle();
-  return new IpvsHandle(native, native.open(path), path);
-}
 
 function versionText(code: number): string {
   return `${(code >> 16) & 0xff}.${(code >> 8) & 0xff}.${code & 0xff}`;
 }
 
-/** A handle on one network namespace's IPVS. Make one with open(). */
-export class IpvsHandle {
+/**
+ * @internal What lib/desired/ (apply, batch, the reconciler) uses of a handle
+ * beyond its public calls. Inside job() use only these members, never the
+ * handle's queued calls (they would wait for the job).
+ */
+export interface PlanAccess {
+  /** Runs `fn` as one job whose place in call order is taken now: no other call of this handle runs in between. */
+  job<T>(call: Failed, fn: () => Promise<T>): Promise<T>;
+  /** The whole table, with destinations, without stats. */
+  readTable(): Promise<RawServiceEntry[]>;
+  /** One service with its destinations, without stats; null when absent. */
+  readService(key: RawServiceKey): Promise<RawServiceEntry | null>;
+  /** Sends requests in slices; outcomes in request order. */
+  send(requests: Requests, options: SendOptions): Promise<Outcome[]>;
+  /** How a call on this object is named in errors. */
+  describeCall(operation: string, service: CheckedKey, spec?: { scheduler: string; persistenceEngine?: string }, destination?: string): Failed;
+  /** Refuses destination options the running kernel would silently drop. */
+  requireFeatures(d: CheckedDestination, service: CheckedKey, call: Failed): void;
+}
+
+/** The IPVS calls on one network namespace. Users get an IpvsHandle (open()). */
+export class KernelHandle {
   private readonly queue: RequestQueue;
   private closing: Promise<void> | null = null;
   /** What the running kernel supports (namespaces share the kernel). */
   readonly features = new KernelFeatures();
+  /** @internal For lib/desired/ (through IpvsHandle). */
+  protected readonly access: PlanAccess;
 
   /** @internal use open() */
   constructor(
@@ -113,6 +93,22 @@ export class IpvsHandle {
     // Unobserved until a call waits on it.
     ready.catch(() => undefined);
     this.queue = new RequestQueue(native, ready);
+    this.access = {
+      job: (call, fn) => this.job(call, fn),
+      readTable: async () => rawEntries<RawServiceEntry>(await native.list({ destinations: true, stats: false })),
+      readService: async (key) => {
+        try {
+          const [entry] = await rawEntries<RawServiceEntry>(await native.list({ service: key, destinations: true, stats: false }));
+          return entry ?? null;
+        } catch (error) {
+          if ((error as { errno?: number }).errno === Errno.ESRCH) return null;
+          throw error;
+        }
+      },
+      send: (requests, options) => this.queue.send(requests, options),
+      describeCall: (operation, service, spec, destination) => this.describeCall(operation, service, spec, destination),
+      requireFeatures: (d, service, call) => this.requireFeatures(d, service, call),
+    };
   }
 
   /** The IPVS version and the connection table's size. */
@@ -124,7 +120,7 @@ export class IpvsHandle {
   /** Adds a virtual service (ipvsadm -A). EEXIST if it exists. */
   async addService(spec: ServiceSpec): Promise<void> {
     const s = toService(spec);
-    await this.change({ command: Command.IPVS_CMD_NEW_SERVICE, service: s.raw }, this.failed('addService', s, s.raw));
+    await this.change({ command: Command.IPVS_CMD_NEW_SERVICE, service: s.raw }, this.describeCall('addService', s, s.raw));
   }
 
   /**
@@ -137,27 +133,30 @@ export class IpvsHandle {
     // Only settings: a key field here would make the edit hit another service.
     const c = fields(changes, 'changes', SERVICE_SETTING_FIELDS);
     checkServiceChanges(c, k);
-    const failed = this.failed('editService', k);
-    const outcome = await this.job(failed, async () => {
+    const call = this.describeCall('editService', k);
+    const outcome = await this.job(call, async () => {
       const [current] = await rawEntries<RawServiceEntry>(await this.native.list({ service: k.raw, destinations: false, stats: false }));
-      const s = toService(mergeSettings({ ...serviceSpecOf(current) }, c), 'changes');
-      Object.assign(failed, this.failed('editService', k, s.raw));
+      // A rule the service already breaks in the kernel (made by another tool) is not the edit's doing.
+      const broken: Broken = [];
+      const s = toService(mergeSettings({ ...serviceSpecOf(current) }, c), 'changes', broken);
+      for (const b of broken) if (b.rule !== serviceRuleBroken(current)) throw b.error;
+      Object.assign(call, this.describeCall('editService', k, s.raw));
       const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_SERVICE, service: s.raw }]);
       return o;
     });
-    if (outcome) throw failureError(outcome, failed);
+    if (isFailure(outcome)) throw failureError(outcome, call);
   }
 
   /** Deletes a virtual service and its destinations (ipvsadm -D). ESRCH if absent. */
   async deleteService(key: ServiceKey): Promise<void> {
     const k = toServiceKey(key);
-    await this.change({ command: Command.IPVS_CMD_DEL_SERVICE, service: k.raw, keyOnly: true }, this.failed('deleteService', k));
+    await this.change({ command: Command.IPVS_CMD_DEL_SERVICE, service: k.raw, keyOnly: true }, this.describeCall('deleteService', k));
   }
 
   /** One service with its destinations and stats. ESRCH if absent. */
   async getService(key: ServiceKey): Promise<Service> {
     const k = toServiceKey(key);
-    const [service] = await this.job(this.failed('getService', k), async () =>
+    const [service] = await this.job(this.describeCall('getService', k), async () =>
       servicesOf(await this.native.list({ service: k.raw, destinations: true, stats: true })),
     );
     return service;
@@ -185,9 +184,9 @@ export class IpvsHandle {
   async addDestination(service: ServiceKey, destination: DestinationSpec): Promise<void> {
     const k = toServiceKey(service);
     const d = toDestination(destination, k);
-    const failed = this.failed('addDestination', k, undefined, d.name);
-    this.checkDestination(d, k, failed);
-    await this.change({ command: Command.IPVS_CMD_NEW_DEST, service: k.raw, destination: d.raw }, failed);
+    const call = this.describeCall('addDestination', k, undefined, d.name);
+    this.requireFeatures(d, k, call);
+    await this.change({ command: Command.IPVS_CMD_NEW_DEST, service: k.raw, destination: d.raw }, call);
   }
 
   /**
@@ -201,39 +200,41 @@ export class IpvsHandle {
     // later); the key and each setting given are checked before the current ones are read.
     const changes = fields(destination, 'destination', DESTINATION_FIELDS);
     const key = checkDestinationChanges(changes, k);
-    const failed = this.failed('editDestination', k, undefined, key.name);
-    const outcome = await this.job(failed, async (): Promise<Outcome> => {
+    const call = this.describeCall('editDestination', k, undefined, key.name);
+    const outcome = await this.job(call, async (): Promise<Outcome> => {
       const current = (await rawEntries<RawDestinationEntry>(await this.native.listDestinations(k.raw, { stats: false }))).find(
         (d) => d.address === key.raw.address && d.port === key.raw.port,
       );
       if (current === undefined) {
         // An absent service lists no destinations: tell the two cases apart.
         await this.native.list({ service: k.raw, destinations: false, stats: false });
-        throw kernelError(Errno.ENOENT, failed);
+        throw kernelError(Errno.ENOENT, call);
       }
       const merged = mergeSettings({ ...destinationSettings(current) }, changes);
       // The current tunnel settings go when the forwarding changes away from
       // 'tunnel'; a tunnel given with other forwarding is refused, as by addDestination.
       if (merged.forwarding !== 'tunnel' && (changes.tunnel === undefined || changes.tunnel === null)) delete merged.tunnel;
-      const d = toDestination(merged, k);
-      this.checkDestination(d, k, failed);
+      const broken: Broken = [];
+      const d = toDestination(merged, k, 'destination', broken);
+      for (const b of broken) if (b.rule !== destinationRuleBroken(current, k.raw)) throw b.error;
+      this.requireFeatures(d, k, call);
       const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_DEST, service: k.raw, destination: d.raw }]);
       return o;
     });
-    if (outcome) throw failureError(outcome, failed);
+    if (isFailure(outcome)) throw failureError(outcome, call);
   }
 
   /** Removes a real server from a service (ipvsadm -d). */
   async deleteDestination(service: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<void> {
     const k = toServiceKey(service);
     const d = toDestinationKey(destination, k);
-    await this.change({ command: Command.IPVS_CMD_DEL_DEST, service: k.raw, destination: d.raw }, this.failed('deleteDestination', k, undefined, d.name));
+    await this.change({ command: Command.IPVS_CMD_DEL_DEST, service: k.raw, destination: d.raw }, this.describeCall('deleteDestination', k, undefined, d.name));
   }
 
   /** A service's destinations with stats. ESRCH if the service does not exist. */
   async listDestinations(service: ServiceKey): Promise<Destination[]> {
     const k = toServiceKey(service);
-    const [s] = await this.job(this.failed('listDestinations', k), async () =>
+    const [s] = await this.job(this.describeCall('listDestinations', k), async () =>
       servicesOf(await this.native.list({ service: k.raw, destinations: true, stats: true })),
     );
     return s.destinations;
@@ -248,7 +249,7 @@ export class IpvsHandle {
   async zero(service?: ServiceKey): Promise<void> {
     if (service === undefined) return this.change({ command: Command.IPVS_CMD_ZERO }, { operation: 'zero', object: '' });
     const k = toServiceKey(service);
-    await this.change({ command: Command.IPVS_CMD_ZERO, service: k.raw, keyOnly: true }, this.failed('zero', k));
+    await this.change({ command: Command.IPVS_CMD_ZERO, service: k.raw, keyOnly: true }, this.describeCall('zero', k));
   }
 
   /** Connection timeouts in seconds (ipvsadm -L --timeout). */
@@ -299,28 +300,6 @@ export class IpvsHandle {
     return connectionsOf(bytes);
   }
 
-  /**
-   * Makes the table equal `desired` (services in the shape list() returns):
-   * adds, changes in place and removes only what differs. See ApplyOptions.
-   */
-  apply(desired: readonly DesiredService[], options: ApplyOptions = {}): Promise<ApplyResult> {
-    // Not async: apply() takes its place in call order now, not a turn later.
-    try {
-      return apply(this, desired, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** Sends the operations of a plan (what apply({ dryRun: true }) returns), packed, each reported. */
-  batch(operations: readonly Operation[], options: BatchOptions = {}): Promise<BatchResult> {
-    try {
-      return batch(this, operations, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
   /** Closes the socket once every call made before has settled. Always resolves. */
   async close(): Promise<void> {
     if (this.closing === null)
@@ -331,28 +310,7 @@ export class IpvsHandle {
     return this.closing;
   }
 
-  /**
-   * @internal Runs `fn` as one job whose place in call order is taken now
-   * (apply() and batch(): read, plan and send with no other call of this
-   * handle in between). Inside it use readTable() and send(), never the
-   * queued methods (they would wait for this job).
-   */
-  exclusive<T>(failed: Failed, fn: () => Promise<T>): Promise<T> {
-    return this.job(failed, fn);
-  }
-
-  /** @internal The raw table without stats; only inside exclusive(). */
-  async readTable(): Promise<RawServiceEntry[]> {
-    return rawEntries<RawServiceEntry>(await this.native.list({ destinations: true, stats: false }));
-  }
-
-  /** @internal Sends requests in slices, outcomes in order; only inside exclusive(). */
-  send(requests: Requests, options: SendOptions): Promise<Outcome[]> {
-    return this.queue.send(requests, options);
-  }
-
-  /** @internal */
-  failed(operation: string, service: CheckedKey, spec?: { scheduler: string; persistenceEngine?: string }, destination?: string): Failed {
+  private describeCall(operation: string, service: CheckedKey, spec?: { scheduler: string; persistenceEngine?: string }, destination?: string): Failed {
     return {
       operation,
       object: destination ? `${destination} in ${service.name}` : service.name,
@@ -364,10 +322,10 @@ export class IpvsHandle {
     };
   }
 
-  /** @internal Refuses destination options the running kernel would silently drop. */
-  checkDestination(d: CheckedDestination, service: CheckedKey, failed: Failed): void {
+  /** Refuses destination options the running kernel would silently drop. */
+  private requireFeatures(d: CheckedDestination, service: CheckedKey, call: Failed): void {
     const raw = d.raw;
-    const f = (feature: Parameters<KernelFeatures['require']>[0]) => this.features.require(feature, failed.operation, failed.object);
+    const f = (feature: Parameters<KernelFeatures['require']>[0]) => this.features.require(feature, call.operation, call.object);
     if (raw.family !== service.raw.family) f('mixedFamily');
     if (raw.tunnelType === 1) f('gueTunnel');
     if (raw.tunnelType === 2) f('greTunnel');
@@ -382,7 +340,7 @@ export class IpvsHandle {
     } catch (error) {
       throw fromNative(error, failed);
     }
-    if (outcome) throw failureError(outcome, failed);
+    if (isFailure(outcome)) throw failureError(outcome, failed);
   }
 
   private async job<T>(failed: Failed, job: () => Promise<T>): Promise<T> {

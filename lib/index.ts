@@ -1,9 +1,9 @@
 // The public entry point: the handle API, the enums, the error class, and the
 // same operations at top level on a shared default handle.
-import { createHandle, IpvsHandle } from './handle';
+import { createHandle, IpvsHandle } from './ipvs-handle';
 
-export { open, IpvsHandle } from './handle';
-export type { OpenOptions } from './handle';
+export { open, IpvsHandle } from './ipvs-handle';
+export type { OpenOptions } from './ipvs-handle';
 export { Scheduler, ForwardingMethod, Protocol, Family, TunnelType, DEFAULT_PERSISTENCE_TIMEOUT } from './constants';
 export type { TunnelChecksum } from './constants';
 export { IpvsError, IPVS_UNAVAILABLE, HANDLE_CLOSED, OUTCOME_UNKNOWN, NOT_SENT, TOO_MANY_DELETES } from './errors';
@@ -15,7 +15,9 @@ export type { Connection } from './connections';
 export { KernelFeatures } from './features';
 export { jsonReplacer } from './listing';
 export { canonicalAddress } from './address';
-export type { ApplyOptions, ApplyResult, BatchOptions, BatchResult, ChangeCounts, ChangeResult, ChangeStatus, Operation } from './desired/apply';
+export type { ApplyOptions, ApplyResult, BatchOptions, BatchResult, ChangeCounts, ChangeResult, ChangeStatus, Operation, PrunedService } from './desired/operations';
+export { DrainClock } from './desired/drain-clock';
+export type { DrainClockState } from './desired/drain-clock';
 export * from './types';
 
 let defaultHandle: IpvsHandle | null = null;
@@ -42,7 +44,7 @@ export async function closeDefaultHandle(): Promise<void> {
 
 // Every IpvsHandle operation at top level, on the default handle: one
 // definition serves both (a unit test checks that none is missing).
-type Method = Exclude<keyof IpvsHandle, 'close' | 'features' | 'ready' | 'netns' | 'exclusive' | 'readTable' | 'send' | 'failed' | 'checkDestination'>;
+type Method = Exclude<keyof IpvsHandle, 'close' | 'features' | 'ready' | 'netns'>;
 function onDefault<K extends Method>(name: K): IpvsHandle[K] {
   return ((...args: unknown[]) => (getDefaultHandle()[name] as (...a: unknown[]) => unknown)(...args)) as IpvsHandle[K];
 }

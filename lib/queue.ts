@@ -5,13 +5,27 @@
 // and changes made after a job wait for it.
 //
 // Changes never reject for a kernel refusal: they resolve with the request's
-// RawFailure (or undefined when applied), and the public method throws, so
+// RawFailure (or APPLIED), and the public method throws, so
 // that the error's stack shows the caller's own frames (async stack traces).
 import { setImmediate as nextTurn } from 'timers/promises';
 import type { RawFailure, RawHandle, RawRequest } from './addon';
 
-/** undefined: applied; a RawFailure: not (or not known to be) applied; null: not tried (stopped before it). */
-export type Outcome = RawFailure | undefined | null;
+/** A request that took effect. */
+export const APPLIED = Object.freeze({ outcome: 'applied' as const });
+/** A request not tried: a send stopped on a failure before it (see SendOptions.stopOnFailure). */
+export const NOT_TRIED = Object.freeze({ outcome: 'notTried' as const });
+
+/**
+ * What became of one request, tagged by `outcome`: applied, not tried, or a
+ * RawFailure (refused, unknown, unsent, invalid). The two without detail are
+ * shared objects: a 220,000-request send makes no object per success.
+ */
+export type Outcome = typeof APPLIED | typeof NOT_TRIED | RawFailure;
+
+/** Whether an outcome is a failure (neither applied nor left untried). */
+export function isFailure(outcome: Outcome): outcome is RawFailure {
+  return outcome.outcome !== 'applied' && outcome.outcome !== 'notTried';
+}
 
 /**
  * Requests sent per native call. Each slice is turned into JSON text on the
@@ -42,8 +56,12 @@ export interface Requests {
 }
 
 export interface SendOptions {
-  /** Stop after the first slice with a failure: later requests are not tried (outcome null). */
-  stopOnFailure?: boolean;
+  /**
+   * Stop after the first slice holding a failure for which this returns true
+   * (`index`: the request's place in the whole send): later requests are not
+   * tried (NOT_TRIED).
+   */
+  stopOn?: (failure: RawFailure, index: number) => boolean;
   /**
    * The requests do not depend on one another (separate callers' changes,
    * packed together): a lost answer or a slice refused whole stops nothing,
@@ -57,6 +75,16 @@ export interface SendOptions {
   onOutcomes?: (start: number, end: number, outcomes: Outcome[]) => void;
 }
 
+/** A promise's value or its rejection, as a value (observed at once, never unhandled). */
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
 export class RequestQueue {
   private tail: Promise<void> = Promise.resolve();
   /** Changes not yet handed to the addon; new changes join it. */
@@ -68,7 +96,7 @@ export class RequestQueue {
     private readonly ready: Promise<void>,
   ) {}
 
-  /** Queues one change; resolves with its outcome (undefined when applied). */
+  /** Queues one change; resolves with its outcome. */
   change(request: RawRequest): Promise<Outcome> {
     return new Promise<Outcome>((settle, reject) => {
       if (this.open === null) {
@@ -125,36 +153,41 @@ export class RequestQueue {
     let text = JSON.stringify(requests.slice(0, SLICE));
     for (let start = 0; start < requests.length; start += SLICE) {
       const end = Math.min(start + SLICE, requests.length);
-      for (let i = start; i < end; i++) outcomes.push(undefined);
+      for (let i = start; i < end; i++) outcomes.push(APPLIED);
       // executeJson copies the text before it returns: the next slice can be
-      // stringified at once, while this one is parsed and on the wire.
-      const running = this.native.executeJson(text);
+      // stringified at once, while this one is parsed and on the wire. Its
+      // rejection is taken at once (settled), so that a slice refused while
+      // the next one is being made is never an unhandled rejection.
+      const running = settle(this.native.executeJson(text));
       if (end < requests.length) {
         // In a later turn of the loop, so that other work runs in between.
         await nextTurn();
         text = JSON.stringify(requests.slice(end, end + SLICE));
       }
+      const answer = await running;
       let failures: RawFailure[];
-      try {
-        failures = await running;
-      } catch (error) {
-        // The slice was refused as a whole before anything was sent (e.g. a closed socket).
-        const e = error as { errno?: number; message?: string };
+      if (answer.ok) failures = answer.value;
+      else {
+        // The slice was refused as a whole before anything was sent (e.g. a
+        // closed socket that cannot be reopened): nothing of it is applied.
+        if (start === 0) throw answer.error;
+        const e = answer.error as { errno?: number; message?: string };
         failures = [];
         for (let i = start; i < end; i++) failures.push({ index: i - start, errno: e.errno ?? 5, outcome: 'unsent', message: e.message });
-        if (start === 0) throw error;
       }
+      let lost = false;
       let stop = false;
       for (const f of failures) {
         outcomes[start + f.index] = f;
-        if (!options.independent && (f.outcome === 'unknown' || f.outcome === 'unsent')) stop = true;
+        if (!options.independent && (f.outcome === 'unknown' || f.outcome === 'unsent')) lost = true;
+        if (options.stopOn?.(f, start + f.index)) stop = true;
       }
       options.onOutcomes?.(start, end, outcomes);
       options.onProgress?.(end);
-      if (stop || (options.stopOnFailure && failures.length > 0)) {
+      if (lost || stop) {
         const cause = failures.find((f) => f.outcome === 'unknown' || f.outcome === 'unsent');
         for (let i = end; i < requests.length; i++)
-          outcomes.push(cause ? { index: i, errno: cause.errno, outcome: 'unsent', message: cause.message } : null);
+          outcomes.push(cause ? { index: i, errno: cause.errno, outcome: 'unsent', message: cause.message } : NOT_TRIED);
         options.onOutcomes?.(end, requests.length, outcomes);
         break;
       }

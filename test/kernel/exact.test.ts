@@ -133,7 +133,7 @@ describe('kernel: exact core semantics', function () {
 
   it('close() is always safe: after a failed open, twice, and on the default handle', async () => {
     await assert.rejects(ipvs.open({ netns: '/nonexistent/netns' }), (e: ipvs.IpvsError) => e instanceof ipvs.IpvsError && e.code === 'ENOENT');
-    const { createHandle } = await import('../../lib/handle');
+    const { createHandle } = await import('../../lib/ipvs-handle');
     const broken = createHandle({ netns: '/nonexistent/netns' });
     await broken.close();
     await broken.close();

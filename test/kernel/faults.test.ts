@@ -10,7 +10,7 @@ import * as path from 'path';
 import { monitorEventLoopDelay, performance } from 'perf_hooks';
 import * as ipvs from '../../lib';
 import type { RawHandle } from '../../lib/addon';
-import { createHandle } from '../../lib/handle';
+import { createHandle } from '../../lib/ipvs-handle';
 import { assertSandbox, ipvsadm, resetTable, savedRules, sh } from './helpers';
 
 const FULL = process.env.IPVS_FAULTS_FULL === '1';

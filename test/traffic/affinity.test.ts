@@ -94,7 +94,7 @@ describe('traffic: affinity, drain, fwmark', function () {
     const other = topo.backends.find((b) => b !== drained)!;
     const desired: ipvs.DesiredService[] = [{ ...key, scheduler: 'rr', destinations: [{ address: other.ipv4, forwarding: 'masq' }] }];
     // Only this test's service is in play: the prune predicate is its VIP.
-    const options = { drain: true, prune: (s: ipvs.ServiceEntry) => s.address === key.address };
+    const options = { drain: true, prune: (s: ipvs.PrunedService) => s.address === key.address };
     try {
       const first = await handle.apply(desired, options);
       assert.deepEqual(first.plan.map((op) => op.operation), ['drainDestination']);

@@ -2,7 +2,7 @@
 // for the addon (this checks our scheduling only; the kernel suite checks IPVS).
 import assert from 'assert/strict';
 import type { RawFailure, RawHandle, RawRequest } from '../../lib/addon';
-import { RequestQueue, SLICE } from '../../lib/queue';
+import { APPLIED, RequestQueue, SLICE } from '../../lib/queue';
 
 function recorder(fail: (request: RawRequest, index: number) => RawFailure['outcome'] | undefined = () => undefined) {
   const log: string[] = [];
@@ -34,8 +34,8 @@ describe('unit: request queue', () => {
     const { native } = recorder((r) => (r.command === 9 ? 'refused' : undefined));
     const q = new RequestQueue(native, Promise.resolve());
     const outcomes = await Promise.all([1, 9, 1].map((command) => q.change({ command })));
-    assert.deepEqual(outcomes.map((o) => o?.outcome), [undefined, 'refused', undefined]);
-    assert.equal(outcomes[1]?.errno, 17);
+    assert.deepEqual(outcomes.map((o) => o.outcome), ['applied', 'refused', 'applied']);
+    assert.equal((outcomes[1] as RawFailure).errno, 17);
   });
 
   it('stringifies and sends a large batch in bounded slices, in order', async () => {
@@ -54,7 +54,7 @@ describe('unit: request queue', () => {
     const q = new RequestQueue(wrapped, Promise.resolve());
     const outcomes = await q.send(Array.from({ length: SLICE + 3 }, () => ({ command: 1 })));
     assert.equal(outcomes[5]?.outcome, 'unknown');
-    assert.equal(outcomes[4], undefined);
+    assert.equal(outcomes[4], APPLIED);
     assert.ok(outcomes.slice(SLICE).every((o) => o?.outcome === 'unsent'));
     assert.equal(calls, 1);
   });
@@ -66,7 +66,7 @@ describe('unit: request queue', () => {
     const q = new RequestQueue(wrapped, Promise.resolve());
     const outcomes = await Promise.all(Array.from({ length: 2 * SLICE + 3 }, () => q.change({ command: 1 })));
     assert.equal(outcomes[5]?.outcome, 'unknown');
-    assert.equal(outcomes.filter((o) => o !== undefined).length, 1, 'every other change applied');
+    assert.equal(outcomes.filter((o) => o !== APPLIED).length, 1, 'every other change applied');
     assert.equal(calls, 3, 'every slice was sent');
   });
 
@@ -82,9 +82,9 @@ describe('unit: request queue', () => {
     } as RawHandle;
     const q = new RequestQueue(wrapped, Promise.resolve());
     const outcomes = await q.send(Array.from({ length: 3 * SLICE }, () => ({ command: 1 })), { independent: true });
-    assert.ok(outcomes.slice(0, SLICE).every((o) => o === undefined));
-    assert.ok(outcomes.slice(SLICE, 2 * SLICE).every((o) => o?.outcome === 'unsent' && o.errno === 105));
-    assert.ok(outcomes.slice(2 * SLICE).every((o) => o === undefined));
+    assert.ok(outcomes.slice(0, SLICE).every((o) => o === APPLIED));
+    assert.ok(outcomes.slice(SLICE, 2 * SLICE).every((o) => o.outcome === 'unsent' && (o as RawFailure).errno === 105));
+    assert.ok(outcomes.slice(2 * SLICE).every((o) => o === APPLIED));
     assert.equal(calls, 3);
   });
 
