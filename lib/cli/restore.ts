@@ -4,7 +4,7 @@
 // that makes the table equal the file) with --replace.
 import type { DesiredService, IpvsError, IpvsHandle } from '../index';
 import { parseRules, rulesToSteps, rulesToTable, RulesError, type LineRule } from '../rules';
-import { describeOperation, printApplyResult } from './report';
+import { changeReason, describeOperation, isFailure, printApplyResult } from './report';
 import { CliError, type Context } from './context';
 
 export interface RestoreOptions {
@@ -64,8 +64,8 @@ export async function restore(ctx: Context, handle: IpvsHandle, rules: LineRule[
   if (options.atomic && !options.replace) checkUndoable(rules, options.source);
   if (options.replace) {
     const desired = replacementTable(rules, options.source);
-    const result = await handle.apply(desired, { prune: true, dryRun: options.dryRun, onError });
-    return printApplyResult(ctx, result, { dryRun: options.dryRun, quiet: !options.dryRun });
+    const result = await handle.apply(desired, { prune: true, dryRun: options.dryRun, onError, strict: options.atomic });
+    return printApplyResult(ctx, result, { dryRun: options.dryRun, quiet: !options.dryRun, strict: options.atomic });
   }
   let failures = 0;
   for (const step of rulesToSteps(rules)) {
@@ -79,12 +79,13 @@ export async function restore(ctx: Context, handle: IpvsHandle, rules: LineRule[
       if (step.kind === 'clear') await handle.flush();
       else if (step.kind === 'zero') await handle.zero(step.service);
       else {
-        const result = await handle.batch(step.operations, { onError });
+        // ipvsadm -R fails a line that adds what exists or deletes what is absent; so does this
+        // (strict), and --atomic then undoes every line applied.
+        const result = await handle.batch(step.operations, { onError, strict: true });
         result.changes.forEach((change, i) => {
-          // ipvsadm -R fails a line that adds what exists or deletes what is absent; so does this.
-          if (change.status === 'applied' || change.status === 'skipped') return;
+          if (!isFailure(change, true)) return;
           failures++;
-          ctx.io.err(`${where(step.lines[i])}: ${change.error?.message ?? change.status}\n`);
+          ctx.io.err(`${where(step.lines[i])}: ${changeReason(change)}\n`);
         });
         if (result.rollback) ctx.io.err(result.rollback.complete ? 'rolled back: the table is as it was before this batch\n' : 'rollback incomplete: some changes could not be undone\n');
       }

@@ -5,9 +5,10 @@ import { IpvsError, TOO_MANY_DELETES } from '../index';
 import { formatRules, type ListFormat } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
+import { defaultDrainState, readDrainClock, writeDrainClock } from './drains';
 import { parseFlags } from './flags';
 import { checkUndoable, readRules, replacementTable, restore } from './restore';
-import { printApplyResult } from './report';
+import { failureCount, printApplyResult } from './report';
 import { json, printListing } from './listing';
 import { serviceKeyOf } from './service';
 
@@ -40,7 +41,7 @@ is applied. Then:
               are refused before anything is sent (exit status 2)
   --dry-run   print what would be sent; send nothing
 `;
-export const APPLY_HELP = `Usage: ipvs apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS]] [--json]
+export const APPLY_HELP = `Usage: ipvs apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS] [--drain-state FILE]] [--json]
 Makes the table equal the document in FILE ('-' for standard input, read as
 JSON): an array of services as 'ipvs list --json' prints them (or
 { "services": [...] }). A file named .yaml or .yml is read as YAML holding the
@@ -57,7 +58,15 @@ Prints the plan, as ipvsadm rules, and the result of each change.
   --dry-run        print the plan only
   --max-deletes N  refuse (before sending anything) a plan removing more than N
   --drain [S]      destinations leaving are set to weight 0 first, removed by a
-                   later apply once idle (or after S seconds)
+                   later apply once idle (no connections), or once S seconds
+                   have passed since their drain began, connections or not
+  --drain-state FILE
+                   where --drain keeps when each drain began, between runs
+                   (default /run/ipvs/drains-INODE.json, INODE the network
+                   namespace's inode: stat -L -c %i /proc/self/ns/net). Made
+                   with its directory if missing, replaced whole on each run
+                   (not by --dry-run); a file that is not a drain state is an
+                   error (exit status 2), never silently reset
   --json           print the result as JSON
 `;
 
@@ -131,7 +140,7 @@ export async function runRestore(ctx: Context, args: string[]): Promise<number> 
 }
 
 export async function runApply(ctx: Context, args: string[]): Promise<number> {
-  const p = parseFlags(args, { prune: 'flag', 'dry-run': 'flag', 'max-deletes': 'value', drain: 'optional', json: 'flag', help: 'flag' });
+  const p = parseFlags(args, { prune: 'flag', 'dry-run': 'flag', 'max-deletes': 'value', drain: 'optional', 'drain-state': 'value', json: 'flag', help: 'flag' });
   if (p.flags.has('help')) {
     ctx.io.out(APPLY_HELP);
     return 0;
@@ -143,19 +152,26 @@ export async function runApply(ctx: Context, args: string[]): Promise<number> {
   if (maxDeletes !== undefined && !/^\d+$/.test(String(maxDeletes))) throw new CliError(`--max-deletes needs a whole number, not '${maxDeletes}'`);
   const drain = p.flags.get('drain');
   if (typeof drain === 'string' && !/^\d+$/.test(drain)) throw new CliError(`--drain takes seconds, not '${drain}'`);
+  const drainState = p.flags.get('drain-state');
+  if (drainState !== undefined && drain === undefined) throw new CliError('--drain-state goes with --drain');
+  const dryRun = p.flags.has('dry-run');
   return withHandle(ctx, async (h) => {
+    // When each drain began, from the runs before this one (a dry run reads it and leaves it as it is).
+    const stateFile = drain === undefined ? undefined : String(drainState ?? defaultDrainState(h.netns));
+    const clock = stateFile === undefined ? undefined : await readDrainClock(stateFile);
     try {
       const result = await h.apply(desired, {
         prune: p.flags.has('prune'),
-        dryRun: p.flags.has('dry-run'),
+        dryRun,
         maxDeletes: maxDeletes === undefined ? undefined : Number(maxDeletes),
-        drain: drain === undefined ? undefined : drain === true ? true : { timeout: Number(drain) },
+        drain: drain === undefined ? undefined : { ...(drain === true ? {} : { timeout: Number(drain) }), clock },
       });
+      if (stateFile !== undefined && clock !== undefined && !dryRun) await writeDrainClock(stateFile, clock);
       if (p.flags.has('json')) {
         ctx.io.out(json({ ...result, changes: result.changes.map((c) => ({ ...c, error: c.error?.message })) }));
-        return result.counts.failed + result.counts.unknown ? 255 : 0;
+        return failureCount(result) ? 255 : 0;
       }
-      return printApplyResult(ctx, result, { dryRun: p.flags.has('dry-run') });
+      return printApplyResult(ctx, result, { dryRun });
     } catch (error) {
       if (error instanceof IpvsError && error.code === TOO_MANY_DELETES) throw new CliError(error.message, 255);
       if (error instanceof TypeError || error instanceof RangeError) throw new CliError(`${source}: ${error.message}`, 2);
