@@ -100,13 +100,24 @@ function settingWords(parsed: Parsed): string[] {
   return w;
 }
 
-export async function runService(ctx: Context, args: string[]): Promise<number> {
+/**
+ * The action word and the flags after it; or, when help is asked for (or no
+ * action given), the help printed and the exit status (2 without an action).
+ */
+function readAction(ctx: Context, args: string[], spec: Parameters<typeof parseFlags>[1], aliases: Record<string, string>, help: string): { action: string; parsed: Parsed } | number {
   const [action, ...rest] = args;
-  const parsed = parseFlags(rest, SERVICE_FLAGS, SERVICE_ALIASES);
+  const parsed = parseFlags(rest, spec, aliases);
   if (action === undefined || action === '--help' || action === 'help' || parsed.flags.has('help')) {
-    ctx.io.out(SERVICE_HELP);
+    ctx.io.out(help);
     return action === undefined ? 2 : 0;
   }
+  return { action, parsed };
+}
+
+export async function runService(ctx: Context, args: string[]): Promise<number> {
+  const read = readAction(ctx, args, SERVICE_FLAGS, SERVICE_ALIASES, SERVICE_HELP);
+  if (typeof read === 'number') return read;
+  const { action, parsed } = read;
   const { words: svc, used } = serviceWords(parsed.positionals, parsed);
   if (parsed.positionals.length > used) throw new CliError(`unexpected argument ${parsed.positionals[used]}`);
   switch (action) {
@@ -160,12 +171,9 @@ async function editService(h: IpvsHandle, svc: string[], parsed: Parsed): Promis
 }
 
 export async function runDestination(ctx: Context, args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  const parsed = parseFlags(rest, DESTINATION_FLAGS, DESTINATION_ALIASES);
-  if (action === undefined || action === '--help' || action === 'help' || parsed.flags.has('help')) {
-    ctx.io.out(DESTINATION_HELP);
-    return action === undefined ? 2 : 0;
-  }
+  const read = readAction(ctx, args, DESTINATION_FLAGS, DESTINATION_ALIASES, DESTINATION_HELP);
+  if (typeof read === 'number') return read;
+  const { action, parsed } = read;
   const { words: svc, used } = serviceWords(parsed.positionals, parsed);
   const address = parsed.positionals[used];
   if (address === undefined) throw new CliError('a destination ADDRESS[:PORT] is needed after the service');
