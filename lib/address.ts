@@ -32,6 +32,12 @@ export function prefixMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
+/** The prefix length of a contiguous IPv4 mask (0xffffff00 -> 24), or undefined for a mask with holes (255.0.255.0). */
+export function maskPrefix(mask: number): number | undefined {
+  const inverted = ~mask >>> 0;
+  return (inverted & (inverted + 1)) === 0 ? 32 - Math.log2(inverted + 1) : undefined;
+}
+
 /** Dotted text of a 32-bit value (0xffffff00 -> '255.255.255.0'). */
 export function ipv4Text(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;

@@ -3,7 +3,7 @@
 // Each field keeps its public name down to the wire (raw values are the
 // kernel's numbers; see constants.ts).
 import type { RawDaemon, RawDestination, RawDestinationEntry, RawService, RawServiceEntry, RawServiceKey, RawTimeouts } from './addon';
-import { hostPort, ipv4Number, ipv4Text, prefixMask, versionOf } from './address';
+import { hostPort, ipv4Number, ipv4Text, maskPrefix, prefixMask, versionOf } from './address';
 import {
   DEFAULT_PERSISTENCE_TIMEOUT,
   Family,
@@ -158,9 +158,7 @@ function toNetmask(value: unknown, family: Family, name: string): number {
 /** The public form of a kernel netmask: a prefix length, or dotted text for a non-contiguous IPv4 mask. */
 export function netmaskValue(netmask: number, family: number): number | string {
   if (family === FAMILY_NUMBER.ipv6) return netmask;
-  const inverted = ~netmask >>> 0;
-  if ((inverted & (inverted + 1)) === 0) return 32 - Math.log2(inverted + 1);
-  return ipv4Text(netmask);
+  return maskPrefix(netmask) ?? ipv4Text(netmask);
 }
 
 export interface CheckedService extends CheckedKey {

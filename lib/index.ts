@@ -8,8 +8,8 @@ export { Scheduler, ForwardingMethod, Protocol, Family, TunnelType, DEFAULT_PERS
 export type { TunnelChecksum } from './constants';
 export { IpvsError, IPVS_UNAVAILABLE, HANDLE_CLOSED, OUTCOME_UNKNOWN, NOT_SENT, TOO_MANY_DELETES } from './errors';
 export type { IpvsErrorDetails } from './errors';
-export { formatIpvsadmList } from './format';
-export type { ListOptions, Names } from './format';
+export { formatIpvsadmList } from './rules/format';
+export type { ListOptions, Names } from './rules/format';
 export { parseConnections } from './connections';
 export type { Connection } from './connections';
 export { KernelFeatures } from './features';

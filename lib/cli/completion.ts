@@ -16,7 +16,7 @@ _ipvs() {
     --tun-type) COMPREPLY=( $(compgen -W "ipip gue gre" -- "$cur") ); return ;;
     --start-daemon|--stop-daemon) COMPREPLY=( $(compgen -W "master backup" -- "$cur") ); return ;;
     --netns) COMPREPLY=( $(compgen -W "$(ls /run/netns 2>/dev/null)" -- "$cur") ); return ;;
-    restore|apply) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    restore|apply|--drain-state) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
   esac
   case "$sub" in
     service)
@@ -30,7 +30,7 @@ _ipvs() {
     list) COMPREPLY=( $(compgen -W "--json --stats --rate --thresholds --persistent-conn --tun-info --exact --nosort --names --help" -- "$cur") ) ;;
     save) COMPREPLY=( $(compgen -W "--ipvsadm --json --help" -- "$cur") ) ;;
     restore) COMPREPLY=( $(compgen -W "--replace --atomic --dry-run --help" -- "$cur") $(compgen -f -- "$cur") ) ;;
-    apply) COMPREPLY=( $(compgen -W "--prune --dry-run --max-deletes --drain --json --help" -- "$cur") $(compgen -f -- "$cur") ) ;;
+    apply) COMPREPLY=( $(compgen -W "--prune --dry-run --max-deletes --drain --drain-state --json --help" -- "$cur") $(compgen -f -- "$cur") ) ;;
     top)
       if [ "$prev" = --sort ]; then COMPREPLY=( $(compgen -W "name active inactive conns packets bytes weight" -- "$cur") ); return; fi
       COMPREPLY=( $(compgen -W "--interval --sort --reverse --count --help" -- "$cur") ) ;;

@@ -27,7 +27,8 @@ Metrics (labels: family, protocol, service; destinations add destination):
   ipvs_destination_{connections,incoming_packets,outgoing_packets,incoming_bytes,outgoing_bytes}_total
   ipvs_service_{active,inactive}_connections, ipvs_service_destinations
   ipvs_destination_{active,inactive,persistent}_connections, ipvs_destination_weight
-  ipvs_up, ipvs_services
+  ipvs_up (1: the read worked), ipvs_services
+A scrape whose read fails answers ipvs_up 0 and no table sample at all.
 protocol is tcp, udp, sctp or fwmark; service is ADDRESS:PORT ([IPv6]:PORT) or
 the mark; destination is ADDRESS:PORT. Stops on SIGINT or SIGTERM.
 With --netns, the metrics are that network namespace's IPVS table.

@@ -23,7 +23,7 @@ export const SUBCOMMANDS_HELP = `Readable commands (each takes --help):
   list [SERVICE] [--json] [--stats|--rate|...]        the table (numeric)
   save [--ipvsadm|--json]                             rules text, thresholds kept
   restore [--replace] [--atomic] [--dry-run] [FILE]   rules text from FILE or stdin
-  apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain]
+  apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [S]]
                                                       make the table equal FILE
   top [--interval S] [--sort KEY]                     a live view: connections, packets/s, bytes/s
   exporter [--listen ADDRESS] [--port PORT]           Prometheus metrics over HTTP (127.0.0.1:9494)

@@ -4,11 +4,11 @@
 // command the kernel refused; 1 for a listing that failed). Errors are one
 // line naming the object and the reason. Extensions: --json on listings, and
 // -R that parses everything first and reports every failed line.
-import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmService, formatIpvsadmTimeouts, type ListOptions } from '../format';
-import { IpvsError, jsonReplacer, type IpvsHandle, type Service, type ServiceOptions, type ServiceSpec } from '../index';
+import { IpvsError, type IpvsHandle, type ServiceOptions, type ServiceSpec } from '../index';
 import { argvWords, formatRules, parseIpvsadmCommand, RulesError, type IpvsadmCommand } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { ipvsadmUsage, version } from './help';
+import { addressesOf, json, printListing } from './listing';
 import { lookupNames } from './names';
 import { readRules, restore } from './restore';
 
@@ -16,19 +16,6 @@ import { readRules, restore } from './restore';
 function settingsOf(spec: ServiceSpec): ServiceOptions {
   const { scheduler, persistence, persistenceEngine, onePacket, schedulerFlags } = spec;
   return { scheduler, persistence, persistenceEngine, onePacket, schedulerFlags };
-}
-
-function addressesOf(services: Service[]): string[] {
-  const all: string[] = [];
-  for (const s of services) {
-    if (s.address !== undefined) all.push(s.address);
-    for (const d of s.destinations) all.push(d.address);
-  }
-  return all;
-}
-
-function json(value: unknown): string {
-  return JSON.stringify(value, jsonReplacer, 2) + '\n';
 }
 
 /** Runs one ipvsadm command line; returns the exit status. */
@@ -66,7 +53,8 @@ async function execute(ctx: Context, handle: IpvsHandle, c: Exclude<IpvsadmComma
   try {
     switch (c.command) {
       case 'list':
-        return await list(ctx, handle, c, asJson);
+        await printListing(ctx, handle, { show: c.show, service: c.service, format: c.format, json: asJson });
+        return 0;
       case 'save': {
         const services = await handle.list({ stats: asJson });
         if (asJson) ctx.io.out(json(services));
@@ -117,36 +105,4 @@ async function execute(ctx: Context, handle: IpvsHandle, c: Exclude<IpvsadmComma
     }
     throw error;
   }
-}
-
-async function list(ctx: Context, handle: IpvsHandle, c: Extract<IpvsadmCommand, { command: 'list' }>, asJson: boolean): Promise<number> {
-  const f = c.format;
-  if (c.show === 'timeout') {
-    const t = await handle.getTimeouts();
-    ctx.io.out(asJson ? json(t) : formatIpvsadmTimeouts(t));
-    return 0;
-  }
-  if (c.show === 'daemon') {
-    const d = await handle.listDaemons();
-    ctx.io.out(asJson ? json(d) : formatIpvsadmDaemons(d));
-    return 0;
-  }
-  if (c.show === 'connections') {
-    const connections = await handle.listConnections();
-    if (asJson) ctx.io.out(json(connections));
-    else {
-      const names = f.numeric ? undefined : await lookupNames(connections.flatMap((x) => [x.client.address, x.virtual.address, x.destination.address]));
-      ctx.io.out(formatIpvsadmConnections(connections, { numeric: f.numeric, names, persistentConn: f.persistentConn }));
-    }
-    return 0;
-  }
-  // The counters are read only where they are shown (a 20,000 x 10 table has 220,000 stats objects).
-  const services = c.service ? [await handle.getService(c.service)] : await handle.list({ stats: asJson || f.stats === true || f.rate === true });
-  if (asJson) {
-    ctx.io.out(json(c.service ? services[0] : services));
-    return 0;
-  }
-  const options: ListOptions = { ...f, names: f.numeric ? undefined : await lookupNames(addressesOf(services)) };
-  ctx.io.out(c.service ? formatIpvsadmService(services[0], options) : formatIpvsadmList(services, await handle.info(), options));
-  return 0;
 }

@@ -3,7 +3,7 @@
 // are looked up before printing, all at once, so the formatter stays
 // synchronous and a slow resolver is waited on once, not per line.
 import { promises as dns } from 'dns';
-import type { Names } from '../format';
+import type { Names } from '../rules/format';
 import { systemPortNames } from '../rules/services';
 
 /** Names for every address given (looked up in parallel; an address without a name prints as itself). */

@@ -64,8 +64,29 @@ export function describeOperation(op: Operation): string {
   }
 }
 
+/**
+ * Whether a change counts against the exit status: 'failed', 'unknown' and
+ * 'unsent' (never sent: not applied either); with `strict` (ipvsadm -R's
+ * rule, and --atomic's), 'already' too.
+ */
+export function isFailure(c: ChangeResult, strict = false): boolean {
+  return c.status === 'failed' || c.status === 'unknown' || c.status === 'unsent' || (strict && c.status === 'already');
+}
+
+/** How many changes of a result count against the exit status (see isFailure). */
+export function failureCount(result: ApplyResult | BatchResult, strict = false): number {
+  const n = result.counts;
+  return n.failed + n.unknown + n.unsent + (strict ? n.already : 0);
+}
+
+/** What the kernel said of a change, in words: its error, and for an add that found its object, whether that differs. */
+export function changeReason(c: ChangeResult): string {
+  const said = c.error?.message ?? c.status;
+  return c.differs ? `${said} with other settings` : said;
+}
+
 function changeLine(c: ChangeResult): string {
-  const why = c.error ? `: ${c.error.message}` : '';
+  const why = c.error || c.differs ? `: ${changeReason(c)}` : '';
   return `${c.status.padEnd(8)} ${describeOperation(c.operation)}${why}`;
 }
 
@@ -74,15 +95,16 @@ function changeLine(c: ChangeResult): string {
  * did not take effect) and the counts. Returns the exit status: 0 when every
  * change took effect (or it was a dry run), 255 otherwise.
  */
-export function printApplyResult(ctx: Context, result: ApplyResult | BatchResult, options: { dryRun?: boolean; quiet?: boolean; json?: boolean } = {}): number {
-  const bad = result.counts.failed + result.counts.unknown;
+export function printApplyResult(ctx: Context, result: ApplyResult | BatchResult, options: { dryRun?: boolean; quiet?: boolean; strict?: boolean } = {}): number {
+  const bad = failureCount(result, options.strict);
   if (options.dryRun) {
     for (const c of result.changes) ctx.io.out(`${describeOperation(c.operation)}\n`);
     ctx.io.out(`# dry run: ${result.changes.length} change${result.changes.length === 1 ? '' : 's'} planned, nothing sent\n`);
     return 0;
   }
   for (const c of result.changes) {
-    if (c.status === 'failed' || c.status === 'unknown') ctx.io.err(`${changeLine(c)}\n`);
+    // A failure, or an add that found its object with other settings, is shown even when quiet.
+    if (isFailure(c, options.strict) || c.differs) ctx.io.err(`${changeLine(c)}\n`);
     else if (!options.quiet) ctx.io.out(`${changeLine(c)}\n`);
   }
   const counts = Object.entries(result.counts)

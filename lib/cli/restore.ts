@@ -4,7 +4,7 @@
 // that makes the table equal the file) with --replace.
 import type { DesiredService, IpvsError, IpvsHandle } from '../index';
 import { parseRules, rulesToSteps, rulesToTable, RulesError, type LineRule } from '../rules';
-import { describeOperation, printApplyResult } from './report';
+import { changeReason, describeOperation, isFailure, printApplyResult } from './report';
 import { CliError, type Context } from './context';
 
 export interface RestoreOptions {
@@ -39,6 +39,20 @@ export function readRules(text: string, source: string): LineRule[] {
 }
 
 /**
+ * Refuses, before anything is sent, rules that --atomic could not undo: -C
+ * (the flushed table is gone) and -Z (zeroed counters cannot be restored).
+ * Every other rule is undone by a rollback: adds by deletes, deletes by adds
+ * of what the kernel held, edits by edits back (the batch reads what they
+ * overwrite before sending).
+ */
+export function checkUndoable(rules: readonly LineRule[], source: string): void {
+  const bad = rules.find((r) => r.command === 'clear' || r.command === 'zero');
+  if (bad === undefined) return;
+  const what = bad.command === 'clear' ? '-C (clear the table)' : '-Z (zero counters)';
+  throw new CliError(`${source}:${bad.line}: --atomic cannot undo ${what}; nothing was applied`, 2);
+}
+
+/**
  * Applies rules text. Returns the exit status: 0 when every rule took
  * effect, 255 (ipvsadm's status for a refused command) when any did not.
  * Unlike ipvsadm -R, which reports only its last line's status, any
@@ -46,10 +60,12 @@ export function readRules(text: string, source: string): LineRule[] {
  */
 export async function restore(ctx: Context, handle: IpvsHandle, rules: LineRule[], options: RestoreOptions): Promise<number> {
   const onError = options.atomic ? 'rollback' : 'continue';
+  // With --replace, -C and -Z only shape the table the rules build: nothing to undo.
+  if (options.atomic && !options.replace) checkUndoable(rules, options.source);
   if (options.replace) {
     const desired = replacementTable(rules, options.source);
-    const result = await handle.apply(desired, { prune: true, dryRun: options.dryRun, onError });
-    return printApplyResult(ctx, result, { dryRun: options.dryRun, quiet: !options.dryRun });
+    const result = await handle.apply(desired, { prune: true, dryRun: options.dryRun, onError, strict: options.atomic });
+    return printApplyResult(ctx, result, { dryRun: options.dryRun, quiet: !options.dryRun, strict: options.atomic });
   }
   let failures = 0;
   for (const step of rulesToSteps(rules)) {
@@ -63,12 +79,13 @@ export async function restore(ctx: Context, handle: IpvsHandle, rules: LineRule[
       if (step.kind === 'clear') await handle.flush();
       else if (step.kind === 'zero') await handle.zero(step.service);
       else {
-        const result = await handle.batch(step.operations, { onError });
+        // ipvsadm -R fails a line that adds what exists or deletes what is absent; so does this
+        // (strict), and --atomic then undoes every line applied.
+        const result = await handle.batch(step.operations, { onError, strict: true });
         result.changes.forEach((change, i) => {
-          // ipvsadm -R fails a line that adds what exists or deletes what is absent; so does this.
-          if (change.status === 'applied' || change.status === 'skipped') return;
+          if (!isFailure(change, true)) return;
           failures++;
-          ctx.io.err(`${where(step.lines[i])}: ${change.error?.message ?? change.status}\n`);
+          ctx.io.err(`${where(step.lines[i])}: ${changeReason(change)}\n`);
         });
         if (result.rollback) ctx.io.err(result.rollback.complete ? 'rolled back: the table is as it was before this batch\n' : 'rollback incomplete: some changes could not be undone\n');
       }

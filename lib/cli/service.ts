@@ -3,11 +3,12 @@
 // words are turned into an ipvsadm command line and read by the same parser
 // (so checks, defaults and messages are ipvsadm's); `edit` differs from -E/-e
 // on purpose: it changes only what is given and keeps the rest.
-import { formatIpvsadmService } from '../format';
-import { jsonReplacer, type DestinationSpec, type IpvsHandle, type ServiceOptions } from '../index';
+import { formatIpvsadmService } from '../rules/format';
+import { type DestinationSpec, type IpvsHandle, type ServiceOptions } from '../index';
 import { argvWords, parseIpvsadmCommand, RulesError, type IpvsadmCommand, type RuleDestination, type RuleServiceKey } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { parseFlags, type Parsed } from './flags';
+import { json } from './listing';
 
 export const SERVICE_HELP = `Usage: ipvs service add|edit|delete|show SERVICE [options]
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp or sctp; IPv6 as [ADDRESS]:PORT),
@@ -99,13 +100,24 @@ function settingWords(parsed: Parsed): string[] {
   return w;
 }
 
-export async function runService(ctx: Context, args: string[]): Promise<number> {
+/**
+ * The action word and the flags after it; or, when help is asked for (or no
+ * action given), the help printed and the exit status (2 without an action).
+ */
+function readAction(ctx: Context, args: string[], spec: Parameters<typeof parseFlags>[1], aliases: Record<string, string>, help: string): { action: string; parsed: Parsed } | number {
   const [action, ...rest] = args;
-  const parsed = parseFlags(rest, SERVICE_FLAGS, SERVICE_ALIASES);
+  const parsed = parseFlags(rest, spec, aliases);
   if (action === undefined || action === '--help' || action === 'help' || parsed.flags.has('help')) {
-    ctx.io.out(SERVICE_HELP);
+    ctx.io.out(help);
     return action === undefined ? 2 : 0;
   }
+  return { action, parsed };
+}
+
+export async function runService(ctx: Context, args: string[]): Promise<number> {
+  const read = readAction(ctx, args, SERVICE_FLAGS, SERVICE_ALIASES, SERVICE_HELP);
+  if (typeof read === 'number') return read;
+  const { action, parsed } = read;
   const { words: svc, used } = serviceWords(parsed.positionals, parsed);
   if (parsed.positionals.length > used) throw new CliError(`unexpected argument ${parsed.positionals[used]}`);
   switch (action) {
@@ -124,7 +136,7 @@ export async function runService(ctx: Context, args: string[]): Promise<number> 
       const c = ipvsadmParse(['-L', '-n', ...svc]) as Extract<IpvsadmCommand, { command: 'list' }>;
       return withHandle(ctx, async (h) => {
         const s = await h.getService(c.service as RuleServiceKey);
-        ctx.io.out(parsed.flags.has('json') ? JSON.stringify(s, jsonReplacer, 2) + '\n' : formatIpvsadmService(s));
+        ctx.io.out(parsed.flags.has('json') ? json(s) : formatIpvsadmService(s));
         return 0;
       });
     }
@@ -159,12 +171,9 @@ async function editService(h: IpvsHandle, svc: string[], parsed: Parsed): Promis
 }
 
 export async function runDestination(ctx: Context, args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  const parsed = parseFlags(rest, DESTINATION_FLAGS, DESTINATION_ALIASES);
-  if (action === undefined || action === '--help' || action === 'help' || parsed.flags.has('help')) {
-    ctx.io.out(DESTINATION_HELP);
-    return action === undefined ? 2 : 0;
-  }
+  const read = readAction(ctx, args, DESTINATION_FLAGS, DESTINATION_ALIASES, DESTINATION_HELP);
+  if (typeof read === 'number') return read;
+  const { action, parsed } = read;
   const { words: svc, used } = serviceWords(parsed.positionals, parsed);
   const address = parsed.positionals[used];
   if (address === undefined) throw new CliError('a destination ADDRESS[:PORT] is needed after the service');

@@ -1,15 +1,15 @@
 // The whole-table commands: list, save, restore, apply, and the other
 // listings. Every listing takes --json: the document is what list() returns
 // (the shape apply() takes; counters, which are 64-bit, as decimal strings).
-import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmService, formatIpvsadmTimeouts, type ListOptions } from '../format';
-import { IpvsError, jsonReplacer, TOO_MANY_DELETES } from '../index';
-import { formatRules } from '../rules';
+import { IpvsError, TOO_MANY_DELETES } from '../index';
+import { formatRules, type ListFormat } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
+import { defaultDrainState, readDrainClock, writeDrainClock } from './drains';
 import { parseFlags } from './flags';
-import { readRules, replacementTable, restore } from './restore';
-import { printApplyResult } from './report';
-import { lookupNames } from './names';
+import { checkUndoable, readRules, replacementTable, restore } from './restore';
+import { failureCount, printApplyResult } from './report';
+import { json, printListing } from './listing';
 import { serviceKeyOf } from './service';
 
 export const LIST_HELP = `Usage: ipvs list [SERVICE] [--json] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [--nosort] [--names]
@@ -34,10 +34,14 @@ is applied. Then:
               refused rule is reported with its line (exit status 255)
   --replace   the table is made equal to the rules with apply(): only what
               differs is changed, services not in the rules are removed
-  --atomic    if anything is refused, what was applied is undone
+  --atomic    all or nothing: the rules are sent as one batch and, if any
+              is refused or finds the table already so (a service that
+              exists, a destination that is gone), every rule applied is
+              undone (exit status 255). Rules it could not undo, -C and -Z,
+              are refused before anything is sent (exit status 2)
   --dry-run   print what would be sent; send nothing
 `;
-export const APPLY_HELP = `Usage: ipvs apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS]] [--json]
+export const APPLY_HELP = `Usage: ipvs apply FILE.json|FILE.yaml [--prune] [--dry-run] [--max-deletes N] [--drain [SECONDS] [--drain-state FILE]] [--json]
 Makes the table equal the document in FILE ('-' for standard input, read as
 JSON): an array of services as 'ipvs list --json' prints them (or
 { "services": [...] }). A file named .yaml or .yml is read as YAML holding the
@@ -54,13 +58,17 @@ Prints the plan, as ipvsadm rules, and the result of each change.
   --dry-run        print the plan only
   --max-deletes N  refuse (before sending anything) a plan removing more than N
   --drain [S]      destinations leaving are set to weight 0 first, removed by a
-                   later apply once idle (or after S seconds)
+                   later apply once idle (no connections), or once S seconds
+                   have passed since their drain began, connections or not
+  --drain-state FILE
+                   where --drain keeps when each drain began, between runs
+                   (default /run/ipvs/drains-INODE.json, INODE the network
+                   namespace's inode: stat -L -c %i /proc/self/ns/net). Made
+                   with its directory if missing, replaced whole on each run
+                   (not by --dry-run); a file that is not a drain state is an
+                   error (exit status 2), never silently reset
   --json           print the result as JSON
 `;
-
-function json(value: unknown): string {
-  return JSON.stringify(value, jsonReplacer, 2) + '\n';
-}
 
 const LISTING_FLAGS = {
   json: 'flag', stats: 'flag', rate: 'flag', thresholds: 'flag', 'persistent-conn': 'flag', 'tun-info': 'flag', exact: 'flag',
@@ -75,7 +83,7 @@ export async function runList(ctx: Context, args: string[]): Promise<number> {
   }
   const shown = ['stats', 'rate', 'thresholds', 'persistent-conn', 'tun-info'].filter((f) => p.flags.has(f));
   if (shown.length > 1 && (p.flags.has('stats') || p.flags.has('rate'))) throw new CliError(`--${shown[0]} conflicts with --${shown[1]}`);
-  const options: ListOptions = {
+  const format: ListFormat = {
     numeric: !p.flags.has('names'),
     stats: p.flags.has('stats'),
     rate: p.flags.has('rate'),
@@ -85,29 +93,10 @@ export async function runList(ctx: Context, args: string[]): Promise<number> {
     exact: p.flags.has('exact'),
     noSort: p.flags.has('nosort'),
   };
-  if (p.positionals.length) {
-    // One service, as ipvsadm -L -t|-u|-f SERVICE.
-    const key = serviceKeyOf(p.positionals, p.flags.has('ipv6'));
-    return withHandle(ctx, async (h) => {
-      const service = await h.getService(key);
-      if (p.flags.has('json')) ctx.io.out(json(service));
-      else {
-        if (!options.numeric) options.names = await lookupNames([...(service.address ? [service.address] : []), ...service.destinations.map((d) => d.address)]);
-        ctx.io.out(formatIpvsadmService(service, options));
-      }
-      return 0;
-    });
-  }
+  // One service, as ipvsadm -L -t|-u|-f SERVICE.
+  const service = p.positionals.length ? serviceKeyOf(p.positionals, p.flags.has('ipv6')) : undefined;
   return withHandle(ctx, async (h) => {
-    // The counters are read only where they are shown.
-    const services = await h.list({ stats: p.flags.has('json') || options.stats === true || options.rate === true });
-    if (p.flags.has('json')) ctx.io.out(json(services));
-    else {
-      if (!options.numeric) {
-        options.names = await lookupNames(services.flatMap((s) => [...(s.address ? [s.address] : []), ...s.destinations.map((d) => d.address)]));
-      }
-      ctx.io.out(formatIpvsadmList(services, await h.info(), options));
-    }
+    await printListing(ctx, h, { show: 'services', service, format, json: p.flags.has('json') });
     return 0;
   });
 }
@@ -146,11 +135,12 @@ export async function runRestore(ctx: Context, args: string[]): Promise<number> 
   // Everything is read before IPVS is touched: a bad line changes nothing.
   const rules = readRules(text, source);
   if (p.flags.has('replace')) replacementTable(rules, source);
+  else if (p.flags.has('atomic')) checkUndoable(rules, source);
   return withHandle(ctx, (h) => restore(ctx, h, rules, { source, replace: p.flags.has('replace'), atomic: p.flags.has('atomic'), dryRun: p.flags.has('dry-run') }));
 }
 
 export async function runApply(ctx: Context, args: string[]): Promise<number> {
-  const p = parseFlags(args, { prune: 'flag', 'dry-run': 'flag', 'max-deletes': 'value', drain: 'optional', json: 'flag', help: 'flag' });
+  const p = parseFlags(args, { prune: 'flag', 'dry-run': 'flag', 'max-deletes': 'value', drain: 'optional', 'drain-state': 'value', json: 'flag', help: 'flag' });
   if (p.flags.has('help')) {
     ctx.io.out(APPLY_HELP);
     return 0;
@@ -162,19 +152,26 @@ export async function runApply(ctx: Context, args: string[]): Promise<number> {
   if (maxDeletes !== undefined && !/^\d+$/.test(String(maxDeletes))) throw new CliError(`--max-deletes needs a whole number, not '${maxDeletes}'`);
   const drain = p.flags.get('drain');
   if (typeof drain === 'string' && !/^\d+$/.test(drain)) throw new CliError(`--drain takes seconds, not '${drain}'`);
+  const drainState = p.flags.get('drain-state');
+  if (drainState !== undefined && drain === undefined) throw new CliError('--drain-state goes with --drain');
+  const dryRun = p.flags.has('dry-run');
   return withHandle(ctx, async (h) => {
+    // When each drain began, from the runs before this one (a dry run reads it and leaves it as it is).
+    const stateFile = drain === undefined ? undefined : String(drainState ?? defaultDrainState(h.netns));
+    const clock = stateFile === undefined ? undefined : await readDrainClock(stateFile);
     try {
       const result = await h.apply(desired, {
         prune: p.flags.has('prune'),
-        dryRun: p.flags.has('dry-run'),
+        dryRun,
         maxDeletes: maxDeletes === undefined ? undefined : Number(maxDeletes),
-        drain: drain === undefined ? undefined : drain === true ? true : { timeout: Number(drain) },
+        drain: drain === undefined ? undefined : { ...(drain === true ? {} : { timeout: Number(drain) }), clock },
       });
+      if (stateFile !== undefined && clock !== undefined && !dryRun) await writeDrainClock(stateFile, clock);
       if (p.flags.has('json')) {
         ctx.io.out(json({ ...result, changes: result.changes.map((c) => ({ ...c, error: c.error?.message })) }));
-        return result.counts.failed + result.counts.unknown ? 255 : 0;
+        return failureCount(result) ? 255 : 0;
       }
-      return printApplyResult(ctx, result, { dryRun: p.flags.has('dry-run') });
+      return printApplyResult(ctx, result, { dryRun });
     } catch (error) {
       if (error instanceof IpvsError && error.code === TOO_MANY_DELETES) throw new CliError(error.message, 255);
       if (error instanceof TypeError || error instanceof RangeError) throw new CliError(`${source}: ${error.message}`, 2);
@@ -190,21 +187,13 @@ export async function runOther(ctx: Context, what: 'connections' | 'timeouts' | 
     ctx.io.out(`Usage: ipvs ${what} [--json]${what === 'connections' ? ' [--names] [--persistent-conn]' : ''}\nAs 'ipvsadm -L${what === 'connections' ? 'cn' : what === 'timeouts' ? ' --timeout' : ' --daemon'}' prints it, or as JSON.\n`);
     return 0;
   }
+  const format: ListFormat = {
+    numeric: !p.flags.has('names'), persistentConn: p.flags.has('persistent-conn'),
+    stats: false, rate: false, thresholds: false, tunInfo: false, exact: false, noSort: false,
+  };
+  const show = what === 'timeouts' ? 'timeout' : what === 'daemons' ? 'daemon' : 'connections';
   return withHandle(ctx, async (h) => {
-    if (what === 'timeouts') {
-      const t = await h.getTimeouts();
-      ctx.io.out(p.flags.has('json') ? json(t) : formatIpvsadmTimeouts(t));
-    } else if (what === 'daemons') {
-      const d = await h.listDaemons();
-      ctx.io.out(p.flags.has('json') ? json(d) : formatIpvsadmDaemons(d));
-    } else {
-      const c = await h.listConnections();
-      if (p.flags.has('json')) ctx.io.out(json(c));
-      else {
-        const names = p.flags.has('names') ? await lookupNames(c.flatMap((x) => [x.client.address, x.virtual.address, x.destination.address])) : undefined;
-        ctx.io.out(formatIpvsadmConnections(c, { numeric: !names, names, persistentConn: p.flags.has('persistent-conn') }));
-      }
-    }
+    await printListing(ctx, h, { show, format, json: p.flags.has('json') });
     return 0;
   });
 }

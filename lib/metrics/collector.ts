@@ -107,11 +107,16 @@ export class IpvsMetrics {
     }
   }
 
-  /** After a failed read: ipvs_up 0 and no table metrics (stale values would look current). */
+  /**
+   * After a failed read: ipvs_up 0 and no table sample at all, not even
+   * `ipvs_services` (a 0 there would read as an empty table, and stale
+   * values as current ones).
+   */
   failed(): void {
     this.update([]);
     this.up.set(0);
-    this.services.reset();
+    // A gauge without labels keeps a 0 sample through reset(); removing its one (empty) label set leaves none.
+    this.services.remove({});
   }
 
   /** The exposition text (Prometheus text format 0.0.4). */

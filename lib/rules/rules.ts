@@ -2,9 +2,9 @@
 // a table -> rules text, and rules -> the table they build or the operations
 // that apply them (for batch() and apply()).
 import { toDestination, toDestinationKey, toService, toServiceKey } from '../convert';
-import { addressPort, ipvsadmDestinationOrder, ipvsadmServiceOrder, LineText, netmaskText, schedulerFlagNames, type Names } from '../format';
+import { addressPort, ipvsadmDestinationOrder, ipvsadmServiceOrder, LineText, netmaskText, schedulerFlagNames, type Names } from './format';
 import type { DesiredService, DestinationSpec, Operation, Service, ServiceKey } from '../index';
-import { parseIpvsadmCommand, RulesError, type ParseOptions, type Rule, type Word } from './ipvsadm';
+import { parseIpvsadmCommand, RulesError, type ParseOptions, type Rule, type Word } from './parse';
 
 /** A rule with the line it came from (1-based). */
 export type LineRule = Rule & { line: number };
@@ -144,11 +144,6 @@ export function formatRules(services: readonly Service[], options: FormatRulesOp
   return text.toString();
 }
 
-/** The identity of a service key (what names it), for folding rules. */
-export function serviceIdentity(k: ServiceKey): string {
-  return k.fwmark !== undefined ? `fwmark ${k.fwmark} ${k.family ?? 'ipv4'}` : `${k.protocol} ${k.address} ${k.port}`;
-}
-
 function describeService(k: ServiceKey): string {
   return k.fwmark !== undefined ? `service fwmark ${k.fwmark}${k.family === 'ipv6' ? ' (ipv6)' : ''}` : `service ${k.protocol} ${addressPort(k.address, k.port, k.protocol)}`;
 }
@@ -170,7 +165,7 @@ export function rulesToTable(rules: readonly LineRule[], options: { source?: str
       continue;
     }
     if (r.command === 'zero') continue; // counters are not part of a table
-    const id = serviceIdentity(r.service);
+    const id = toServiceKey(r.service).id;
     const have = table.get(id);
     switch (r.command) {
       case 'add-service':

@@ -33,19 +33,20 @@ export function parseServicesFile(text: string): PortNames {
   };
 }
 
+/** A system file's text, or '' when it cannot be read (then no name is known: every port and host stays numeric). */
+function systemFile(path: string): string {
+  try {
+    return fs.readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 let system: PortNames | null = null;
 
 /** The system's port names (/etc/services; none if it cannot be read). */
 export function systemPortNames(): PortNames {
-  if (system === null) {
-    let text = '';
-    try {
-      text = fs.readFileSync('/etc/services', 'utf8');
-    } catch {
-      // No services database: every port is numeric.
-    }
-    system = parseServicesFile(text);
-  }
+  system ??= parseServicesFile(systemFile('/etc/services'));
   return system;
 }
 
@@ -69,14 +70,6 @@ let systemHosts: HostNames | null = null;
 
 /** The system's /etc/hosts (DNS is not consulted: rules parse without waiting on the network). */
 export function systemHostNames(): HostNames {
-  if (systemHosts === null) {
-    let text = '';
-    try {
-      text = fs.readFileSync('/etc/hosts', 'utf8');
-    } catch {
-      // No hosts file: addresses only.
-    }
-    systemHosts = parseHostsFile(text);
-  }
+  systemHosts ??= parseHostsFile(systemFile('/etc/hosts'));
   return systemHosts;
 }

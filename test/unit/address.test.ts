@@ -1,7 +1,7 @@
 // One normalisation of addresses, matching what the kernel's listings show
 // (glibc's inet_ntop), so that addresses compare as strings.
 import assert from 'assert/strict';
-import { addressVersion, canonicalAddress, ipv6Text, ipv6Words } from '../../lib/address';
+import { addressVersion, canonicalAddress, ipv6Text, ipv6Words, maskPrefix } from '../../lib/address';
 import { toDestinationKey, toServiceKey } from '../../lib/convert';
 
 describe('unit: addresses', () => {
@@ -40,5 +40,14 @@ describe('unit: addresses', () => {
     assert.equal(a.id, b.id);
     assert.equal(a.name, 'service tcp [2001:db8::1]:80');
     assert.equal(toDestinationKey({ address: '2001:DB8::2' }, a).id, toDestinationKey({ address: '2001:db8:0:0::2' }, a).id);
+  });
+
+  it('one contiguous-mask test: a prefix length for contiguous masks, none for masks with holes', () => {
+    assert.equal(maskPrefix(0xffffffff), 32);
+    assert.equal(maskPrefix(0xffffff00), 24);
+    assert.equal(maskPrefix(0x80000000), 1);
+    assert.equal(maskPrefix(0), 0);
+    assert.equal(maskPrefix(0xff00ff00), undefined);
+    assert.equal(maskPrefix(0x00ffffff), undefined);
   });
 });

@@ -5,7 +5,13 @@
 import assert from 'assert/strict';
 import type { Context, Io } from '../../lib/cli/context';
 import { main, takeNetns } from '../../lib/cli/main';
-import { describeOperation } from '../../lib/cli/report';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CliError } from '../../lib/cli/context';
+import { readDrainClock, writeDrainClock } from '../../lib/cli/drains';
+import { describeOperation, printApplyResult } from '../../lib/cli/report';
+import { DrainClock, IpvsError, NOT_SENT, type BatchResult, type ChangeStatus } from '../../lib';
 import { parseFlags } from '../../lib/cli/flags';
 
 async function run(args: string[], stdin = '', files: Record<string, string> = {}): Promise<{ status: number; out: string; err: string; opened: number }> {
@@ -73,6 +79,23 @@ describe('unit: ipvs command', () => {
     assert.match(missing.err, /^cannot read nope\.txt: /);
   });
 
+  it('restore --atomic refuses rules it could not undo (-C, -Z) before opening IPVS', async () => {
+    for (const [text, err] of [
+      ['-A -t 1.1.1.1:80\n-a -t 1.1.1.1:80 -r 2.2.2.2\n-C\n', 'stdin:3: --atomic cannot undo -C (clear the table); nothing was applied\n'],
+      ['-A -t 1.1.1.1:80\n# counters\n-Z -t 1.1.1.1:80\n', 'stdin:3: --atomic cannot undo -Z (zero counters); nothing was applied\n'],
+    ]) {
+      for (const args of [['restore', '--atomic'], ['restore', '--atomic', '--dry-run']]) {
+        const r = await run(args, text);
+        assert.deepEqual([r.status, r.err, r.opened], [2, err, 0], `${args.join(' ')}: ${text}`);
+      }
+    }
+    // Without --atomic (and with --replace, where they only shape the table built) they are taken.
+    for (const args of [['restore'], ['restore', '--replace'], ['restore', '--atomic', '--replace'], ['-R']]) {
+      const r = await run(args, '-A -t 1.1.1.1:80\n-C\n');
+      assert.deepEqual([r.status, r.opened], [2, 1], args.join(' ')); // reached the (failing) open
+    }
+  });
+
   it('checks readable subcommands before opening IPVS', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['service', 'add', 'tcp'], /ADDRESS:PORT is needed/],
@@ -136,5 +159,66 @@ describe('unit: ipvs command', () => {
     );
     assert.equal(describeOperation({ operation: 'drainDestination', service: svc, destination: { address: '2.2.2.2', forwarding: 'masq', weight: 0 } }), '-e -t 1.1.1.1:80 -r 2.2.2.2:80 -m -w 0  # drain');
     assert.equal(describeOperation({ operation: 'deleteDestination', service: svc, destination: { address: '2001:db8::2', port: 80 } }), '-d -t 1.1.1.1:80 -r [2001:db8::2]:80');
+  });
+
+  it('counts never-sent changes as failures, with their cause, and says when an existing object differs', () => {
+    const svc = { protocol: 'tcp', address: '1.1.1.1', port: 80 } as const;
+    const counts = (statuses: ChangeStatus[]) => {
+      const c = { applied: 0, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 0 };
+      for (const st of statuses) c[st]++;
+      return c;
+    };
+    const print = (result: BatchResult, options: { quiet?: boolean; strict?: boolean } = {}) => {
+      let out = '';
+      let err = '';
+      const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), stdin: async () => '', readFile: async () => '' };
+      const status = printApplyResult({ io, program: 'ipvs', open: async () => Promise.reject(new Error('unused')) }, result, options);
+      return { status, out, err };
+    };
+    const unsent = new IpvsError('addService service tcp 1.1.1.2:80: not sent, an earlier failure stopped the batch (ENOBUFS: No buffer space available)', { code: NOT_SENT, errno: 105, operation: 'addService', object: 'service tcp 1.1.1.2:80' });
+    const r1 = print({
+      changes: [
+        { operation: { operation: 'addService', service: svc }, status: 'applied' },
+        { operation: { operation: 'addService', service: { ...svc, address: '1.1.1.2' } }, status: 'unsent', error: unsent },
+      ],
+      counts: counts(['applied', 'unsent']),
+    }, { quiet: true });
+    assert.equal(r1.status, 255);
+    assert.equal(r1.err, `unsent   -A -t 1.1.1.2:80 -s wlc: ${unsent.message}\n`);
+    const exists = new IpvsError('service tcp 1.1.1.1:80 already exists', { code: 'EEXIST', errno: 17, operation: 'addService', object: 'service tcp 1.1.1.1:80' });
+    const already = { changes: [{ operation: { operation: 'addService', service: { ...svc, scheduler: 'rr' } }, status: 'already', error: exists, differs: true }], counts: counts(['already']) } as BatchResult;
+    const r2 = print(already, { quiet: true });
+    assert.equal(r2.status, 0); // apply: the kernel already holds the object; the difference is said, not a failure
+    assert.equal(r2.err, 'already  -A -t 1.1.1.1:80 -s rr: service tcp 1.1.1.1:80 already exists with other settings\n');
+    assert.equal(print(already, { quiet: true, strict: true }).status, 255); // restore --atomic --replace
+  });
+
+  it('keeps the drain state in a file: made with its directory, replaced whole, a corrupt one an error', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipvs-drains-'));
+    try {
+      const file = path.join(dir, 'run', 'ipvs', 'drains.json');
+      assert.equal((await readDrainClock(file)).size, 0); // no file yet: no drains
+      const clock = DrainClock.from({ version: 1, starts: { 'a|b': 1700000000000 } });
+      await writeDrainClock(file, clock);
+      assert.deepEqual(fs.readdirSync(path.dirname(file)), ['drains.json']); // no temporary file left
+      assert.deepEqual((await readDrainClock(file)).toJSON(), clock.toJSON());
+      for (const text of ['{"version": 1, "starts": {"a|b": "soon"}}', '{"version": 1', '[]']) {
+        fs.writeFileSync(file, text);
+        await assert.rejects(readDrainClock(file), (e: Error) => e instanceof CliError && e.status === 2 && e.message.startsWith(`the drain state ${file} is not one (`), text);
+      }
+      // A directory where the file should be: the write fails by name, and leaves no temporary file.
+      const blocked = path.join(dir, 'blocked');
+      fs.mkdirSync(blocked);
+      await assert.rejects(writeDrainClock(blocked, clock), (e: Error) => e instanceof CliError && e.status === 255 && e.message.startsWith(`cannot save the drain state ${blocked}:`));
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['blocked', 'run']);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('apply: --drain-state goes with --drain', async () => {
+    const r = await run(['apply', 't.json', '--drain-state', '/tmp/x.json'], '', { 't.json': '[]' });
+    assert.deepEqual([r.status, r.err, r.opened], [2, '--drain-state goes with --drain\n', 0]);
+    assert.match((await run(['apply', '--help'])).out, /--drain-state FILE/);
   });
 });

@@ -55,7 +55,12 @@ describe('unit: ipvs exporter metrics', () => {
     m.failed();
     const failed = await m.text();
     assert.match(failed, /^ipvs_up 0$/m);
-    assert.doesNotMatch(failed, /service="/);
+    // No table sample at all: ipvs_services 0 would read as an empty table.
+    assert.deepEqual(failed.split('\n').filter((line) => line && !line.startsWith('#')), ['ipvs_up 0']);
+    m.update(TABLE);
+    const again = await m.text();
+    assert.match(again, /^ipvs_up 1$/m);
+    assert.match(again, /^ipvs_services 3$/m);
   });
 
   it('reads --listen and --port, refusing bad values by name', () => {

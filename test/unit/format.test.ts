@@ -1,7 +1,7 @@
 // The ipvsadm -Ln rendering (the kernel suite compares it with ipvsadm itself).
 import assert from 'assert/strict';
 import { addressWords } from '../../lib/address';
-import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmTimeouts, largeNumber } from '../../lib/format';
+import { formatIpvsadmConnections, formatIpvsadmDaemons, formatIpvsadmList, formatIpvsadmTimeouts, largeNumber } from '../../lib/rules/format';
 import type { Service } from '../../lib/types';
 
 function service(over: Record<string, unknown>): Service {

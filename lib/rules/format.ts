@@ -2,11 +2,11 @@
 // print_service_entry, print_largenum, list_conn, list_timeout,
 // list_daemon), so that the output of tools built on this library reads like
 // the command people know, and scripts that parse ipvsadm keep working.
-import { addressWords, hostPort, ipv4Text, prefixMask } from './address';
-import type { Connection } from './connections';
-import { PROTOCOL_NUMBER, type ForwardingMethod } from './constants';
-import type { Destination, Info, Service, SyncDaemon, Timeouts } from './types';
-import { describe, expectInteger, expectObject, expectOneOf, type Name } from './validate';
+import { addressWords, hostPort, ipv4Text, prefixMask } from '../address';
+import type { Connection } from '../connections';
+import { PROTOCOL_NUMBER, type ForwardingMethod } from '../constants';
+import type { Destination, Info, Service, SyncDaemon, Timeouts } from '../types';
+import { describe, expectInteger, expectObject, expectOneOf, type Name } from '../validate';
 
 /** Host and port names for listings without -n (ipvsadm: gethostbyaddr, getservbyport). */
 export interface Names {

@@ -2,7 +2,7 @@
 // its table of which options each command allows, its defaults and its
 // messages), into typed commands. A rules line (ipvsadm -S / -R) is such a
 // command line, so the rules format and the `ipvs` command share this parser.
-import { addressVersion, canonicalText, ipv4Number } from '../address';
+import { addressVersion, canonicalText, ipv4Number, maskPrefix } from '../address';
 import type { Protocol } from '../constants';
 import type { DestinationSpec, Family, ServiceKey, ServiceSpec, SyncDaemonSpec, SyncState, Timeouts } from '../index';
 import { systemHostNames, systemPortNames, type HostNames, type PortNames } from './services';
@@ -341,10 +341,7 @@ function parseEndpoint(text: string, protocol: string, names: () => PortNames, h
 /** A dotted IPv4 mask as a prefix length when contiguous (as the library reads masks back), else the dotted text. */
 function ipv4Mask(text: string): number | string | undefined {
   if (addressVersion(text) !== 4) return undefined;
-  const value = ipv4Number(text);
-  const inverted = ~value >>> 0;
-  if ((inverted & (inverted + 1)) === 0) return 32 - Math.log2(inverted + 1);
-  return text;
+  return maskPrefix(ipv4Number(text)) ?? text;
 }
 
 const SCHEDULER_FLAG_NAMES: Record<string, { flag: 'fallback' | 'port' | 'flag3'; scheduler?: string }> = {
