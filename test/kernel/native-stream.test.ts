@@ -166,6 +166,8 @@ describe('native: listing cursor, fingerprints and verify()', function () {
       // protocol and zero address do not count.
       assert.equal(fingerprint(s, r.destinations), native[r.id], `${r.id} from the entry itself`);
     }
+    // The value test/unit/fingerprint.test.ts pins for this service.
+    assert.equal(native['6 198.18.100.5 80'], '20aa4de4923b54f6');
     // Every service differs from every other (the table has no two alike).
     assert.equal(new Set(Object.values(native)).size, all.length);
     // With an empty expected table, everything is unexpected and nothing differs.
