@@ -11,7 +11,12 @@
         "native/wire.cc",
         "native/listing.cc",
         "native/batch.cc",
-        "native/json_requests.cc"
+        "native/json_requests.cc",
+        "native/dumps.cc",
+        "native/cursor.cc",
+        "native/fingerprint.cc",
+        "native/fingerprints.cc",
+        "native/verify.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -1,15 +1,24 @@
-// Registration only: the addon exports the Handle class and the kernel's
-// numbers the facade needs to agree on.
+// Registration only: the addon exports the Handle and Fingerprints classes
+// and the kernel's numbers the facade needs to agree on.
 #include <linux/ip_vs.h>
 #include <napi.h>
 #include <sys/socket.h>
 
+#include "addon_data.h"
+#include "cursor.h"
+#include "fingerprints.h"
 #include "handle.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new ipvs::AddonData();
+  env.SetInstanceData(data);  // deleted with the environment
   exports.Set("Handle", ipvs::Handle::Define(env));
+  Napi::Function fingerprints = ipvs::Fingerprints::Define(env);
+  data->fingerprints = Napi::Persistent(fingerprints);
+  exports.Set("Fingerprints", fingerprints);
+  data->cursor = Napi::Persistent(ipvs::Cursor::Define(env));
 
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("AF_INET", static_cast<int>(AF_INET));

@@ -10,89 +10,20 @@
 #include <system_error>
 #include <utility>
 
+#include "addon_data.h"
+#include "cursor.h"
+#include "dumps.h"
+#include "fingerprints.h"
 #include "ipvs_message.h"
 #include "js_convert.h"
 #include "json_requests.h"
 #include "listing.h"
+#include "session_worker.h"
+#include "verify.h"
 #include "wire.h"
 
 namespace ipvs {
 namespace {
-
-// Runs `work` on the thread pool with the session locked, then `convert` on
-// the main thread; settles a Promise with the outcome.
-template <typename Result>
-class SessionWorker : public Napi::AsyncWorker {
- public:
-  using Work = std::function<Result(NetlinkSession&)>;
-  using Convert = std::function<Napi::Value(Napi::Env, Result&)>;
-
-  static Napi::Promise Start(Napi::Env env, std::shared_ptr<NetlinkSession> session, Work work, Convert convert) {
-    auto* worker = new SessionWorker(env, std::move(session), std::move(work), std::move(convert));
-    Napi::Promise promise = worker->deferred_.Promise();
-    try {
-      worker->Queue();  // the worker deletes itself when done
-    } catch (...) {
-      worker->session_->turns.GiveBack();
-      delete worker;
-      throw;
-    }
-    return promise;
-  }
-
- private:
-  SessionWorker(Napi::Env env, std::shared_ptr<NetlinkSession> session, Work work, Convert convert)
-      : Napi::AsyncWorker(env, "ipvs"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        session_(std::move(session)),
-        turn_(session_->turns.Take()),
-        work_(std::move(work)),
-        convert_(std::move(convert)) {}
-
-  void Execute() override {
-    using Kind = SessionError::Kind;
-    try {
-      NetlinkSession::Turns::Hold hold(session_->turns, turn_);
-      result_ = work_(*session_);
-    } catch (const SessionError& e) {
-      error_.emplace(e);
-    } catch (const EncodeError& e) {
-      error_.emplace(Kind::Errno, e.error, e.what());
-    } catch (const std::bad_alloc&) {
-      error_.emplace(Kind::Errno, ENOMEM, "out of memory");
-    } catch (const std::system_error& e) {
-      // e.g. std::thread failing to start: its code is an errno.
-      int code = e.code().category() == std::generic_category() || e.code().category() == std::system_category()
-                     ? e.code().value()
-                     : EIO;
-      error_.emplace(Kind::Errno, code > 0 ? code : EIO, e.what());
-    } catch (const std::exception& e) {
-      error_.emplace(Kind::Errno, EIO, e.what());
-    }
-  }
-
-  void OnOK() override {
-    if (error_) {
-      deferred_.Reject(FromSessionError(Env(), *error_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(convert_(Env(), result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<NetlinkSession> session_;
-  uint64_t turn_;
-  Work work_;
-  Convert convert_;
-  Result result_{};
-  std::optional<SessionError> error_;
-};
 
 Napi::Value Undefined(Napi::Env env, bool&) { return env.Undefined(); }
 
@@ -118,17 +49,8 @@ ServiceKey ServiceKeyArgument(const Napi::CallbackInfo& info, const Napi::Value&
 
 bool BooleanOption(const Napi::Object& options, const char* name) { return options.Get(name).ToBoolean(); }
 
-// A GET_DEST dump of one service, each destination handed to `onMessage`.
-void DumpDestinations(NetlinkSession& session, const ServiceKey& key, const std::function<void(nlmsghdr*)>& onMessage) {
-  std::vector<uint8_t> request;
-  Writer w(&request);
-  EncodeWithServiceKey(w, IPVS_CMD_GET_DEST, key);
-  session.Dump(reinterpret_cast<nlmsghdr*>(request.data()), onMessage);
-}
-
-[[noreturn]] void ThrowUnparsable(const char* what) {
-  throw SessionError(SessionError::Kind::Errno, EBADMSG, std::string("the kernel sent ") + what + " that does not parse");
-}
+// A cursor's batch: the services of one RawListing at most.
+constexpr uint32_t kMaxBatchSize = 65536;
 
 struct ListOptions {
   std::optional<ServiceKey> service;
@@ -153,19 +75,7 @@ Listing ListServices(NetlinkSession& s, const ListOptions& options) {
     // reply would be a kernel that answers nothing: say it the same way.
     if (!replied) throw SessionError(SessionError::Kind::Errno, ESRCH, "the kernel sent no service");
   } else {
-    w.Begin(IPVS_CMD_GET_SERVICE);
-    w.End();
-    // The kernel resumes a dump by position: a service added or deleted by
-    // another process mid-dump can make one appear twice. Keep the first.
-    std::set<std::string> seen;
-    s.Dump(reinterpret_cast<nlmsghdr*>(request.data()), [&](nlmsghdr* header) {
-      services.emplace_back();
-      if (!DecodeService(header, &services.back())) ThrowUnparsable("a service");
-      const ServiceKey& k = services.back().key;
-      std::string id(reinterpret_cast<const char*>(k.address.bytes.data()), k.address.bytes.size());
-      id += std::to_string(k.family) + "/" + std::to_string(k.protocol) + "/" + std::to_string(k.port) + "/" + std::to_string(k.fwmark);
-      if (!seen.insert(std::move(id)).second) services.pop_back();
-    });
+    services = DumpServices(s);
   }
   Listing listing(options.stats);
   for (const ServiceRecord& service : services) {
@@ -197,6 +107,8 @@ Napi::Function Handle::Define(Napi::Env env) {
                          InstanceMethod<&Handle::Open>("open"),
                          InstanceMethod<&Handle::ExecuteJson>("executeJson"),
                          InstanceMethod<&Handle::List>("list"),
+                         InstanceMethod<&Handle::ListCursor>("listCursor"),
+                         InstanceMethod<&Handle::Verify>("verify"),
                          InstanceMethod<&Handle::ListDestinations>("listDestinations"),
                          InstanceMethod<&Handle::GetInfo>("getInfo"),
                          InstanceMethod<&Handle::GetTimeouts>("getTimeouts"),
@@ -254,6 +166,48 @@ Napi::Value Handle::List(const Napi::CallbackInfo& info) {
   return SessionWorker<Listing>::Start(
       info.Env(), session_, [o](NetlinkSession& s) { return ListServices(s, o); },
       [](Napi::Env env, Listing& listing) { return FromListing(env, listing); });
+}
+
+Napi::Value Handle::ListCursor(const Napi::CallbackInfo& info) {
+  Napi::Object options = ObjectArgument(info, 0, "list cursor options");
+  CursorState o;
+  o.destinations = BooleanOption(options, "destinations");
+  o.stats = BooleanOption(options, "stats");
+  Napi::Value size = options.Get("batchSize");
+  double d = size.IsNumber() ? size.As<Napi::Number>().DoubleValue() : 0;
+  if (!(d >= 1 && d <= kMaxBatchSize) || d != static_cast<double>(static_cast<uint32_t>(d)))
+    throw Napi::TypeError::New(info.Env(), "batchSize: expected an integer from 1 to " + std::to_string(kMaxBatchSize));
+  o.batchSize = static_cast<uint32_t>(d);
+  return Cursor::New(info.Env(), session_, o);
+}
+
+Napi::Value Handle::Verify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(AddonDataOf(env).fingerprints.Value()))
+    throw Napi::TypeError::New(env, "expected: an addon.Fingerprints");
+  bool withFingerprints = false;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "expected verify options (an object)");
+    withFingerprints = BooleanOption(info[1].As<Napi::Object>(), "fingerprints");
+  }
+  // Copy on write: the worker reads this snapshot, JS may change the table meanwhile.
+  std::shared_ptr<const FingerprintTable> expected = Fingerprints::Unwrap(info[0].As<Napi::Object>())->Snapshot();
+  return SessionWorker<VerifyResult>::Start(
+      env, session_, [expected, withFingerprints](NetlinkSession& s) { return ipvs::Verify(s, *expected, withFingerprints); },
+      [](Napi::Env env, VerifyResult& result) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("differing", FromListing(env, result.differing));
+        o.Set("unexpected", FromListing(env, result.unexpected));
+        Napi::Array missing = Napi::Array::New(env, result.missing.size());
+        for (size_t i = 0; i < result.missing.size(); ++i) missing.Set(static_cast<uint32_t>(i), result.missing[i]);
+        o.Set("missing", missing);
+        if (result.withFingerprints) {
+          Napi::Object fingerprints = Napi::Object::New(env);
+          for (const auto& entry : result.fingerprints) fingerprints.Set(entry.first, entry.second);
+          o.Set("fingerprints", fingerprints);
+        }
+        return o;
+      });
 }
 
 Napi::Value Handle::ListDestinations(const Napi::CallbackInfo& info) {

@@ -22,6 +22,10 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value ExecuteJson(const Napi::CallbackInfo& info);
   // list(options): Promise<RawListing>
   Napi::Value List(const Napi::CallbackInfo& info);
+  // listCursor(options): RawCursor
+  Napi::Value ListCursor(const Napi::CallbackInfo& info);
+  // verify(expected: Fingerprints, options?): Promise<RawVerifyResult>
+  Napi::Value Verify(const Napi::CallbackInfo& info);
   // listDestinations(key, options): Promise<RawListing>
   Napi::Value ListDestinations(const Napi::CallbackInfo& info);
   // getInfo(): Promise<RawInfo>

@@ -26,6 +26,28 @@ struct ServiceRecord {
   std::array<uint64_t, 10> stats{};
 };
 
+// A destination as the dump gave it: verify() keeps one service's worth
+// while it compares them, and lists them only if the service differs.
+struct DestinationRecord {
+  Address address;  // its own family (ADDR_FAMILY, else the service's)
+  uint16_t port = 0;  // host order
+  uint32_t forwarding = 0;  // IP_VS_CONN_F_FWD_MASK bits only
+  uint32_t weight = 0;
+  uint32_t upperThreshold = 0;
+  uint32_t lowerThreshold = 0;
+  uint32_t activeConnections = 0;
+  uint32_t inactiveConnections = 0;
+  uint32_t persistentConnections = 0;
+  // Only for tunnel forwarding, and only when the kernel sent a tunnel type
+  // (5.2+); ports in host order, 0 when absent.
+  bool hasTunnel = false;
+  uint8_t tunnelType = 0;
+  uint16_t tunnelPort = 0;
+  uint16_t tunnelFlags = 0;
+  bool hasStats = false;
+  std::array<uint64_t, 10> stats{};
+};
+
 // JSON arrays of objects, cut into chunks at object boundaries.
 class Listing {
  public:
@@ -38,6 +60,7 @@ class Listing {
   // A destination from a NEW_DEST reply: false when it does not parse.
   // `topLevel`: an element of the listing itself (listDestinations).
   bool AppendDestination(const nlmsghdr* header, uint16_t serviceFamily, bool topLevel);
+  void AppendDestination(const DestinationRecord& destination, bool topLevel);
   // Closes the last chunk; the listing is then complete.
   void Finish();
 
@@ -67,6 +90,11 @@ class Listing {
 
 // Decodes a NEW_SERVICE reply; false when it does not parse.
 bool DecodeService(const nlmsghdr* header, ServiceRecord* out);
+// Decodes a NEW_DEST reply of a service of `serviceFamily`; false when it does not parse.
+bool DecodeDestination(const nlmsghdr* header, uint16_t serviceFamily, DestinationRecord* out);
+
+// The address as the listing prints it (inet_ntop).
+std::string AddressText(uint16_t family, const uint8_t* bytes);
 
 // A service's or destination's counters: STATS64 when sent (every counter
 // 64-bit), else STATS (only the byte counters are); *present is false when

@@ -48,6 +48,7 @@ class NetlinkSession {
   void Open(const std::string& netnsPath);
   void Close();
   int family() const { return family_; }
+  bool IsOpen() const { return open_; }
 
   // Sends an encoded batch; returns the failures in index order (the
   // encoder's included). Never throws for a socket failure: it becomes the

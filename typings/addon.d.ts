@@ -183,6 +183,21 @@ export interface RawHandle {
   executeJson(json: string): Promise<RawFailure[]>;
   /** Services (all, or the one named by `service`), optionally with destinations and stats. */
   list(options: RawListOptions): Promise<RawListing>;
+  /**
+   * The listing in batches of at most `batchSize` services (each with its
+   * destinations when asked), for tables too large to hold at once. Throws
+   * TypeError unless batchSize is an integer from 1 to 65536. See RawCursor.
+   */
+  listCursor(options: RawCursorOptions): RawCursor;
+  /**
+   * Compares the kernel's table (services and destinations, no counters) with
+   * `expected` on a worker thread: JS gets only what differs. The table is
+   * taken as it is when verify() is called; set()/delete() made on it while
+   * this runs do not change what this compares with (copy on write: see
+   * RawFingerprints). Throws TypeError unless `expected` is an
+   * addon.Fingerprints.
+   */
+  verify(expected: RawFingerprints, options?: RawVerifyOptions): Promise<RawVerifyResult>;
   /** One service's destinations only (an absent service gives an empty list, as the kernel does). */
   listDestinations(key: RawServiceKey, options: { stats: boolean }): Promise<RawListing>;
   getInfo(): Promise<RawInfo>;
@@ -197,6 +212,71 @@ export interface RawHandle {
   close(): Promise<void>;
   /** @internal For the kernel tests only: applies until changed. */
   _testFault(fault: RawTestFault): Promise<void>;
+}
+
+export interface RawCursorOptions {
+  destinations: boolean;
+  stats: boolean;
+  /** Services per batch: an integer from 1 to 65536. */
+  batchSize: number;
+}
+
+/**
+ * A listing read a batch at a time (RawHandle.listCursor). The service dump
+ * is taken once, into small C++ records, by the first next(); each next()
+ * then dumps the destinations of its services only. A service deleted after
+ * that first dump is skipped (not an error); one changed since is listed as
+ * it is then for its destinations and as it was for its own settings. Every
+ * next() and close() takes its turn in the handle's call order.
+ */
+export interface RawCursor {
+  /**
+   * The next batch: 1 to batchSize services, in list()'s format (a RawListing
+   * of service entries, with `destinations` when asked and counters when
+   * `stats`), or null at the end and after close(). Rejects like list() (a
+   * closed handle: `closed`).
+   */
+  next(): Promise<RawListing | null>;
+  /** Frees the cursor's records now (after any next() already called); next() then gives null. */
+  close(): Promise<void>;
+}
+
+/**
+ * The expected fingerprint of each service, by its id: exactly lib/convert.ts
+ * serviceId() (`fwmark ${fwmark} ${family}`, or `${protocol} ${address}
+ * ${port}` with the address canonical, as listed). Fingerprints are
+ * lib/fingerprint.ts fingerprint() texts (16 hex digits). Each change is
+ * O(1); verify() takes the table in O(1) and a change made while a verify
+ * holds it copies the table once (copy on write).
+ */
+export interface RawFingerprints {
+  /** Throws TypeError for an empty id or a fingerprint that is not 16 hex digits. */
+  set(id: string, fingerprint: string): this;
+  get(id: string): string | undefined;
+  /** Whether the id was there. */
+  delete(id: string): boolean;
+  clear(): void;
+  readonly size: number;
+}
+
+export interface RawVerifyOptions {
+  /** @internal For tests: also return the kernel's fingerprint of every service. */
+  fingerprints?: boolean;
+}
+
+/** verify()'s answer: all empty when the kernel holds exactly what was expected. */
+export interface RawVerifyResult {
+  /**
+   * Services in both the kernel and `expected` whose fingerprints differ, as
+   * list({ destinations: true, stats: false }) gives them (stats null).
+   */
+  differing: RawListing;
+  /** Services in the kernel and not in `expected`, with their destinations (stats null). */
+  unexpected: RawListing;
+  /** Ids in `expected` that the kernel does not hold, sorted. */
+  missing: string[];
+  /** @internal Only with `{ fingerprints: true }`: the kernel's fingerprint of every service, by id. */
+  fingerprints?: Record<string, string>;
 }
 
 /** A service as listed (see RawListing): numbers are the kernel's; `flags` without HASHED. */
@@ -233,6 +313,7 @@ export interface RawDestinationEntry {
 
 export interface RawAddon {
   Handle: new () => RawHandle;
+  Fingerprints: new () => RawFingerprints;
   constants: {
     AF_INET: number;
     AF_INET6: number;
