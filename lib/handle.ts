@@ -4,7 +4,7 @@
 // loop, in call order relative to every other call on the handle.
 // IpvsHandle (ipvs-handle.ts) adds the desired-state tools on top, through
 // the one narrow interface below (PlanAccess); nothing here knows of them.
-import type { RawDestinationEntry, RawHandle, RawRequest, RawServiceEntry, RawServiceKey } from './addon';
+import type { RawDestinationEntry, RawFingerprints, RawHandle, RawRequest, RawServiceEntry, RawServiceKey } from './addon';
 import { connectionsOf, type Connection } from './connections';
 import { Command, Errno, SYNC_STATE_NUMBER } from './constants';
 import {
@@ -44,10 +44,12 @@ import type {
   SyncState,
   Timeouts,
 } from './types';
-import { describe, expectBoolean, fields } from './validate';
+import { describe, expectBoolean, expectInteger, fields } from './validate';
 
 /** What list() takes. */
 const LIST_FIELDS = new Set(['stats']);
+/** What services() takes. */
+const SERVICES_FIELDS = new Set(['stats', 'batchSize']);
 
 function versionText(code: number): string {
   return `${(code >> 16) & 0xff}.${(code >> 8) & 0xff}.${code & 0xff}`;
@@ -65,6 +67,12 @@ export interface PlanAccess {
   readTable(): Promise<RawServiceEntry[]>;
   /** One service with its destinations, without stats; null when absent. */
   readService(key: RawServiceKey): Promise<RawServiceEntry | null>;
+  /**
+   * The table compared with `expected` (fingerprints by service id) on the
+   * addon's worker thread: only the services that differ, those not
+   * expected, and the ids of those missing reach JavaScript.
+   */
+  verify(expected: RawFingerprints): Promise<{ differing: RawServiceEntry[]; unexpected: RawServiceEntry[]; missing: string[] }>;
   /** Sends requests in slices; outcomes in request order. */
   send(requests: Requests, options: SendOptions): Promise<Outcome[]>;
   /** How a call on this object is named in errors. */
@@ -104,6 +112,10 @@ export class KernelHandle {
           if ((error as { errno?: number }).errno === Errno.ESRCH) return null;
           throw error;
         }
+      },
+      verify: async (expected) => {
+        const r = await native.verify(expected);
+        return { differing: await rawEntries<RawServiceEntry>(r.differing), unexpected: await rawEntries<RawServiceEntry>(r.unexpected), missing: r.missing };
       },
       send: (requests, options) => this.queue.send(requests, options),
       describeCall: (operation, service, spec, destination) => this.describeCall(operation, service, spec, destination),
@@ -171,6 +183,39 @@ export class KernelHandle {
     const o = options === undefined ? {} : fields(options, 'options', LIST_FIELDS);
     const stats = expectBoolean(o.stats, 'options.stats', true);
     return this.job({ operation: 'list', object: '' }, async () => servicesOf(await this.native.list({ destinations: true, stats })));
+  }
+
+  /**
+   * Every service with its destinations, in batches of at most `batchSize`
+   * (default 256) services, for tables too large to hold at once: memory
+   * stays bounded by the batch, and the next batch is read while the caller
+   * works on the last. `stats: false` leaves the counters out (every stats
+   * null). Not a snapshot: each batch's destinations are read when it is
+   * (a service deleted meanwhile is left out). Ending the loop early frees it.
+   *
+   *     for await (const batch of handle.services({ batchSize: 1000 })) for (const s of batch) ...
+   */
+  async *services(options?: { batchSize?: number; stats?: boolean }): AsyncGenerator<Service[], void, undefined> {
+    const o = options === undefined ? {} : fields(options, 'options', SERVICES_FIELDS);
+    const stats = expectBoolean(o.stats, 'options.stats', true);
+    const batchSize = o.batchSize === undefined ? 256 : expectInteger(o.batchSize, 'options.batchSize', 1, 65536);
+    const call = { operation: 'services', object: '' };
+    this.ensureOpen(call);
+    const cursor = await this.job(call, async () => this.native.listCursor({ destinations: true, stats, batchSize }));
+    const next = () => this.job(call, async () => cursor.next());
+    try {
+      let pending = next();
+      for (;;) {
+        const listing = await pending;
+        if (listing === null) return;
+        // The next batch is read while this one is converted and used.
+        pending = next();
+        pending.catch(() => undefined);
+        yield await servicesOf(listing);
+      }
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
   }
 
   /** Every service with its stats, without destinations (the field is absent): one dump instead of one per service. */

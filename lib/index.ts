@@ -63,6 +63,8 @@ export const deleteService = onDefault('deleteService');
 export const getService = onDefault('getService');
 /** Every service with its destinations and stats. See IpvsHandle.list. */
 export const list = onDefault('list');
+/** Every service with its destinations, in batches. See IpvsHandle.services. */
+export const services = onDefault('services');
 /** Every service without destinations. See IpvsHandle.listServices. */
 export const listServices = onDefault('listServices');
 /** Adds a real server (ipvsadm -a). See IpvsHandle.addDestination. */

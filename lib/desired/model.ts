@@ -3,8 +3,9 @@
 // changed since by the reconciler's own applied writes. It is the "current"
 // side of the diff, so a change costs a diff of the services it touches, not
 // a read of the table.
-import type { RawDestinationEntry, RawServiceEntry } from '../addon';
-import type { CheckedDestination, CheckedKey, CheckedService } from '../convert';
+import { addon, type RawDestinationEntry, type RawServiceEntry } from '../addon';
+import { destinationOfEntry, type CheckedDestination, type CheckedKey, type CheckedService } from '../convert';
+import { fingerprint } from '../fingerprint';
 import type { ChangeResult } from './operations';
 import type { Planned } from './operations';
 
@@ -53,11 +54,30 @@ function indexOf(list: RawDestinationEntry[], d: { address: string; port: number
 export class TableModel {
   /** The owned services by id, as the kernel holds them (as far as the reconciler knows). */
   readonly services = new Map<string, RawServiceEntry>();
+  /**
+   * The fingerprint of each service of the model, kept in the addon, so that
+   * a verify compares the kernel's table with it on a worker thread.
+   */
+  readonly fingerprints = new addon.Fingerprints();
 
   /** Replaces what is known of one service (a read-back); null: absent. */
   set(id: string, entry: RawServiceEntry | null): void {
     if (entry === null) this.services.delete(id);
     else this.services.set(id, entry);
+    this.touch(id);
+  }
+
+  /** Removes every service. */
+  clear(): void {
+    this.services.clear();
+    this.fingerprints.clear();
+  }
+
+  /** Makes one service's fingerprint match its entry again. */
+  private touch(id: string): void {
+    const entry = this.services.get(id);
+    if (entry === undefined) this.fingerprints.delete(id);
+    else this.fingerprints.set(id, fingerprint(entry, (entry.destinations ?? []).map(destinationOfEntry)));
   }
 
   /**
@@ -68,6 +88,7 @@ export class TableModel {
    */
   record(plan: readonly Planned[], changes: readonly ChangeResult[]): Set<string> {
     const unsure = new Set<string>();
+    const touched = new Set<string>();
     for (let i = 0; i < changes.length; i++) {
       const p = plan[i];
       const status = changes[i].status;
@@ -77,7 +98,9 @@ export class TableModel {
         continue;
       }
       this.apply(p);
+      touched.add(p.service.id);
     }
+    for (const id of touched) this.touch(id);
     return unsure;
   }
 

@@ -379,32 +379,35 @@ export class Reconciler extends EventEmitter {
   // --- Verify -----------------------------------------------------------------------------------
 
   /**
-   * Reads the table and compares what it owns with the model: each drift
-   * (made behind its back) is reported ('drift' event, counters) and
-   * repaired toward the desired state in the same job.
+   * Compares the kernel's table with the model on the addon's worker thread
+   * (fingerprints: a table without drift makes no JavaScript objects), then
+   * reports each drift inside what it owns (made behind its back: 'drift'
+   * events, counters) and repairs it toward the desired state, in one job.
    */
   verify(): Promise<VerifyResult> {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
     return this.access.job({ operation: 'verify', object: '' }, async () => {
       this.counters.verifies++;
       const drift: Drift[] = [];
-      const seen = new Set<string>();
-      for (const entry of await this.access.readTable()) {
+      const found = await this.access.verify(this.model.fingerprints);
+      for (const entry of found.differing) {
         const id = serviceId(entry);
         const have = this.model.services.get(id);
-        if (have === undefined && !this.owned(entry)) continue;
-        seen.add(id);
-        const before = drift.length;
-        if (have === undefined) drift.push({ kind: 'serviceAdded', service: serviceSpecOf(entry) });
-        else compareEntries(have, entry, drift);
-        // Connection counts change all the time: the model takes the kernel's entry only where it drifted.
-        if (drift.length > before) this.takeTruth(id, entry);
+        if (have === undefined) continue;
+        compareEntries(have, entry, drift);
+        this.takeTruth(id, entry);
       }
-      for (const [id, have] of this.model.services)
-        if (!seen.has(id)) {
-          drift.push({ kind: 'serviceMissing', service: serviceSpecOf(have) });
-          this.takeTruth(id, null);
-        }
+      for (const entry of found.unexpected) {
+        if (!this.owned(entry)) continue;
+        drift.push({ kind: 'serviceAdded', service: serviceSpecOf(entry) });
+        this.takeTruth(serviceId(entry), entry);
+      }
+      for (const id of found.missing) {
+        const have = this.model.services.get(id);
+        if (have === undefined) continue;
+        drift.push({ kind: 'serviceMissing', service: serviceSpecOf(have) });
+        this.takeTruth(id, null);
+      }
       this.counters.drifts += drift.length;
       for (const d of drift) this.emit('drift', d);
       const repair = await this.round();
@@ -436,7 +439,7 @@ export class Reconciler extends EventEmitter {
       const [outcome] = await this.access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
       if (outcome.outcome !== 'applied') throw new Error(`flush failed: ${JSON.stringify(outcome)}`);
       const deleted: Operation[] = [...this.model.services.values()].map((e) => ({ operation: 'deleteService', service: serviceSpecOf(e) }));
-      this.model.services.clear();
+      this.model.clear();
       this.counters.sends++;
       this.counters.operations++;
       return {
