@@ -31,9 +31,8 @@ export function isFailure(outcome: Outcome): outcome is RawFailure {
  * Requests sent per native call. Each slice is turned into JSON text on the
  * main thread (JSON.stringify; the addon only copies the text, and parses and
  * encodes it on a worker thread): this bounds each slice's share of the event
- * loop (about 5 ms for 256 requests in the software-emulated test VM, where
- * 512 took 15-23 ms), and the next slice is stringified while the previous
- * one is on the wire.
+ * loop (bench/ measures it), and the next slice is stringified while the
+ * previous one is on the wire.
  */
 export const SLICE = 256;
 
