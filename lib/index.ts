@@ -18,7 +18,7 @@ export { canonicalAddress } from './address';
 export type { ApplyOptions, ApplyResult, BatchOptions, BatchResult, ChangeCounts, ChangeResult, ChangeStatus, Operation, PrunedService } from './desired/operations';
 export { DrainClock } from './desired/drain-clock';
 export { Reconciler } from './desired/reconciler';
-export type { ReconcilerOptions, ReconcileResult, Drift, VerifyResult, ReconcilerCounters } from './desired/reconciler';
+export type { ReconcilerOptions, ReconcileResult, Drift, VerifyResult, ReconcilerCounters, Override } from './desired/reconciler';
 export type { DrainClockState } from './desired/drain-clock';
 export * from './types';
 

@@ -10,7 +10,7 @@
 // It never changes, deletes or reports what it does not own.
 import { EventEmitter } from 'events';
 import type { RawServiceEntry } from '../addon';
-import { CheckedKey, destinationOfEntry, serviceId, toDestinationKey, toServiceKey } from '../convert';
+import { CheckedDestination, CheckedKey, destinationOfEntry, serviceId, toDestinationKey, toServiceKey } from '../convert';
 
 type ServiceKeyRaw = CheckedKey['key'];
 import type { PlanAccess } from '../handle';
@@ -39,6 +39,36 @@ export interface ReconcilerOptions extends Pick<ApplyOptions, 'drain' | 'maxDele
   verifyInterval?: number;
   /** Milliseconds between re-reads of services with draining destinations (their connection counts). Default 2,000. */
   drainPoll?: number;
+}
+
+/** What an override holds a destination at: a weight, or out of its service. */
+export type Override = { weight: number } | { remove: true };
+
+function checkOverride(value: unknown, name: string): Override | null {
+  if (value === null) return null;
+  const o = expectObject(value, name);
+  if (o.remove !== undefined && o.weight !== undefined) throw new TypeError(`Expected either ${name}.weight or ${name}.remove but received both`);
+  if (o.remove !== undefined) {
+    if (o.remove !== true) throw new TypeError(`Expected true for ${name}.remove but received ${describe(o.remove)}`);
+    return { remove: true };
+  }
+  for (const key of Object.keys(o)) if (key !== 'weight' && o[key] !== undefined) refuseUnknown(key, name, OVERRIDE_FIELDS);
+  return { weight: expectInteger(o.weight, `${name}.weight`, 0, 0x7fffffff) };
+}
+
+const OVERRIDE_FIELDS = new Set(['weight', 'remove']);
+
+/** A copy of a checked destination at another weight. */
+function withWeight(d: CheckedDestination, weight: number): CheckedDestination {
+  const c = new CheckedDestination(d.family, d.address, d.port);
+  c.forwarding = d.forwarding;
+  c.weight = weight;
+  c.upperThreshold = d.upperThreshold;
+  c.lowerThreshold = d.lowerThreshold;
+  if (d.tunnelType !== undefined) c.tunnelType = d.tunnelType;
+  if (d.tunnelPort !== undefined) c.tunnelPort = d.tunnelPort;
+  if (d.tunnelFlags !== undefined) c.tunnelFlags = d.tunnelFlags;
+  return c;
 }
 
 /** Something found in the kernel that the model did not expect. */
@@ -239,6 +269,70 @@ export class Reconciler extends EventEmitter {
     if (!this.owned(probe)) throw new RangeError(`Expected a service this reconciler owns for ${name} but received ${w.s.name}`);
   }
 
+  // --- Overrides: decisions the desired state does not make (health checks) ---------------------
+
+  /**
+   * Holds one destination at a weight, or out of its service, whatever the
+   * desired state says of its weight; null lets the desired state decide again.
+   * For health checks: a resync or a new desired state never undoes an
+   * override, and an override never fights a drain (a destination the desired
+   * state drops leaves, override or not; an override of a destination not in
+   * the desired state waits until it is). `remove` deletes it (drained first
+   * with the drain option).
+   */
+  override(service: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>, override: Override | null): Promise<ReconcileResult> {
+    return this.overrideMany([{ service, destination, override }]);
+  }
+
+  /** Several overrides, sent together (a burst of health results leaves as one send). */
+  overrideMany(changes: ReadonlyArray<{ service: ServiceKey; destination: Pick<DestinationSpec, 'address' | 'port'>; override: Override | null }>): Promise<ReconcileResult> {
+    try {
+      if (!Array.isArray(changes)) throw new TypeError(`Expected an array of overrides but received ${describe(changes)}`);
+      const checked = changes.map((c, i) => {
+        const name = `changes[${i}]`;
+        expectObject(c, name);
+        const k = toServiceKey(c.service, `${name}.service`);
+        const d = toDestinationKey(c.destination, k, `${name}.destination`);
+        return { id: k.id, destination: `${d.address} ${d.port}`, override: checkOverride(c.override, `${name}.override`) };
+      });
+      for (const c of checked) {
+        let map = this.overrides.get(c.id);
+        if (c.override === null) map?.delete(c.destination);
+        else (map ??= this.overrides.set(c.id, new Map()).get(c.id)!).set(c.destination, c.override);
+        if (map?.size === 0) this.overrides.delete(c.id);
+        this.dirty.add(c.id);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.schedule();
+  }
+
+  /** Overrides by service id, then by destination ('address port'). */
+  private readonly overrides = new Map<string, Map<string, Override>>();
+
+  /** What is wanted of a service: its desired state with the overrides laid over it. */
+  private effective(id: string): Wanted | undefined {
+    const w = this.desired.wanted.get(id);
+    const held = this.overrides.get(id);
+    if (w === undefined || held === undefined) return w;
+    const specs: DestinationSpec[] = [];
+    const checked: CheckedDestination[] = [];
+    for (let i = 0; i < w.checked.length; i++) {
+      const d = w.checked[i];
+      const o = held.get(`${d.address} ${d.port}`);
+      if (o === undefined) {
+        specs.push(w.specs[i]);
+        checked.push(d);
+      } else if (!('remove' in o)) {
+        specs.push({ ...w.specs[i], weight: o.weight });
+        checked.push(withWeight(d, o.weight));
+      }
+    }
+    const ids = checked.length > 8 ? new Map(checked.map((d, j) => [d.id, j])) : null;
+    return { spec: w.spec, s: w.s, specs, checked, ids };
+  }
+
   // --- Sending -----------------------------------------------------------------------------------
 
   /** A promise of the send that will carry the changes made so far. */
@@ -322,7 +416,7 @@ export class Reconciler extends EventEmitter {
     const wanted = new Map<string, Wanted>();
     const current = new Map<string, RawServiceEntry>();
     for (const id of dirty) {
-      const w = this.desired.wanted.get(id);
+      const w = this.effective(id);
       if (w !== undefined) wanted.set(id, w);
       const have = this.model.services.get(id);
       if (have !== undefined) current.set(id, have);

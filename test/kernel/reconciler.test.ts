@@ -146,6 +146,33 @@ describe('kernel: reconciler', function () {
     assert.deepEqual(savedRules(), []);
   });
 
+  it('overrides (health decisions) hold a weight across resyncs, never fight a drain, and let go on null', async () => {
+    r = await h().reconciler({ owns, drain: true });
+    const table = desired(2, 3);
+    await r.setDesired(table);
+    const held = await r.overrideMany([
+      { service: key(1), destination: backend(2), override: { weight: 0 } },
+      { service: key(2), destination: backend(3), override: { remove: true } },
+    ]);
+    assert.deepEqual(held.plan.map((op) => op.operation).sort(), ['drainDestination', 'editDestination']);
+    const lines = () => savedRules().filter((l) => l.startsWith('-a'));
+    assert.ok(lines().includes('-a -t 198.18.40.1:80 -r 198.18.41.2:80 -m -w 0'));
+    // The same desired state again (a resync) changes nothing: the overrides stand.
+    const resync = await r.setDesired(desired(2, 3));
+    assert.deepEqual(resync.plan, []);
+    // A desired weight change under an override changes nothing either; null lets the desired state decide again.
+    await r.setDestination(key(1), backend(2, 4));
+    assert.ok(lines().includes('-a -t 198.18.40.1:80 -r 198.18.41.2:80 -m -w 0'));
+    await r.override(key(1), backend(2), null);
+    assert.ok(lines().includes('-a -t 198.18.40.1:80 -r 198.18.41.2:80 -m -w 4'));
+    // An override of a destination the desired state drops does not keep it: it drains.
+    await r.override(key(1), backend(1), { weight: 9 });
+    const dropped = await r.deleteDestination(key(1), backend(1));
+    assert.deepEqual(dropped.plan.map((op) => op.operation), ['drainDestination']);
+    await assert.rejects(r.override(key(1), backend(1), { weight: 1, remove: true } as never), TypeError);
+    await assert.rejects(r.override(key(1), backend(1), { weight: -1 }), RangeError);
+  });
+
   it('refuses what it does not own and bad input, naming it, sending nothing', async () => {
     r = await h().reconciler({ owns });
     await assert.rejects(r.setService({ protocol: 'tcp', address: '198.18.99.9', port: 80 }), /Expected a service this reconciler owns/);
