@@ -9,6 +9,8 @@ import type { PlanAccess } from '../../lib/handle';
 import { Reconciler } from '../../lib/desired/reconciler';
 import { ipvsadm, savedRules, suiteHandle } from './helpers';
 
+const note = (text: string) => console.log(`      ${text}`);
+
 const vip = (i: number) => `198.18.40.${i}`;
 const key = (i: number) => ({ protocol: 'tcp', address: vip(i), port: 80 }) as const;
 const backend = (j: number, weight = 1) => ({ address: `198.18.41.${j}`, forwarding: 'masq', weight }) as const;
@@ -171,6 +173,46 @@ describe('kernel: reconciler', function () {
     assert.deepEqual(dropped.plan.map((op) => op.operation), ['drainDestination']);
     await assert.rejects(r.override(key(1), backend(1), { weight: 1, remove: true } as never), TypeError);
     await assert.rejects(r.override(key(1), backend(1), { weight: -1 }), RangeError);
+  });
+
+  it('an ipvsadm loop rewriting the first table during churn: after the next verify, the table is the desired state', async function () {
+    this.timeout(300_000);
+    const { spawn } = await import('child_process');
+    r = await h().reconciler({ owns });
+    let current = desired(6, 3);
+    await r.setDesired(current);
+    // Another writer keeps putting the first table back (adds answered EEXIST become edits), as a second controller would.
+    const lines = current.flatMap((s) => s.destinations!.map((d) => `ipvsadm -a -t ${s.address}:80 -r ${d.address}:80 -m -w 1 2>/dev/null || ipvsadm -e -t ${s.address}:80 -r ${d.address}:80 -m -w 1 2>/dev/null`));
+    // Each full pass of the loop prints a line: the test waits for passes, so the writers really overlap.
+    const loop = spawn('sh', ['-c', `while true; do ${lines.join('; ')}; echo pass; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let passes = 0;
+    loop.stdout!.on('data', (chunk: Buffer) => (passes += chunk.toString().split('pass').length - 1));
+    const passed = (n: number) => new Promise<void>((resolve) => {
+      const target = passes + n;
+      const poll = setInterval(() => passes >= target && (clearInterval(poll), resolve()), 50);
+    });
+    try {
+      await passed(1);
+      for (let round = 0; round < 12; round++) {
+        const i = (round % 6) + 1;
+        current = current.map((s, k) =>
+          k + 1 !== i ? s : { ...s, destinations: [backend(1, round + 2), ...(round % 2 ? [backend(3)] : [backend(4, 3)])] },
+        );
+        await r.setDesired(current);
+        if (round % 4 === 3) await passed(1);
+      }
+      // One whole pass after the last change: the table now has the first table's weights back, and its destinations.
+      await passed(1);
+    } finally {
+      loop.kill('SIGKILL');
+      await new Promise((resolve) => loop.once('exit', resolve));
+    }
+    const repaired = await r.verify();
+    note(`${passes} passes of the loop; drift found after it: ${repaired.drift.length}; repair: ${repaired.repair.plan.length} operations`);
+    assert.ok(repaired.drift.length > 0, 'the loop undid changes behind its back');
+    const check = await h().apply(current, { dryRun: true });
+    assert.deepEqual(check.plan, [], 'the kernel equals the desired state');
+    assert.deepEqual((await r.verify()).drift, []);
   });
 
   it('refuses what it does not own and bad input, naming it, sending nothing', async () => {
