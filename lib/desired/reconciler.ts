@@ -20,9 +20,12 @@ import { describe, expectInteger, expectObject, refuseUnknown } from '../validat
 import { DrainClock } from './drain-clock';
 import { TableModel } from './model';
 import { ApplyOptions, ApplyResult, ChangeResult, NO_CHANGES, Operation, PrunedService } from './operations';
-import { CheckedDesired, checkOptions, checkService, CheckedOptions, diff, settleBroken, Wanted } from './plan';
+import { CheckedDesired, checkOptions, checkService, CheckedOptions, diff, operationsOf, settleBroken, Wanted } from './plan';
+import { mapSliced, Slicer } from '../slices';
 import { destinationDiffers, runPlan, serviceDiffers } from './run';
 import { Command } from '../constants';
+import { failureError, IpvsError, TOO_MANY_DELETES } from '../errors';
+import { isFailure } from '../queue';
 
 export interface ReconcilerOptions extends Pick<ApplyOptions, 'drain' | 'maxDeletes' | 'onError' | 'dryRun'> {
   /**
@@ -112,7 +115,7 @@ interface Waiter {
 export class Reconciler extends EventEmitter {
   private readonly model = new TableModel();
   /** The desired state of every owned service that has one. */
-  private readonly desired: CheckedDesired = { wanted: new Map(), broken: [] };
+  private desired: CheckedDesired = { wanted: new Map(), broken: [] };
   /** Services whose desired state or model changed since the last send. */
   private dirty = new Set<string>();
   /** Services to read back before the next diff (their model is not trusted). */
@@ -162,7 +165,11 @@ export class Reconciler extends EventEmitter {
       opts,
     );
     await access.job({ operation: 'reconciler', object: '' }, async () => {
-      for (const entry of await access.readTable()) if (owned(entry)) r.model.set(serviceId(entry), entry);
+      const slicer = new Slicer();
+      for (const entry of await access.readTable()) {
+        if (owned(entry)) r.model.set(serviceId(entry), entry);
+        if (slicer.due()) await slicer.pause();
+      }
     });
     if (r.settings.verifyInterval > 0) r.verifyTimer = setInterval(() => r.background(r.verify()), r.settings.verifyInterval).unref();
     return r;
@@ -178,90 +185,87 @@ export class Reconciler extends EventEmitter {
   /**
    * The whole desired state of what it owns: diffed against the model (no
    * kernel read). Owned services it lacks are deleted. Resolves with the
-   * result of the send that carried it.
+   * result of the send that carried it. Checked in slices (a state of
+   * 20,000 services never holds the event loop for long).
    */
   setDesired(desired: readonly DesiredService[]): Promise<ReconcileResult> {
-    if (!Array.isArray(desired)) return Promise.reject(new TypeError(`Expected an array of services for desired but received ${describe(desired)}`));
-    const next: CheckedDesired = { wanted: new Map(), broken: [] };
-    try {
-      for (let i = 0; i < desired.length; i++) this.requireOwned(checkService(this.access, desired[i], `desired[${i}]`, next), `desired[${i}]`);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    for (const id of this.desired.wanted.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
-    for (const id of this.model.services.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
-    for (const [id, w] of next.wanted) if (this.replaceWanted(id, w)) this.dirty.add(id);
-    this.desired.wanted.clear();
-    for (const [id, w] of next.wanted) this.desired.wanted.set(id, w);
-    this.desired.broken = next.broken;
-    return this.schedule();
+    return this.take(async () => {
+      if (!Array.isArray(desired)) throw new TypeError(`Expected an array of services for desired but received ${describe(desired)}`);
+      const next: CheckedDesired = { wanted: new Map(), broken: [] };
+      const slicer = new Slicer();
+      for (let i = 0; i < desired.length; i++) {
+        this.requireOwned(checkService(this.access, desired[i], `desired[${i}]`, next), `desired[${i}]`);
+        if (slicer.due()) await slicer.pause();
+      }
+      for (const id of this.desired.wanted.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
+      for (const id of this.model.services.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
+      for (const [id, w] of next.wanted) {
+        if (!sameWanted(this.desired.wanted.get(id), w)) this.dirty.add(id);
+        if (slicer.due()) await slicer.pause();
+      }
+      this.desired.wanted = next.wanted;
+      this.desired.broken = next.broken;
+    });
   }
 
   /** One service's desired state (with its destinations), by its key. */
   setService(service: DesiredService): Promise<ReconcileResult> {
+    return this.take(() => this.putService(service));
+  }
+
+  private putService(service: DesiredService): void {
     const into: CheckedDesired = { wanted: new Map(), broken: this.desired.broken };
-    let w: Wanted;
-    try {
-      w = checkService(this.access, service, 'service', into);
-      this.requireOwned(w, 'service');
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.replaceWanted(w.s.id, w)) this.dirty.add(w.s.id);
+    const w = checkService(this.access, service, 'service', into);
+    this.requireOwned(w, 'service');
+    if (!sameWanted(this.desired.wanted.get(w.s.id), w)) this.dirty.add(w.s.id);
     this.desired.wanted.set(w.s.id, w);
-    return this.schedule();
   }
 
   /** Removes one service (with its destinations) from the desired state. */
   deleteService(key: ServiceKey): Promise<ReconcileResult> {
-    let id: string;
-    try {
-      id = toServiceKey(key).id;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    this.desired.wanted.delete(id);
-    this.dirty.add(id);
-    return this.schedule();
+    return this.take(() => {
+      const id = toServiceKey(key).id;
+      this.desired.wanted.delete(id);
+      this.dirty.add(id);
+    });
   }
 
   /** One destination of a service in the desired state added or changed (the service must be in it). */
   setDestination(key: ServiceKey, destination: DestinationSpec): Promise<ReconcileResult> {
-    return this.changeDestinations(key, (list, at) => {
-      if (at >= 0) list[at] = destination;
-      else list.push(destination);
-    }, destination);
+    return this.take(() =>
+      this.changeDestinations(key, destination, (list, at) => {
+        if (at >= 0) list[at] = destination;
+        else list.push(destination);
+      }),
+    );
   }
 
   /** One destination removed from a service's desired state (drained first with the drain option). */
   deleteDestination(key: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<ReconcileResult> {
-    return this.changeDestinations(key, (list, at) => {
-      if (at >= 0) list.splice(at, 1);
-    }, destination);
+    return this.take(() =>
+      this.changeDestinations(key, destination, (list, at) => {
+        if (at >= 0) list.splice(at, 1);
+      }),
+    );
   }
 
-  private changeDestinations(key: ServiceKey, change: (list: DestinationSpec[], at: number) => void, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<ReconcileResult> {
-    let w: Wanted | undefined;
-    try {
-      const k = toServiceKey(key);
-      w = this.desired.wanted.get(k.id);
-      if (w === undefined) throw new RangeError(`Expected a service of the desired state for key but received ${k.name} (setService it first)`);
-      const d = destinationOfKey(w, destination);
-      const list = [...w.specs];
-      change(list, d);
-      return this.setService({ ...w.spec, destinations: list });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  private changeDestinations(key: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>, change: (list: DestinationSpec[], at: number) => void): void {
+    const k = toServiceKey(key);
+    const w = this.desired.wanted.get(k.id);
+    if (w === undefined) throw new RangeError(`Expected a service of the desired state for key but received ${k.name} (setService it first)`);
+    const list = [...w.specs];
+    change(list, destinationOfKey(w, destination));
+    this.putService({ ...w.spec, destinations: list });
   }
 
-  /** Whether `w` differs from what is wanted now for its id (by its checked requests). */
-  private replaceWanted(id: string, w: Wanted): boolean {
-    const old = this.desired.wanted.get(id);
-    if (old === undefined) return true;
-    if (JSON.stringify(old.s.raw) !== JSON.stringify(w.s.raw) || old.checked.length !== w.checked.length) return true;
-    for (let i = 0; i < w.checked.length; i++) if (JSON.stringify(old.checked[i]) !== JSON.stringify(w.checked[i])) return true;
-    return false;
+  /** Changes are taken in call order (a whole state is checked in slices), then sent with those made near them. */
+  private intake: Promise<unknown> = Promise.resolve();
+
+  private take(change: () => void | Promise<void>): Promise<ReconcileResult> {
+    if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
+    const taken = this.intake.then(change);
+    this.intake = taken.catch(() => undefined);
+    return taken.then(() => this.schedule());
   }
 
   private requireOwned(w: Wanted, name: string): void {
@@ -286,7 +290,7 @@ export class Reconciler extends EventEmitter {
 
   /** Several overrides, sent together (a burst of health results leaves as one send). */
   overrideMany(changes: ReadonlyArray<{ service: ServiceKey; destination: Pick<DestinationSpec, 'address' | 'port'>; override: Override | null }>): Promise<ReconcileResult> {
-    try {
+    return this.take(() => {
       if (!Array.isArray(changes)) throw new TypeError(`Expected an array of overrides but received ${describe(changes)}`);
       const checked = changes.map((c, i) => {
         const name = `changes[${i}]`;
@@ -302,10 +306,7 @@ export class Reconciler extends EventEmitter {
         if (map?.size === 0) this.overrides.delete(c.id);
         this.dirty.add(c.id);
       }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.schedule();
+    });
   }
 
   /** Overrides by service id, then by destination ('address port'). */
@@ -428,10 +429,10 @@ export class Reconciler extends EventEmitter {
     );
     // Every service in `current` is owned: those no longer wanted are deleted.
     const plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock);
-    const operations = plan.planned.map((p) => p.operation);
+    const operations = await operationsOf(plan.planned);
     this.watchDrains(plan.draining.map((d) => toServiceKey(d.service).id));
     if (this.opts.dryRun || plan.planned.length === 0) {
-      const changes = operations.map((operation): ChangeResult => ({ operation, status: 'skipped' }));
+      const changes = await mapSliced(operations, (operation): ChangeResult => ({ operation, status: 'skipped' }));
       return { result: { plan: operations, changes, counts: { ...NO_CHANGES, skipped: changes.length }, draining: plan.draining }, unsure, refused };
     }
     const result = await runPlan(this.access, plan.planned, this.opts);
@@ -521,17 +522,29 @@ export class Reconciler extends EventEmitter {
    * owns the whole table, else one delete per service, packed.
    */
   deleteAll(): Promise<ReconcileResult> {
-    this.desired.wanted.clear();
-    this.desired.broken = [];
-    if (!this.settings.ownsAll) {
-      for (const id of this.model.services.keys()) this.dirty.add(id);
-      return this.schedule();
-    }
+    const forget = () => {
+      this.desired = { wanted: new Map(), broken: [] };
+      if (!this.settings.ownsAll) for (const id of this.model.services.keys()) this.dirty.add(id);
+    };
+    if (!this.settings.ownsAll) return this.take(forget);
+    if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
+    const taken = this.intake.then(forget);
+    this.intake = taken.catch(() => undefined);
+    return taken.then(() => this.flushAll());
+  }
+
+  private flushAll(): Promise<ReconcileResult> {
     return this.access.job({ operation: 'flush', object: '' }, async () => {
       this.dirty.clear();
+      let removed = 0;
+      for (const e of this.model.services.values()) removed += 1 + (e.destinations?.length ?? 0);
+      if (removed > this.opts.maxDeletes)
+        throw new IpvsError(`deleteAll would remove ${removed} services and destinations, more than maxDeletes (${this.opts.maxDeletes}); nothing was sent`, {
+          code: TOO_MANY_DELETES, errno: 0, operation: 'flush', object: '',
+        });
       if (this.opts.dryRun) return EMPTY_RESULT();
       const [outcome] = await this.access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
-      if (outcome.outcome !== 'applied') throw new Error(`flush failed: ${JSON.stringify(outcome)}`);
+      if (isFailure(outcome)) throw failureError(outcome, { operation: 'flush', object: '' });
       const deleted: Operation[] = [...this.model.services.values()].map((e) => ({ operation: 'deleteService', service: serviceSpecOf(e) }));
       this.model.clear();
       this.counters.sends++;
@@ -592,3 +605,20 @@ function joinResults(a: ReconcileResult, b: ReconcileResult): ReconcileResult {
   return { plan: [...a.plan, ...b.plan], changes: [...a.changes, ...b.changes], counts, draining: [...a.draining, ...b.draining], rollback: a.rollback ?? b.rollback };
 }
 
+
+/** Whether two checked states of one service ask for the same (each field of what is sent). */
+function sameWanted(a: Wanted | undefined, b: Wanted): boolean {
+  if (a === undefined) return false;
+  const x = a.s.raw;
+  const y = b.s.raw;
+  if (x.scheduler !== y.scheduler || x.flags !== y.flags || x.timeout !== y.timeout || x.netmask !== y.netmask || x.persistenceEngine !== y.persistenceEngine) return false;
+  if (a.checked.length !== b.checked.length) return false;
+  for (let i = 0; i < a.checked.length; i++) {
+    const d = a.checked[i];
+    const e = b.checked[i];
+    if (d.address !== e.address || d.port !== e.port || d.weight !== e.weight || d.forwarding !== e.forwarding) return false;
+    if (d.upperThreshold !== e.upperThreshold || d.lowerThreshold !== e.lowerThreshold) return false;
+    if (d.tunnelType !== e.tunnelType || d.tunnelPort !== e.tunnelPort || d.tunnelFlags !== e.tunnelFlags) return false;
+  }
+  return true;
+}
