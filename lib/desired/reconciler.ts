@@ -214,9 +214,12 @@ export class Reconciler extends EventEmitter {
   }
 
   private putService(service: DesiredService): void {
-    const into: CheckedDesired = { wanted: new Map(), broken: this.desired.broken };
+    const into: CheckedDesired = { wanted: new Map(), broken: [] };
     const w = checkService(this.access, service, 'service', into);
     this.requireOwned(w, 'service');
+    // The rules this service breaks replace those it broke before.
+    if (into.broken.length > 0 || this.desired.broken.length > 0)
+      this.desired.broken = [...this.desired.broken.filter((b) => b.service.id !== w.s.id), ...into.broken];
     if (!sameWanted(this.desired.wanted.get(w.s.id), w)) this.dirty.add(w.s.id);
     this.desired.wanted.set(w.s.id, w);
   }
@@ -226,6 +229,7 @@ export class Reconciler extends EventEmitter {
     return this.take(() => {
       const id = toServiceKey(key).id;
       this.desired.wanted.delete(id);
+      if (this.desired.broken.length > 0) this.desired.broken = this.desired.broken.filter((b) => b.service.id !== id);
       this.dirty.add(id);
     });
   }
