@@ -19,10 +19,9 @@ import { EventEmitter } from 'events';
 import * as os from 'os';
 import type { IpvsHandle } from '../ipvs-handle';
 import type { Drift, Reconciler, ReconcilerCounters, ReconcileResult, ReconcilerOptions } from '../desired/reconciler';
-import type { DesiredService } from '../types';
 import { describe, expectInteger, expectObject, refuseUnknown } from '../validate';
 import { EtcdClient, type Watch, type WatchEnd, type WatchEvent } from './etcd';
-import { checkDirector, effectiveState, layout, parseStored, type Layout, type StoredService } from './layout';
+import { checkDirector, checkStoredService, effectiveState, layout, parseStored, type Layout, type StoredService } from './layout';
 import { readState, writeState } from './state-file';
 
 export interface FleetAgentOptions {
@@ -209,10 +208,9 @@ export class FleetAgent extends EventEmitter {
       const owned = this.options.owns ?? 'all';
       for (const service of await this.handle.list()) {
         if (owned !== 'all' && owned(service) !== true) continue;
-        const { stats: _stats, ...spec } = service as DesiredService & { stats?: unknown };
-        const destinations = (service.destinations ?? []).map(({ address, port, weight, forwarding, upperThreshold, lowerThreshold }) => ({ address, port, weight, forwarding, upperThreshold, lowerThreshold }));
-        const s = parseStored('table', JSON.stringify({ ...spec, destinations }));
-        if (s !== null) this.applied.set(s.id, { ...s, text: '' });
+        // apply() takes list()'s shape as it is; the text is never a store's, so every service counts as changed at the first read.
+        const s = checkStoredService(service, 'table', '');
+        this.applied.set(s.id, s);
       }
     }
     this.state.services = this.applied.size;
