@@ -5,7 +5,7 @@
 //   confirm [REVISION]           apply held updates up to REVISION (default: the store's now)
 //   max-deletes N|none           the deletion limit per update
 import { IpvsError, TOO_MANY_DELETES } from '../index';
-import { EtcdClient, checkDirector, checkStoredService, effectiveState, layout, type AgentStatus, type Layout, type StoredService, type TxnCompare, type TxnOperation } from '../fleet';
+import { EtcdClient, EtcdError, checkDirector, effectiveState, layout, putDesired, type AgentStatus, type Layout, type PutResult } from '../fleet';
 import { CliError, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
 import { parseFlags } from './flags';
@@ -33,6 +33,16 @@ export function endpointsOf(flag: string | true | undefined): string[] {
 const COMMON = { endpoints: 'value', prefix: 'value', help: 'flag' } as const;
 
 export async function runFleet(ctx: Context, args: string[]): Promise<number> {
+  try {
+    return await fleet(ctx, args);
+  } catch (error) {
+    // The store could not be reached or refused the call: one line, status 1.
+    if (error instanceof EtcdError) throw new CliError(error.message, 1);
+    throw error;
+  }
+}
+
+async function fleet(ctx: Context, args: string[]): Promise<number> {
   const [command, ...rest] = args;
   const p = parseFlags(rest, { ...COMMON, director: 'value', 'dry-run': 'flag', json: 'flag' });
   if (command === undefined || command === '--help' || command === 'help' || p.flags.has('help')) {
@@ -72,59 +82,22 @@ export async function runFleet(ctx: Context, args: string[]): Promise<number> {
   }
 }
 
-/** Checks every service of FILE, then writes those that differ and deletes those it lacks, in one transaction guarded by each key's revision. */
+/** Writes FILE's services (checked first) in one transaction; see putDesired. */
 async function put(ctx: Context, etcd: EtcdClient, keys: Layout, file: string, director: string | undefined, dryRun: boolean): Promise<number> {
   const text = file === '-' ? await ctx.io.stdin() : await ctx.io.readFile(file).catch((error: Error) => {
     throw new CliError(`cannot read ${file}: ${error.message}`);
   });
-  const document = readApplyDocument(text, file);
-  const services: StoredService[] = [];
-  const seen = new Map<string, number>();
-  document.forEach((value, i) => {
-    let s: StoredService;
-    try {
-      s = checkStoredService(value, `services[${i}]`);
-    } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) throw new CliError(`${file}: ${error.message}; nothing was written`);
-      throw error;
-    }
-    const other = seen.get(s.id);
-    if (other !== undefined) throw new CliError(`${file}: services[${i}] and services[${other}] are both ${s.name}; nothing was written`);
-    seen.set(s.id, i);
-    services.push(s);
-  });
-  const base = director === undefined ? keys.services : keys.overrides(director);
-  const current = await etcd.range(base);
-  const have = new Map(current.kvs.map((kv) => [kv.key, kv]));
-  const compare: TxnCompare[] = [];
-  const operations: TxnOperation[] = [];
-  let unchanged = 0;
-  const wanted = new Set<string>();
-  for (const s of services) {
-    const key = base + s.name;
-    wanted.add(key);
-    const kv = have.get(key);
-    if (kv?.value === s.text) {
-      unchanged++;
-      continue;
-    }
-    compare.push({ key, modRevision: kv?.modRevision ?? 0 });
-    operations.push({ put: key, value: s.text });
+  let result: PutResult;
+  try {
+    result = await putDesired(etcd, keys, readApplyDocument(text, file), { director, dryRun });
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw new CliError(`${file}: ${error.message}; nothing was written`);
+    throw error;
   }
-  for (const kv of current.kvs) {
-    if (wanted.has(kv.key)) continue;
-    compare.push({ key: kv.key, modRevision: kv.modRevision });
-    operations.push({ delete: kv.key });
-  }
-  const puts = operations.filter((op) => 'put' in op).length;
-  const deletes = operations.length - puts;
-  if (dryRun || operations.length === 0) {
-    ctx.io.out(`${dryRun ? 'would write' : 'wrote'} ${puts} services, ${dryRun ? 'delete' : 'deleted'} ${deletes}, ${unchanged} unchanged${dryRun ? ' (dry run)' : ''}\n`);
-    return 0;
-  }
-  const result = await etcd.txn(compare, operations);
   if (!result.succeeded) throw new CliError('the store changed while this put ran: nothing was written; run it again', 1);
-  ctx.io.out(`wrote ${puts} services, deleted ${deletes}, ${unchanged} unchanged: revision ${result.revision}\n`);
+  const { written, deleted, unchanged, revision } = result;
+  if (dryRun) ctx.io.out(`would write ${written} services, delete ${deleted}, ${unchanged} unchanged (dry run)\n`);
+  else ctx.io.out(`wrote ${written} services, deleted ${deleted}, ${unchanged} unchanged${revision > 0 ? `: revision ${revision}` : ''}\n`);
   return 0;
 }
 

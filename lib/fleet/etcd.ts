@@ -41,7 +41,7 @@ export class EtcdError extends Error {
 }
 
 export interface EtcdOptions {
-  /** Milliseconds a unary call may take on one endpoint before the next is tried. Default 5,000. */
+  /** Milliseconds a unary call may take on one endpoint before the next is tried. Default 10,000. */
   timeout?: number;
 }
 
@@ -97,7 +97,7 @@ export class EtcdClient {
       if (url.protocol !== 'http:') throw new RangeError(`Expected an http:// URL for endpoints[${i}] but received ${JSON.stringify(e)}`);
       return url;
     });
-    const t = options.timeout ?? 5000;
+    const t = options.timeout ?? 10_000;
     if (!Number.isInteger(t) || t <= 0) throw new RangeError(`Expected a positive integer for options.timeout but received ${t}`);
     this.timeoutMs = t;
   }

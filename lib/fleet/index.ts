@@ -8,3 +8,5 @@ export { layout, DEFAULT_PREFIX, checkDirector, checkStoredService, parseStored,
 export type { Layout, StoredService } from './layout';
 export { readState, writeState } from './state-file';
 export type { SavedState } from './state-file';
+export { putDesired } from './put';
+export type { PutResult } from './put';
