@@ -1,15 +1,17 @@
 // `ipvs agent`: runs a fleet agent (lib/fleet/agent.ts) on this director's
 // table until SIGTERM or SIGINT, logging what it applies, holds and meets
 // on standard error, one line each.
+import * as http from 'http';
 import { open } from '../index';
-import { FleetAgent, type FleetAgentOptions } from '../fleet';
+import { FleetAgent, fleetMetrics, type FleetAgentOptions } from '../fleet';
 import { CliError, type Context } from './context';
 import { parseFlags } from './flags';
 import { endpointsOf } from './fleet';
 
 export const AGENT_HELP = `Usage: ipvs agent --director NAME [--endpoints URL[,URL...]] [--prefix /ipvs] [--state-file FILE]
                   [--max-deletes N] [--dry-run] [--owns all|CIDR[,CIDR...]] [--drain [S]]
-                  [--resync S] [--verify-interval S] [--status-ttl S] [--netns NAME]
+                  [--resync S] [--verify-interval S] [--status-ttl S] [--metrics-port P [--metrics-listen A]]
+                  [--netns NAME]
 Keeps this director's table equal to the fleet's desired state in etcd (see ipvs fleet --help):
 reads it all, then watches it; applies each change by key; holds an update that removes more than
 N services and destinations (PREFIX/max-deletes, else --max-deletes) until it is confirmed
@@ -19,6 +21,8 @@ N services and destinations (PREFIX/max-deletes, else --max-deletes) until it is
   --owns            the part of the table it owns: all (default), or services whose address is in a CIDR
   --resync S        seconds between full reads of the store (default 60)
   --verify-interval S  seconds between verifies of the table, drift repaired (default 30; 0: never)
+  --metrics-port P  serve the agent's metrics (ipvs_fleet_*: applied revision, lag, watch restarts,
+                    held updates, writes, drift) at http://A:P/metrics (A: --metrics-listen, 127.0.0.1)
 `;
 
 /** A predicate: the service's address is in one of `cidrs` (fwmark services are not). */
@@ -47,7 +51,7 @@ function seconds(value: string | true | undefined, name: string, fallback: numbe
 export async function runAgent(ctx: Context, args: string[]): Promise<number> {
   const p = parseFlags(args, {
     director: 'value', endpoints: 'value', prefix: 'value', 'state-file': 'value', 'max-deletes': 'value', 'dry-run': 'flag', owns: 'value', drain: 'optional',
-    resync: 'value', 'verify-interval': 'value', 'status-ttl': 'value', help: 'flag',
+    resync: 'value', 'verify-interval': 'value', 'status-ttl': 'value', 'metrics-port': 'value', 'metrics-listen': 'value', help: 'flag',
   });
   if (p.flags.has('help')) {
     ctx.io.out(AGENT_HELP);
@@ -90,12 +94,26 @@ export async function runAgent(ctx: Context, args: string[]): Promise<number> {
   agent.on('held', (h: { revision: number; deletes: number; limit: number }) =>
     log(`held the update at revision ${h.revision}: it removes ${h.deletes} services and destinations, more than ${h.limit} (raise the limit or run ipvs fleet confirm)`));
   agent.on('error', (e: { message: string }) => log(e.message));
+  const metricsPort = p.flags.get('metrics-port');
+  let server: http.Server | undefined;
+  if (metricsPort !== undefined) {
+    const port = seconds(metricsPort, 'metrics-port', 0);
+    server = http.createServer((request, response) => {
+      if (request.url !== '/metrics') {
+        response.writeHead(404).end('not found: /metrics\n');
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(fleetMetrics(agent.status()));
+    });
+    await new Promise<void>((resolve, reject) => server!.once('error', reject).listen(port, String(p.flags.get('metrics-listen') ?? '127.0.0.1'), resolve));
+  }
   log(`started (${agent.status().source === 'saved' ? `serving the saved state of revision ${agent.status().appliedRevision}` : 'waiting for the store'})`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  server?.close();
   await agent.close();
   await handle.close();
   log('stopped; the table is left as it is');

@@ -35,7 +35,7 @@ _ipvs() {
       if [ "$prev" = --sort ]; then COMPREPLY=( $(compgen -W "name active inactive conns packets bytes weight" -- "$cur") ); return; fi
       COMPREPLY=( $(compgen -W "--interval --sort --reverse --count --help" -- "$cur") ) ;;
     exporter) COMPREPLY=( $(compgen -W "--listen --port --no-process-metrics --help" -- "$cur") ) ;;
-    agent) COMPREPLY=( $(compgen -W "--director --endpoints --prefix --state-file --max-deletes --dry-run --owns --drain --resync --verify-interval --status-ttl --help" -- "$cur") ) ;;
+    agent) COMPREPLY=( $(compgen -W "--director --endpoints --prefix --state-file --max-deletes --dry-run --owns --drain --resync --verify-interval --status-ttl --metrics-port --metrics-listen --help" -- "$cur") ) ;;
     fleet)
       if [ "$COMP_CWORD" -eq 2 ]; then COMPREPLY=( $(compgen -W "put status diff confirm max-deletes --help" -- "$cur") ); return; fi
       COMPREPLY=( $(compgen -W "--director --endpoints --prefix --dry-run --json --help" -- "$cur") $(compgen -f -- "$cur") ) ;;

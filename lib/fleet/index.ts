@@ -10,3 +10,4 @@ export { readState, writeState } from './state-file';
 export type { SavedState } from './state-file';
 export { putDesired } from './put';
 export type { PutResult } from './put';
+export { fleetMetrics } from './metrics';

@@ -61,7 +61,7 @@ function startAgent(d: string): void {
   const log = fs.openSync(path.join(WORK, `agent-${d}.log`), 'a');
   const p = spawn(process.execPath, [
     IPVS, '--netns', ns(d), 'agent', '--director', d, '--endpoints', ENDPOINT, '--state-file', path.join(WORK, `agent-${d}.json`),
-    '--verify-interval', '3', '--resync', '60', '--status-ttl', '30',
+    '--verify-interval', '3', '--resync', '60', '--status-ttl', '30', ...(d === 'a' ? ['--metrics-port', '9510'] : []),
   ], { stdio: ['ignore', log, log] });
   agents.set(d, p);
 }
@@ -200,6 +200,9 @@ describe('kernel: fleet (etcd, three directors with their agents)', function () 
     assert.ok(a.drift.total > before);
     assert.ok(a.drift.last.some((d) => d.kind === 'destinationChanged' && d.destination === '198.18.51.2:80'), JSON.stringify(a.drift));
     assert.match(ipvs('fleet', 'status'), /^a\s+connected\s+\d+\s+20\s+-\s+[1-9]/m);
+    const metrics = await (await fetch('http://127.0.0.1:9510/metrics')).text();
+    assert.match(metrics, new RegExp(`^ipvs_fleet_drifts_total\\{director="a"\\} ${a.drift.total}$`, 'm'));
+    assert.match(metrics, new RegExp(`^ipvs_fleet_applied_revision\\{director="a"\\} ${a.appliedRevision}$`, 'm'));
   });
 
   it('an update that removes more than the limit is held on every director until confirmed, or until the limit is raised', async () => {

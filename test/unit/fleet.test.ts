@@ -2,7 +2,7 @@
 // kernel, a director's effective state (overrides, invalid values), and the
 // deletion count that decides whether an update is held.
 import assert from 'assert/strict';
-import { checkStoredService, countDeletes, effectiveState, layout, type StoredService } from '../../lib/fleet';
+import { checkStoredService, countDeletes, effectiveState, fleetMetrics, layout, type AgentStatus, type StoredService } from '../../lib/fleet';
 
 const keys = layout('/ipvs');
 const svc = (i: number, destinations: number[] = [1, 2]) => ({
@@ -17,9 +17,9 @@ describe('fleet: store layout and desired state', () => {
     assert.equal(keys.services, '/ipvs/services/');
     assert.equal(keys.overrides('dir-1'), '/ipvs/directors/dir-1/services/');
     assert.equal(keys.statusOf('dir-1'), '/ipvs/status/dir-1');
-    assert.throws(() => layout('ipvs'), /prefix but received 'ipvs'/);
+    assert.throws(() => layout('ipvs'), /prefix but received "ipvs"/);
     assert.throws(() => layout('/ipvs/'), RangeError);
-    assert.throws(() => keys.overrides('a/b'), /director but received 'a\/b'/);
+    assert.throws(() => keys.overrides('a/b'), /director but received "a\/b"/);
   });
 
   it('checks a service as apply() would, naming the field, health fields included', () => {
@@ -61,5 +61,18 @@ describe('fleet: store layout and desired state', () => {
     const changed = [...new Set([...before.keys(), ...after.keys()])].filter((id) => before.get(id)?.text !== after.get(id)?.text);
     // service 1 loses 2 destinations; service 2 goes with its 2; service 4 is new.
     assert.equal(countDeletes(changed, before, after), 2 + 3);
+  });
+
+  it("an agent's status as Prometheus metrics: applied revision, lag, held, watch restarts, writes", () => {
+    const status = {
+      director: 'a"1', store: 'connected', storeRevision: 12, appliedRevision: 9, held: { revision: 12, deletes: 30, limit: 10 }, heldUpdates: 2, watchRestarts: 3,
+      fullReads: 4, services: 20, counters: { sends: 5, operations: 60, verifies: 7, drifts: 1, readBacks: 0 },
+    } as unknown as AgentStatus;
+    const text = fleetMetrics(status);
+    assert.match(text, /^ipvs_fleet_applied_revision\{director="a\\"1"\} 9$/m);
+    assert.match(text, /^ipvs_fleet_lag_revisions\{director="a\\"1"\} 3$/m);
+    assert.match(text, /^ipvs_fleet_update_held\{director="a\\"1"\} 1$/m);
+    assert.match(text, /^# TYPE ipvs_fleet_watch_restarts_total counter\nipvs_fleet_watch_restarts_total\{director="a\\"1"\} 3$/m);
+    assert.match(text, /^ipvs_fleet_operations_total\{director="a\\"1"\} 60$/m);
   });
 });
