@@ -8,7 +8,7 @@ _ipvs() {
   prev=\${COMP_WORDS[COMP_CWORD-1]}
   local sub=\${COMP_WORDS[1]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W "service destination list save restore apply top exporter connections timeouts daemons completion -A -E -D -C -R -S -a -e -d -L -l -Z --set --start-daemon --stop-daemon -h -v --netns" -- "$cur") )
+    COMPREPLY=( $(compgen -W "service destination list save restore apply top exporter agent fleet connections timeouts daemons completion -A -E -D -C -R -S -a -e -d -L -l -Z --set --start-daemon --stop-daemon -h -v --netns" -- "$cur") )
     return
   fi
   case "$prev" in
@@ -35,6 +35,10 @@ _ipvs() {
       if [ "$prev" = --sort ]; then COMPREPLY=( $(compgen -W "name active inactive conns packets bytes weight" -- "$cur") ); return; fi
       COMPREPLY=( $(compgen -W "--interval --sort --reverse --count --help" -- "$cur") ) ;;
     exporter) COMPREPLY=( $(compgen -W "--listen --port --no-process-metrics --help" -- "$cur") ) ;;
+    agent) COMPREPLY=( $(compgen -W "--director --endpoints --prefix --state-file --max-deletes --dry-run --owns --drain --resync --verify-interval --status-ttl --metrics-port --metrics-listen --help" -- "$cur") ) ;;
+    fleet)
+      if [ "$COMP_CWORD" -eq 2 ]; then COMPREPLY=( $(compgen -W "put status diff confirm max-deletes --help" -- "$cur") ); return; fi
+      COMPREPLY=( $(compgen -W "--director --endpoints --prefix --dry-run --json --help" -- "$cur") $(compgen -f -- "$cur") ) ;;
     completion) COMPREPLY=( $(compgen -W "bash" -- "$cur") ) ;;
     *) COMPREPLY=( $(compgen -W "-t -u --sctp-service -f -s -p -M -b --pe -r -g -i -m -w -x -y --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum -6 -o -n -c --timeout --daemon --stats --rate --thresholds --persistent-conn --tun-info --nosort --sort --exact --json --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen" -- "$cur") ) ;;
   esac

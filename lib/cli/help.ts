@@ -27,6 +27,9 @@ export const SUBCOMMANDS_HELP = `Readable commands (each takes --help):
                                                       make the table equal FILE
   top [--interval S] [--sort KEY]                     a live view: connections, packets/s, bytes/s
   exporter [--listen ADDRESS] [--port PORT]           Prometheus metrics over HTTP (127.0.0.1:9494)
+  agent --director NAME [--endpoints URLS] [--max-deletes N]
+                                                      keep this table equal to the fleet's state in etcd
+  fleet put|status|diff|confirm|max-deletes           the fleet's desired state in etcd, its directors' status
   connections|timeouts|daemons [--json]               the other listings
   completion bash                                     a bash completion script
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp, sctp; [IPv6]:PORT) or fwmark MARK [--ipv6].
