@@ -118,6 +118,8 @@ export class Reconciler extends EventEmitter {
   private desired: CheckedDesired = { wanted: new Map(), broken: [] };
   /** Services whose desired state or model changed since the last send. */
   private dirty = new Set<string>();
+  /** Changes refused before anything was sent (maxDeletes): sent again with the next change. */
+  private readonly held = new Set<string>();
   /** Services to read back before the next diff (their model is not trusted). */
   private readonly readBack = new Map<string, ServiceKeyRaw>();
   private waiters: Waiter[] = [];
@@ -343,6 +345,8 @@ export class Reconciler extends EventEmitter {
   /** A promise of the send that will carry the changes made so far. */
   private schedule(): Promise<ReconcileResult> {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
+    for (const id of this.held) this.dirty.add(id);
+    this.held.clear();
     const promise = new Promise<ReconcileResult>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (this.firstPending === 0) this.firstPending = Date.now();
     this.arm();
@@ -426,13 +430,21 @@ export class Reconciler extends EventEmitter {
       const have = this.model.services.get(id);
       if (have !== undefined) current.set(id, have);
     }
-    // Rules broken by desired objects are accepted where the model (the kernel) holds them so.
-    settleBroken(
-      this.desired.broken.filter((b) => dirty.has(b.service.id)),
-      (id) => current.get(id),
-    );
-    // Every service in `current` is owned: those no longer wanted are deleted.
-    const plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock);
+    let plan: Awaited<ReturnType<typeof diff>>;
+    try {
+      // Rules broken by desired objects are accepted where the model (the kernel) holds them so.
+      settleBroken(
+        this.desired.broken.filter((b) => dirty.has(b.service.id)),
+        (id) => current.get(id),
+      );
+      // Every service in `current` is owned: those no longer wanted are deleted.
+      plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock);
+    } catch (error) {
+      // Refused before anything was sent (maxDeletes, a rule): the changes are held, not lost,
+      // and tried again with the next change or verify (not at once: they would be refused again).
+      for (const id of dirty) this.held.add(id);
+      throw error;
+    }
     const operations = await operationsOf(plan.planned);
     this.watchDrains(plan.draining.map((d) => toServiceKey(d.service).id));
     if (this.opts.dryRun || plan.planned.length === 0) {
@@ -487,6 +499,8 @@ export class Reconciler extends EventEmitter {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
     return this.access.job({ operation: 'verify', object: '' }, async () => {
       this.counters.verifies++;
+      for (const id of this.held) this.dirty.add(id);
+      this.held.clear();
       const drift: Drift[] = [];
       const found = await this.access.verify(this.model.fingerprints);
       for (const entry of found.differing) {

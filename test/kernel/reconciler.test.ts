@@ -215,6 +215,19 @@ describe('kernel: reconciler', function () {
     assert.deepEqual((await r.verify()).drift, []);
   });
 
+  it('a change over maxDeletes is refused with nothing sent, and held (not forgotten) until the desired state allows it', async () => {
+    r = await h().reconciler({ owns, maxDeletes: 2 });
+    await r.setDesired(desired(2, 3));
+    const before = savedRules();
+    await assert.rejects(r.setDesired(desired(2, 0)), (e: ipvs.IpvsError) => e.code === ipvs.TOO_MANY_DELETES);
+    assert.deepEqual(savedRules(), before);
+    // Held: the next verify tries it again (and is refused again), it does not drop it.
+    await assert.rejects(r.verify(), (e: ipvs.IpvsError) => e.code === ipvs.TOO_MANY_DELETES);
+    const allowed = await r.setDesired(desired(2, 2));
+    assert.deepEqual(allowed.plan.map((op) => op.operation), ['deleteDestination', 'deleteDestination']);
+    assert.equal(savedRules().length, 2 + 4);
+  });
+
   it('refuses what it does not own and bad input, naming it, sending nothing', async () => {
     r = await h().reconciler({ owns });
     await assert.rejects(r.setService({ protocol: 'tcp', address: '198.18.99.9', port: 80 }), /Expected a service this reconciler owns/);

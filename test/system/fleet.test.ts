@@ -9,7 +9,7 @@ import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EtcdClient, layout, putDesired, type AgentStatus } from '../../lib/fleet';
-import { assertSandbox, savedRules } from './helpers';
+import { assertSandbox, savedRules } from '../kernel/helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const IPVS = path.join(ROOT, 'bin', 'ipvs.js');
