@@ -27,6 +27,7 @@ export const SUBCOMMANDS_HELP = `Readable commands (each takes --help):
                                                       make the table equal FILE
   top [--interval S] [--sort KEY]                     a live view: connections, packets/s, bytes/s
   exporter [--listen ADDRESS] [--port PORT]           Prometheus metrics over HTTP (127.0.0.1:9494)
+  check FILE [--once] [--metrics ADDRESS:PORT]        health checks of FILE's services drive weights
   connections|timeouts|daemons [--json]               the other listings
   completion bash                                     a bash completion script
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp, sctp; [IPv6]:PORT) or fwmark MARK [--ipv6].

@@ -1,5 +1,5 @@
 // The `ipvs` command. A first word naming a subcommand (service, destination,
-// list, save, restore, apply, top, exporter, ...) runs that; anything else is an ipvsadm
+// list, save, restore, apply, top, exporter, check, ...) runs that; anything else is an ipvsadm
 // command line, run as ipvsadm would. `--netns NAME` anywhere picks the
 // network namespace. Returns the exit status.
 import { IpvsError } from '../index';
@@ -48,6 +48,9 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
     case 'exporter':
       // loaded on use: prom-client is the largest module here, and every other command starts faster without it
       return (await import('./exporter')).runExporter(ctx, rest);
+    case 'check':
+      // loaded on use, as the exporter: the health checks and prom-client
+      return (await import('./check')).runCheck(ctx, rest);
     case 'connections':
     case 'timeouts':
     case 'daemons':
