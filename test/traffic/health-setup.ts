@@ -3,7 +3,7 @@
 // connections held to it, stay up: a check fails as it would for a real
 // server whose health page went away), `ipvs check` as a child process read
 // line by line, and the kernel's weights as `ipvsadm -Sn` prints them.
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -220,14 +220,19 @@ export class CheckProcess {
   }
 }
 
-/** The kernel's weights: 'VIP:PORT DEST:PORT' -> weight, from `ipvsadm -Sn`. */
-export function kernelWeights(): Map<string, number> {
+/** The kernel's weights: 'VIP:PORT DEST:PORT' -> weight, from `ipvsadm -Sn` (its output, when given). */
+export function kernelWeights(saved = execFileSync('ipvsadm', ['-Sn'], { encoding: 'utf8' })): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of execFileSync('ipvsadm', ['-Sn'], { encoding: 'utf8' }).split('\n')) {
+  for (const line of saved.split('\n')) {
     const m = /^-a -[tus] (\S+) -r (\S+) .*-w (\d+)/.exec(line);
     if (m) out.set(`${m[1]} ${m[2]}`, Number(m[3]));
   }
   return out;
+}
+
+/** `ipvsadm -Sn` without blocking the event loop (a watcher running beside a child process read line by line). */
+export function saveTable(): Promise<string> {
+  return new Promise((resolve, reject) => execFile('ipvsadm', ['-Sn'], { encoding: 'utf8' }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
 }
 
 /** The kernel's weight of one destination (undefined: absent). */
