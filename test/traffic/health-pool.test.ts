@@ -59,7 +59,7 @@ describe('traffic: health checks across restarts, quorum and the depool threshol
     const [b1, b2] = topo.backends;
     const document = [{ protocol: 'tcp', address: vip, port: 80, scheduler: 'rr', check: CHECK, destinations: [b1, b2].map((b) => ({ address: b.ipv4, forwarding: 'masq', weight: 4 })) }];
     await servers[0].stop();
-    check = await CheckProcess.start(document);
+    const check0 = (check = await CheckProcess.start(document));
     await check.waitFor(weightLine(b2.ipv4, 4, vip));
     assert.equal(kernelWeight(vip, b1.ipv4), 0);
     assert.equal(await check.stop(), 0);
@@ -67,6 +67,14 @@ describe('traffic: health checks across restarts, quorum and the depool threshol
     const before = kernelWeights();
     assert.equal(before.get(`${vip}:80 ${b1.ipv4}:80`), 0, 'backend1 left at 0 by the stop');
     assert.equal(before.get(`${vip}:80 ${b2.ipv4}:80`), 4, 'backend2 left at 4 by the stop');
+
+    // --once: each check once, beside the kernel's weight; exit 1 as one failed; nothing changed.
+    const once = new CheckProcess(['check', '--once', check0.file]);
+    assert.equal(await once.exited, 1, once.text());
+    assert.match(once.text(), new RegExp(`destination ${b1.ipv4.replace(/\./g, '\\.')}:80 http down: connect refused; weight in the kernel 0$`, 'm'));
+    assert.match(once.text(), new RegExp(`destination ${b2.ipv4.replace(/\./g, '\\.')}:80 http up: HTTP 200; weight in the kernel 4$`, 'm'));
+    assert.match(once.text(), /^2 destinations, 2 checks run, 1 failed$/m);
+    assert.deepEqual(kernelWeights(), before, '--once changed nothing');
 
     // Restart; the table watched from before the start until several intervals after its first line.
     const seen = new Set<string>();

@@ -159,10 +159,12 @@ export class CheckProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
   private waiters: Array<() => void> = [];
+  /** The document's file, when started by start(). */
+  file = '';
 
   constructor(args: string[]) {
     this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       stream.setEncoding('utf8');
       let rest = '';
@@ -183,6 +185,7 @@ export class CheckProcess {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ipvs-check-')), 'services.json');
     fs.writeFileSync(file, JSON.stringify(document));
     const p = new CheckProcess(['check', file, ...extra]);
+    p.file = file;
     await p.waitFor(/^ipvs check: /, 90_000);
     return p;
   }
