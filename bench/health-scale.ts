@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   ];
   // One service per 100 destinations, as a director with 100 VIPs would have.
   const services = [];
-  for (let i = 0; i < destinations.length; i += 100) services.push({ protocol: 'tcp', address: `198.18.${i / 100 >> 8}.${(i / 100) & 255}`, port: 80, destinations: destinations.slice(i, i + 100) });
+  for (let i = 0; i < destinations.length; i += 100) services.push({ protocol: 'tcp' as const, address: `198.18.${i / 100 >> 8}.${(i / 100) & 255}`, port: 80, destinations: destinations.slice(i, i + 100) });
   const { health } = splitHealth(services);
   const initial = services.map((s) => ({ ...s, destinations: s.destinations.map((d) => ({ address: d.address, port: d.port, weight: 1 })) }));
   let changes = 0;

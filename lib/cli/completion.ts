@@ -8,7 +8,7 @@ _ipvs() {
   prev=\${COMP_WORDS[COMP_CWORD-1]}
   local sub=\${COMP_WORDS[1]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W "service destination list save restore apply top exporter agent fleet connections timeouts daemons completion -A -E -D -C -R -S -a -e -d -L -l -Z --set --start-daemon --stop-daemon -h -v --netns" -- "$cur") )
+    COMPREPLY=( $(compgen -W "service destination list save restore apply top exporter check agent fleet connections timeouts daemons completion -A -E -D -C -R -S -a -e -d -L -l -Z --set --start-daemon --stop-daemon -h -v --netns" -- "$cur") )
     return
   fi
   case "$prev" in
@@ -16,7 +16,7 @@ _ipvs() {
     --tun-type) COMPREPLY=( $(compgen -W "ipip gue gre" -- "$cur") ); return ;;
     --start-daemon|--stop-daemon) COMPREPLY=( $(compgen -W "master backup" -- "$cur") ); return ;;
     --netns) COMPREPLY=( $(compgen -W "$(ls /run/netns 2>/dev/null)" -- "$cur") ); return ;;
-    restore|apply|--drain-state) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    restore|apply|check|--drain-state) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
   esac
   case "$sub" in
     service)
@@ -39,6 +39,7 @@ _ipvs() {
     fleet)
       if [ "$COMP_CWORD" -eq 2 ]; then COMPREPLY=( $(compgen -W "put status diff confirm max-deletes --help" -- "$cur") ); return; fi
       COMPREPLY=( $(compgen -W "--director --endpoints --prefix --dry-run --json --help" -- "$cur") $(compgen -f -- "$cur") ) ;;
+    check) COMPREPLY=( $(compgen -W "--once --metrics --help" -- "$cur") $(compgen -f -- "$cur") ) ;;
     completion) COMPREPLY=( $(compgen -W "bash" -- "$cur") ) ;;
     *) COMPREPLY=( $(compgen -W "-t -u --sctp-service -f -s -p -M -b --pe -r -g -i -m -w -x -y --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum -6 -o -n -c --timeout --daemon --stats --rate --thresholds --persistent-conn --tun-info --nosort --sort --exact --json --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen" -- "$cur") ) ;;
   esac

@@ -30,6 +30,7 @@ export const SUBCOMMANDS_HELP = `Readable commands (each takes --help):
   agent --director NAME [--endpoints URLS] [--max-deletes N]
                                                       keep this table equal to the fleet's state in etcd
   fleet put|status|diff|confirm|max-deletes           the fleet's desired state in etcd, its directors' status
+  check FILE [--once] [--metrics ADDRESS:PORT]        health checks of FILE's services drive weights
   connections|timeouts|daemons [--json]               the other listings
   completion bash                                     a bash completion script
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp, sctp; [IPv6]:PORT) or fwmark MARK [--ipv6].

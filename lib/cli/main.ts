@@ -1,5 +1,5 @@
 // The `ipvs` command. A first word naming a subcommand (service, destination,
-// list, save, restore, apply, top, exporter, agent, fleet, ...) runs that; anything else is an ipvsadm
+// list, save, restore, apply, top, exporter, check, agent, fleet, ...) runs that; anything else is an ipvsadm
 // command line, run as ipvsadm would. `--netns NAME` anywhere picks the
 // network namespace. Returns the exit status.
 import { IpvsError } from '../index';
@@ -53,6 +53,9 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
       return (await import('./agent')).runAgent(ctx, rest);
     case 'fleet':
       return (await import('./fleet')).runFleet(ctx, rest);
+    case 'check':
+      // loaded on use, as the exporter: the health checks and prom-client
+      return (await import('./check')).runCheck(ctx, rest);
     case 'connections':
     case 'timeouts':
     case 'daemons':

@@ -9,7 +9,7 @@ import type { DesiredService, ServiceKey } from '../types';
 import { DEFAULT_POLICY, PoolPolicy } from './pool';
 import { CheckedCheck, expectSeconds, toCheck } from './spec';
 
-const POLICY_FIELDS = new Set(['onFailure', 'slowStart', 'quorum', 'hysteresis', 'sorryServer', 'depoolThreshold']);
+const POLICY_FIELDS = new Set(['onFailure', 'slowStart', 'quorum', 'hysteresis', 'sorryServer', 'depoolThreshold', 'notifyUp', 'notifyDown']);
 const SORRY_FIELDS = new Set(['address', 'port', 'weight']);
 const WEIGHT_MAX = 0x7fffffff;
 
@@ -22,6 +22,12 @@ export interface HealthDestination {
   check: CheckedCheck | null;
 }
 
+/** Commands run when a destination of the service comes up or goes down (keepalived's notify_up, notify_down): argv, no shell. */
+export interface HealthNotify {
+  up: string[] | undefined;
+  down: string[] | undefined;
+}
+
 export interface HealthService {
   /** The service's key fields, as the document gave them. */
   key: ServiceKey;
@@ -30,10 +36,25 @@ export interface HealthService {
   /** 'service tcp 198.18.0.10:80'. */
   name: string;
   policy: PoolPolicy;
+  notify: HealthNotify;
   destinations: HealthDestination[];
 }
 
-/** The `health` field of a service. */
+function toArgv(value: unknown, name: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0 || value.some((a) => typeof a !== 'string' || a.includes('\0')) || value[0] === '')
+    throw new TypeError(`Expected a non-empty array of strings (argv, no shell) for ${name} but received ${describe(value)}`);
+  return [...(value as string[])];
+}
+
+/** The notify commands of a service's `health` field. */
+export function toNotify(value: unknown, name: string): HealthNotify {
+  if (value === undefined) return { up: undefined, down: undefined };
+  const f = fields(value, name, POLICY_FIELDS);
+  return { up: toArgv(f.notifyUp, `${name}.notifyUp`), down: toArgv(f.notifyDown, `${name}.notifyDown`) };
+}
+
+/** The `health` field of a service (its notify commands are read by toNotify). */
 export function toPolicy(value: unknown, name: string, servicePort: number): PoolPolicy {
   if (value === undefined) return DEFAULT_POLICY;
   const f = fields(value, name, POLICY_FIELDS);
@@ -92,8 +113,9 @@ export function splitHealth(document: readonly unknown[], name = 'desired'): { d
     });
     desired.push({ ...service, ...(rawDestinations === undefined ? {} : { destinations: plain }) } as DesiredService);
     const policy = toPolicy(policyValue, `${at}.health`, servicePort);
+    const notify = toNotify(policyValue, `${at}.health`);
     if (destinations.some((d) => d.check !== null) || policyValue !== undefined)
-      health.push({ key: keyFields(service), id: key.id, name: key.name, policy, destinations });
+      health.push({ key: keyFields(service), id: key.id, name: key.name, policy, notify, destinations });
   });
   return { desired, health };
 }

@@ -34,7 +34,7 @@ export interface WeightSink {
 }
 
 /** A table as list() returns it (only keys, destinations and weights are read): the kernel's weights at start. */
-export type InitialTable = ReadonlyArray<Record<string, unknown> & { destinations?: ReadonlyArray<{ address: string; port: number; weight: number }> }>;
+export type InitialTable = ReadonlyArray<ServiceKey & { destinations?: ReadonlyArray<{ address: string; port: number; weight: number }> }>;
 
 export interface HealthMonitorOptions {
   sink: WeightSink;
@@ -117,6 +117,14 @@ function label(address: string, port: number): string {
 /** Ports a check needs: a destination on port 0 (a fwmark service's) gives it none. */
 const NEEDS_PORT: ReadonlySet<CheckType> = new Set(['tcp', 'http', 'https', 'udp', 'dns']);
 
+/** Where a destination's check runs: its address, and the check's port or else its own. */
+export function checkTarget(service: HealthService, d: HealthDestination, check: CheckedCheck): ProbeTarget {
+  const port = ('port' in check ? check.port : undefined) ?? d.port;
+  if (port === 0 && NEEDS_PORT.has(check.type))
+    throw new RangeError(`Expected a check.port for ${check.type} checks of ${service.name}'s destination ${d.address} (its port is 0) but received none`);
+  return { address: d.address, port };
+}
+
 export class HealthMonitor extends EventEmitter {
   readonly metrics: HealthMetrics;
   private readonly services: ServiceRuntime[] = [];
@@ -176,9 +184,7 @@ export class HealthMonitor extends EventEmitter {
         service.members.push(m);
         this.metrics.up.set(m.labels, up ? 1 : 0);
         if (d.check === null) continue;
-        const port = ('port' in d.check ? d.check.port : undefined) ?? d.port;
-        if (port === 0 && NEEDS_PORT.has(d.check.type))
-          throw new RangeError(`Expected a check.port for ${d.check.type} checks of ${spec.name}'s destination ${d.address} (its port is 0) but received none`);
+        const port = checkTarget(spec, d, d.check).port;
         const key = `${d.address} ${port} ${d.check.id}`;
         let checker = byCheck.get(key);
         if (!checker) {
