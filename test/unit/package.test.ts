@@ -8,7 +8,9 @@ import * as path from 'path';
 const root = path.join(__dirname, '..', '..', '..');
 
 describe('unit: package entry points', () => {
-  it('require() and import both expose the API', () => {
+  it('require() and import both expose the API', function () {
+    // A child node process: seconds on a loaded machine, not mocha's default 2.
+    this.timeout(30_000);
     const script = `
       const cjs = require('ipvs');
       import('ipvs').then((esm) => {
