@@ -113,7 +113,8 @@ export class HealthServer {
       if (i < 0) return false;
       this.said.splice(i, 1);
       return true;
-    }, `the health server of ${this.host.name} to say ${word}`, 60_000);
+      // Generous: a Python start is seconds in the emulated VM, and more when other VMs load the machine.
+    }, `the health server of ${this.host.name} to say ${word}`, 180_000);
     this.listening = word === 'listening';
   }
 
