@@ -145,7 +145,11 @@ interface TableText {
   sorted: boolean;
   /** What comes before the services. */
   head: string;
-  /** The text of each service of a batch; `first` is the first one's place in the whole listing. */
+  /**
+   * The text of a batch: one per service when sorted, else any number (they
+   * are written in order); `first` is the batch's first service's place in
+   * the whole listing.
+   */
   render(batch: Service[], first: number): Promise<string[]>;
   /** What comes after `count` services. */
   tail(count: number): string;
@@ -157,8 +161,10 @@ function jsonTable(): TableText {
     stats: true,
     sorted: false,
     head: '',
-    // Each service indented one level, as inside the array; a JSON text has no raw newline inside its strings.
-    render: async (batch, first) => batch.map((s, i) => `${first + i === 0 ? '[\n  ' : ',\n  '}${JSON.stringify(s, jsonReplacer, 2).replace(/\n/g, '\n  ')}`),
+    // A batch as an array is the services indented as in the whole array:
+    // '[\n' + the services joined by ',\n' + '\n]'. One stringify per batch
+    // (V8's fast path), not one per service.
+    render: async (batch, first) => [(first === 0 ? '[\n' : ',\n') + JSON.stringify(batch, jsonReplacer, 2).slice(2, -2)],
     tail: (count) => (count === 0 ? '[]\n' : '\n]\n'),
   };
 }
