@@ -3,10 +3,14 @@
 # N services x M destinations (not part of CI; figures in lib/cli/README.md).
 # Run it in the sandbox, built first (npm run build):
 #
-#   scripts/sandbox --kernel 6.12 --mem 4096 -- bench/cli-listing.sh [N] [M] [RUNS] [OTHER_TREE]
+#   scripts/sandbox --kernel 6.12 --mem 4096 -- bench/cli-listing.sh [N] [M] [RUNS] [OTHER_TREE] [HEAP_MB]
 #
 # OTHER_TREE: another built checkout (its bin/ipvs.js is run the same way),
-# e.g. a copy of main's bin/, dist/, build/ and package.json, to compare with.
+# e.g. a copy of main's bin/, dist/, build/ and package.json, to compare with;
+# the two trees' runs alternate, so that a change in the host's load falls on
+# both. HEAP_MB: each command also runs once under node
+# --max-old-space-size=HEAP_MB, which a listing holding the whole table in
+# objects cannot fit in (RUNS 0: only that).
 # The table is made once, by apply(), in a fresh network namespace (with
 # net.ipv4.vs.run_estimation=0, a dummy0 interface and a default route, as
 # bench/guest.ts does); every command runs RUNS times in it with its output
@@ -17,6 +21,7 @@ N=${1:-20000}
 M=${2:-10}
 RUNS=${3:-3}
 OTHER=${4:-}
+HEAP=${5:-}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 NS=ipvs-cli-listing
 OUT=/tmp/ipvs-cli-listing
@@ -64,12 +69,28 @@ measure() { # LABEL EXPECTED COMMAND...
   done
 }
 
+# Whether a command completes, with its output right, under a heap limit.
+bounded() { # LABEL EXPECTED COMMAND...
+  label=$1 expected=$2
+  shift 2
+  if ip netns exec $NS "$@" > "$OUT/got" 2> "$OUT/err" && { [ -z "$expected" ] || cmp -s "$OUT/got" "$OUT/$expected"; }; then
+    echo "RESULT $label with a ${HEAP} MB heap: completes"
+  else
+    echo "RESULT $label with a ${HEAP} MB heap: fails ($(grep -m1 -o 'heap out of memory\|JavaScript heap[^.]*' "$OUT/err" || tail -c 200 "$OUT/err"))"
+  fi
+}
+
 measure "ipvsadm -Sn" "" ipvsadm -Sn
 measure "ipvsadm -Ln" "" ipvsadm -Ln
-for tree in "$HERE" $OTHER; do
-  measure "$tree ipvs -Sn" ipvsadm-Sn node "$tree/bin/ipvs.js" -Sn
-  measure "$tree ipvs -Ln" ipvsadm-Ln node "$tree/bin/ipvs.js" -Ln
-  measure "$tree ipvs -Ln --nosort" "" node "$tree/bin/ipvs.js" -Ln --nosort
-  measure "$tree ipvs list --json" "" node "$tree/bin/ipvs.js" list --json
+for command in "-Sn" "-Ln" "-Ln --nosort" "list --json"; do
+  expected=
+  [ "$command" = "-Sn" ] && expected=ipvsadm-Sn
+  [ "$command" = "-Ln" ] && expected=ipvsadm-Ln
+  for tree in "$HERE" $OTHER; do
+    # shellcheck disable=SC2086 # the command's words
+    measure "$tree ipvs $command" "$expected" node "$tree/bin/ipvs.js" $command
+    # shellcheck disable=SC2086
+    [ -n "$HEAP" ] && bounded "$tree ipvs $command" "$expected" node "--max-old-space-size=$HEAP" "$tree/bin/ipvs.js" $command
+  done
 done
 ip netns del $NS
