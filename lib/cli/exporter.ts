@@ -1,6 +1,7 @@
 // `ipvs exporter`: the IPVS table as Prometheus metrics over HTTP. Each scrape
-// of /metrics reads the table once (one list()) and answers with what it read;
-// nothing is polled between scrapes. Scrapes arriving together share one read.
+// of /metrics reads the table once (services(), a batch at a time) and
+// answers with what it read; nothing is polled between scrapes. Scrapes
+// arriving together share one read.
 import * as http from 'http';
 import * as net from 'net';
 import type { IpvsHandle } from '../index';
@@ -14,6 +15,13 @@ import { parseFlags } from './flags';
  */
 export const DEFAULT_EXPORTER_PORT = 9494;
 export const DEFAULT_EXPORTER_LISTEN = '127.0.0.1';
+
+/**
+ * Services per batch of a scrape's read: a batch's series (up to 11 per
+ * destination) are set in one turn of the event loop, so a batch is kept
+ * small enough for that turn to stay short, large enough for few turns.
+ */
+const SCRAPE_BATCH = 256;
 
 export const EXPORTER_HELP = `Usage: ipvs exporter [--listen ADDRESS] [--port PORT] [--no-process-metrics]
 Serves the IPVS table as Prometheus metrics at http://ADDRESS:PORT/metrics.
@@ -59,7 +67,15 @@ export async function startExporter(handle: IpvsHandle, options: ExporterOptions
   const scrape = (): Promise<string> => {
     pending ??= (async () => {
       try {
-        metrics.update(await handle.list());
+        // A batch at a time: the scrape holds one batch of services' objects,
+        // not the table's, and the event loop turns between batches.
+        metrics.begin();
+        let count = 0;
+        for await (const batch of handle.services({ batchSize: SCRAPE_BATCH })) {
+          metrics.add(batch);
+          count += batch.length;
+        }
+        metrics.finish(count);
       } catch (error) {
         log(`reading the IPVS table failed: ${(error as Error).message}`);
         metrics.failed();

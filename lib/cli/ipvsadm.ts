@@ -5,11 +5,10 @@
 // line naming the object and the reason. Extensions: --json on listings, and
 // -R that parses everything first and reports every failed line.
 import { IpvsError, type IpvsHandle, type ServiceOptions, type ServiceSpec } from '../index';
-import { argvWords, formatRules, parseIpvsadmCommand, RulesError, type IpvsadmCommand } from '../rules';
+import { argvWords, parseIpvsadmCommand, RulesError, type IpvsadmCommand } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { ipvsadmUsage, version } from './help';
-import { addressesOf, json, printListing } from './listing';
-import { lookupNames } from './names';
+import { printListing, printRules } from './listing';
 import { readRules, restore } from './restore';
 
 /** The service part of a rule, without family when the key's own fields imply it (editService refuses key fields in changes). */
@@ -55,12 +54,9 @@ async function execute(ctx: Context, handle: IpvsHandle, c: Exclude<IpvsadmComma
       case 'list':
         await printListing(ctx, handle, { show: c.show, service: c.service, format: c.format, json: asJson });
         return 0;
-      case 'save': {
-        const services = await handle.list({ stats: asJson });
-        if (asJson) ctx.io.out(json(services));
-        else ctx.io.out(formatRules(services, c.numeric ? {} : { names: await lookupNames(addressesOf(services)) }));
+      case 'save':
+        await printRules(ctx, handle, { thresholds: false, numeric: c.numeric, json: asJson });
         return 0;
-      }
       case 'clear':
         await handle.flush();
         return 0;

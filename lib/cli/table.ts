@@ -2,14 +2,14 @@
 // listings. Every listing takes --json: the document is what list() returns
 // (the shape apply() takes; counters, which are 64-bit, as decimal strings).
 import { IpvsError, TOO_MANY_DELETES } from '../index';
-import { formatRules, type ListFormat } from '../rules';
+import type { ListFormat } from '../rules';
 import { CliError, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
 import { defaultDrainState, readDrainClock, writeDrainClock } from './drains';
 import { parseFlags } from './flags';
 import { checkUndoable, readRules, replacementTable, restore } from './restore';
 import { failureCount, printApplyResult } from './report';
-import { json, printListing } from './listing';
+import { json, printListing, printRules } from './listing';
 import { serviceKeyOf } from './service';
 
 export const LIST_HELP = `Usage: ipvs list [SERVICE] [--json] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [--nosort] [--names]
@@ -109,8 +109,7 @@ export async function runSave(ctx: Context, args: string[]): Promise<number> {
   }
   if (p.positionals.length) throw new CliError(`unexpected argument ${p.positionals[0]}`);
   return withHandle(ctx, async (h) => {
-    const services = await h.list({ stats: p.flags.has('json') });
-    ctx.io.out(p.flags.has('json') ? json(services) : formatRules(services, { thresholds: !p.flags.has('ipvsadm') }));
+    await printRules(ctx, h, { thresholds: !p.flags.has('ipvsadm'), numeric: true, json: p.flags.has('json') });
     return 0;
   });
 }

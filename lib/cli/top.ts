@@ -1,14 +1,20 @@
 // `ipvs top`: a live view of the table. Every interval it reads the table
-// once (list()), computes rates from the change of the counters, and redraws
-// in place on the terminal's alternate screen with the cursor hidden; keys
-// change the sort at once. q, Ctrl-C, SIGINT, SIGTERM and SIGHUP quit with the
-// terminal restored (main screen, cursor, cooked mode) and exit status 0.
+// once (services(), a batch at a time), computes rates from the change of the
+// counters, and redraws in place on the terminal's alternate screen with the
+// cursor hidden; keys change the sort at once. q, Ctrl-C, SIGINT, SIGTERM and
+// SIGHUP quit with the terminal restored (main screen, cursor, cooked mode)
+// and exit status 0.
 // When standard output is not a terminal it prints plain frames instead
 // (as `top -b`), e.g. for logging.
 import { CliError, withHandle, type Context } from './context';
 import { parseFlags } from './flags';
-import { groupsOf, renderFrame, sampleOf, sortGroups, SORT_KEYS, SORT_NAMES, type SortKey, type TopGroup } from './topview';
-import { RateHistory } from './rates';
+import { addCounters, groupsOf, renderFrame, setRates, sortGroups, SORT_KEYS, SORT_NAMES, type SortKey, type TopGroup } from './topview';
+import { RateHistory, type Counters, type Rates } from './rates';
+
+/** Services per batch of a refresh's read. */
+const READ_BATCH = 1024;
+/** Rows are made as their batch is read, their rates set once the whole sample is. */
+const NO_RATES: ReadonlyMap<string, Rates | undefined> = new Map();
 
 export const TOP_HELP = `Usage: ipvs top [--interval SECONDS] [--sort KEY] [--reverse] [--count N]
 A live view of the virtual services and their destinations: active and
@@ -166,8 +172,16 @@ export async function runTop(ctx: Context, args: string[], terminal: Terminal = 
       for (let frames = 0; !quit; ) {
         const started = performance.now();
         try {
-          const services = await handle.list();
-          groups = groupsOf(services, history.add(sampleOf(services, performance.now())));
+          // A batch at a time: what stays of the table is its rows and
+          // counters, not its objects, and keys are answered between batches.
+          const counters = new Map<string, Counters>();
+          const read: TopGroup[] = [];
+          for await (const batch of handle.services({ batchSize: READ_BATCH })) {
+            addCounters(counters, batch);
+            for (const group of groupsOf(batch, NO_RATES)) read.push(group);
+          }
+          setRates(read, history.add({ at: performance.now(), counters }));
+          groups = read;
           error = undefined;
         } catch (e) {
           error = (e as Error).message;

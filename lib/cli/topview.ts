@@ -56,12 +56,25 @@ function serviceKey(s: Service): string {
 /** The counters of every row of a listing, keyed as the rows are. */
 export function sampleOf(services: readonly Service[], at: number): Sample {
   const counters = new Map<string, Counters>();
+  addCounters(counters, services);
+  return { at, counters };
+}
+
+/** Adds the counters of some services' rows to `counters` (a table read a batch at a time). */
+export function addCounters(counters: Map<string, Counters>, services: readonly Service[]): void {
   for (const s of services) {
     const key = serviceKey(s);
     if (s.stats) counters.set(key, s.stats);
     for (const d of s.destinations) if (d.stats) counters.set(`${key} ${hostPort(d.address, d.port)}`, d.stats);
   }
-  return { at, counters };
+}
+
+/** Sets every row's rates (by row key), for rows made before the whole sample was read. */
+export function setRates(groups: readonly TopGroup[], rates: ReadonlyMap<string, Rates | undefined>): void {
+  for (const g of groups) {
+    g.service.rates = rates.get(g.service.key);
+    for (const d of g.destinations) d.rates = rates.get(d.key);
+  }
 }
 
 /** The rows of a listing, with each row's rates (by row key, as sampleOf() keys them). */

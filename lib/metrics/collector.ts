@@ -1,5 +1,6 @@
-// The IPVS table as Prometheus metrics (prom-client): one list() per scrape
-// sets every metric, then the registry writes the text. Counters are the
+// The IPVS table as Prometheus metrics (prom-client): one read of the table
+// per scrape sets every metric (a batch at a time, or from one list()), then
+// the registry writes the text. Counters are the
 // kernel's 64-bit counters (connections, packets and bytes in and out) per
 // service and per destination; gauges the connection counts and weights.
 // Labels name the service (family, protocol, service) and the destination.
@@ -86,11 +87,24 @@ export class IpvsMetrics {
 
   /** Sets every IPVS metric from a list() result (services and destinations gone since are dropped). */
   update(table: readonly Service[]): void {
+    this.begin();
+    this.add(table);
+    this.finish(table.length);
+  }
+
+  /**
+   * Starts a read of the table a batch at a time (begin(), add() per batch,
+   * finish()): every table series is dropped, so that services and
+   * destinations gone since the last read leave no stale series.
+   */
+  begin(): void {
     for (const m of [this.serviceActive, this.serviceInactive, this.serviceDestinations, this.destinationActive, this.destinationInactive, this.destinationPersistent, this.destinationWeight]) m.reset();
     for (const { metric } of [...this.serviceCounters, ...this.destinationCounters]) metric.reset();
-    this.up.set(1);
-    this.services.set(table.length);
-    for (const s of table) {
+  }
+
+  /** Sets the metrics of some services with their destinations (a batch of services()). */
+  add(services: readonly Service[]): void {
+    for (const s of services) {
       const labels = serviceLabels(s);
       if (s.stats) for (const { metric, stat } of this.serviceCounters) metric.inc(labels, sample(s.stats[stat]));
       this.serviceActive.set(labels, s.destinations.reduce((n, d) => n + d.activeConnections, 0));
@@ -107,13 +121,19 @@ export class IpvsMetrics {
     }
   }
 
+  /** Ends a read that worked: ipvs_up 1, and the number of services read. */
+  finish(services: number): void {
+    this.up.set(1);
+    this.services.set(services);
+  }
+
   /**
    * After a failed read: ipvs_up 0 and no table sample at all, not even
    * `ipvs_services` (a 0 there would read as an empty table, and stale
    * values as current ones).
    */
   failed(): void {
-    this.update([]);
+    this.begin();
     this.up.set(0);
     // A gauge without labels keeps a 0 sample through reset(); removing its one (empty) label set leaves none.
     this.services.remove({});

@@ -349,12 +349,37 @@ export function formatIpvsadmList(table: Service[], info: Info, options: ListOpt
   expectText(i.version, 'info', 'version');
   expectInteger(i.connectionTableSize, 'info', 0, 2 ** 32 - 1, 'connectionTableSize');
   const text = new LineText();
-  text.lines.push(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options));
+  text.lines.push(...headerLines(info, options));
   for (const s of options.noSort ? services : ipvsadmServiceOrder(services)) {
     serviceEntry(s, options, text.lines);
     text.flushSome();
   }
   return text.toString();
+}
+
+function headerLines(info: Info, options: ListOptions): string[] {
+  return [`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`, ...title(options)];
+}
+
+/**
+ * The lines `ipvsadm -L` prints before its services (the version line and the
+ * titles), for a listing written a part at a time (formatIpvsadmEntry()).
+ * Not checked: `info` is what info() returned.
+ */
+export function formatIpvsadmHeader(info: Info, options: ListOptions = {}): string {
+  return headerLines(info, options).join('\n') + '\n';
+}
+
+/**
+ * One service's lines of `ipvsadm -L` (its destinations in ipvsadm's order
+ * unless noSort), for a listing written a part at a time: the header, then
+ * each service's entry in ipvsadm's service order, is formatIpvsadmList().
+ * Not checked: `service` is what list() or services() returned.
+ */
+export function formatIpvsadmEntry(service: Service, options: ListOptions = {}): string {
+  const lines: string[] = [];
+  serviceEntry(service, options, lines);
+  return lines.join('\n') + '\n';
 }
 
 /** `ipvsadm -L -t|-u|-f SERVICE`: one service, without the version line. */

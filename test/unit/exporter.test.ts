@@ -63,6 +63,19 @@ describe('unit: ipvs exporter metrics', () => {
     assert.match(again, /^ipvs_services 3$/m);
   });
 
+  it('a table read a batch at a time gives the same metrics as read at once, and drops what the last read had', async () => {
+    const whole = new IpvsMetrics({ processMetrics: false });
+    whole.update(TABLE);
+    const batched = new IpvsMetrics({ processMetrics: false });
+    batched.update([{ ...TABLE[0], address: '198.18.9.9' } as Service]);
+    batched.begin();
+    batched.add(TABLE.slice(0, 1));
+    batched.add(TABLE.slice(1));
+    batched.finish(TABLE.length);
+    assert.equal(await batched.text(), await whole.text());
+    assert.doesNotMatch(await batched.text(), /198\.18\.9\.9/);
+  });
+
   it('reads --listen and --port, refusing bad values by name', () => {
     assert.deepEqual(exporterOptions([]), { listen: '127.0.0.1', port: 9494, processMetrics: true });
     assert.deepEqual(exporterOptions(['--listen', '[::1]', '--port=0', '--no-process-metrics']), { listen: '::1', port: 0, processMetrics: false });

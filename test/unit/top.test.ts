@@ -3,9 +3,9 @@
 // its command line. The kernel suite drives the real thing in tmux.
 import assert from 'assert/strict';
 import type { Service } from '../../lib';
-import { compactNumber, RateHistory, rateBetween, ratesOf } from '../../lib/cli/rates';
+import { compactNumber, RateHistory, rateBetween, ratesOf, type Counters } from '../../lib/cli/rates';
 import { topOptions } from '../../lib/cli/top';
-import { cut, fitColumns, groupsOf, renderFrame, sampleOf, sortGroups } from '../../lib/cli/topview';
+import { addCounters, cut, fitColumns, groupsOf, renderFrame, sampleOf, setRates, sortGroups } from '../../lib/cli/topview';
 import { CliError } from '../../lib/cli/context';
 
 const stats = (n: bigint) => ({ conns: n, inpkts: n * 10n, outpkts: n * 9n, inbytes: n * 1000n, outbytes: n * 900n, cps: 0n, inpps: 0n, outpps: 0n, inbps: 0n, outbps: 0n });
@@ -82,6 +82,27 @@ describe('unit: ipvs top', () => {
     assert.deepEqual(order(sortGroups(groups, 'name')), ['TCP  198.18.0.9:80 rr', '-> 198.19.0.3:80', 'TCP  198.18.0.10:80 rr', '-> 198.19.0.1:80', '-> 198.19.0.2:80']);
     assert.deepEqual(order(sortGroups(groups, 'active')).slice(0, 3), ['TCP  198.18.0.10:80 rr', '-> 198.19.0.2:80', '-> 198.19.0.1:80']);
     assert.deepEqual(order(sortGroups(groups, 'active', true))[0], 'TCP  198.18.0.9:80 rr');
+  });
+
+  it('a table read a batch at a time makes the rows and rates of the table read at once', () => {
+    const services = [
+      service('198.18.0.10', 1n, [['198.19.0.2', 1n, 5], ['198.19.0.1', 1n, 1]]),
+      service('198.18.0.9', 4n, [['198.19.0.3', 2n, 0]]),
+      service('198.18.0.8', 2n, []),
+    ];
+    const before = sampleOf(services, 0);
+    const later = services.map((s, i) => ({ ...s, stats: stats(BigInt(10 * (i + 1))), destinations: s.destinations.map((d) => ({ ...d, stats: stats(7n) })) }));
+    const whole = groupsOf(later, ratesOf(before, sampleOf(later, 2000)));
+    const counters = new Map<string, Counters>();
+    const rows = [];
+    for (const batch of [later.slice(0, 1), later.slice(1)]) {
+      addCounters(counters, batch);
+      rows.push(...groupsOf(batch, new Map()));
+    }
+    assert.equal(rows[0].service.rates, undefined);
+    setRates(rows, ratesOf(before, { at: 2000, counters }));
+    assert.deepEqual(rows, whole);
+    assert.equal(rows[1].destinations[0].rates?.inpps, 25);
   });
 
   it('renders a frame no wider and no taller than the terminal', () => {
