@@ -15,7 +15,9 @@ export interface DrainClockState {
 }
 
 export class DrainClock {
-  private readonly starts = new Map<string, number>();
+  /** Start times by service id, then by destination id (so that forgetting a service's is O(its drains)). */
+  private readonly starts = new Map<string, Map<string, number>>();
+  private count = 0;
 
   /** A clock from its saved state (toJSON()); a TypeError names what is wrong. */
   static from(state: unknown, name = 'state'): DrainClock {
@@ -24,45 +26,54 @@ export class DrainClock {
     const starts = expectObject(o.starts, `${name}.starts`);
     const clock = new DrainClock();
     for (const [key, value] of Object.entries(starts)) {
+      const bar = key.indexOf('|');
+      if (bar <= 0) throw new TypeError(`Expected a service and a destination in the key ${JSON.stringify(key)} of ${name}.starts`);
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
         throw new TypeError(`Expected a time in milliseconds for ${name}.starts[${JSON.stringify(key)}] but received ${describe(value)}`);
-      clock.starts.set(key, value);
+      clock.start(key.slice(0, bar), key.slice(bar + 1), value);
     }
     return clock;
   }
 
   /** The number of drains on the clock. */
   get size(): number {
-    return this.starts.size;
+    return this.count;
   }
 
   toJSON(): DrainClockState {
-    return { version: VERSION, starts: Object.fromEntries(this.starts) };
+    const starts: Record<string, number> = {};
+    for (const [service, byDestination] of this.starts) for (const [destination, at] of byDestination) starts[`${service}|${destination}`] = at;
+    return { version: VERSION, starts };
   }
 
-  /** @internal The key of a destination of a service (their identities, see convert.ts). */
-  static key(serviceId: string, destinationId: string): string {
-    return `${serviceId}|${destinationId}`;
-  }
-
-  /** @internal */
-  since(key: string): number | undefined {
-    return this.starts.get(key);
+  /** @internal When the drain of a destination (by id) of a service (by id) began. */
+  since(service: string, destination: string): number | undefined {
+    return this.starts.get(service)?.get(destination);
   }
 
   /** @internal */
-  start(key: string, at: number): void {
-    this.starts.set(key, at);
+  start(service: string, destination: string, at: number): void {
+    let byDestination = this.starts.get(service);
+    if (byDestination === undefined) this.starts.set(service, (byDestination = new Map()));
+    if (!byDestination.has(destination)) this.count++;
+    byDestination.set(destination, at);
   }
 
   /**
-   * @internal Forgets the drains of the services `covered` says yes to that
-   * are not in `still` (the ones an apply() found draining).
+   * @internal Forgets the drains of the `covered` services but those in
+   * `still` (by service, the destinations an apply() found draining).
    */
-  forget(covered: (serviceId: string) => boolean, still: ReadonlySet<string>): void {
-    for (const key of this.starts.keys()) {
-      if (still.has(key)) continue;
-      if (covered(key.slice(0, key.indexOf('|')))) this.starts.delete(key);
+  forget(covered: Iterable<string>, still: ReadonlyMap<string, ReadonlySet<string>>): void {
+    for (const service of covered) {
+      const byDestination = this.starts.get(service);
+      if (byDestination === undefined) continue;
+      const keep = still.get(service);
+      for (const destination of byDestination.keys())
+        if (keep === undefined || !keep.has(destination)) {
+          byDestination.delete(destination);
+          this.count--;
+        }
+      if (byDestination.size === 0) this.starts.delete(service);
     }
   }
 }

@@ -6,6 +6,7 @@
 import { addon, type RawDestinationEntry, type RawServiceEntry } from '../addon';
 import { destinationOfEntry, type CheckedDestination, type CheckedKey, type CheckedService } from '../convert';
 import { fingerprint } from '../fingerprint';
+import { Slicer } from '../slices';
 import type { ChangeResult } from './operations';
 import type { Planned } from './operations';
 
@@ -86,10 +87,13 @@ export class TableModel {
    * state is not known any more (an operation failed, was answered
    * 'already', or its outcome is unknown): they are to be read back.
    */
-  record(plan: readonly Planned[], changes: readonly ChangeResult[]): Set<string> {
+  async record(plan: readonly Planned[], changes: readonly ChangeResult[]): Promise<Set<string>> {
     const unsure = new Set<string>();
     const touched = new Set<string>();
+    // In slices: creating a 20,000 x 10 table records 220,000 operations.
+    const slicer = new Slicer();
     for (let i = 0; i < changes.length; i++) {
+      if (slicer.due()) await slicer.pause();
       const p = plan[i];
       const status = changes[i].status;
       if (status === 'skipped') continue;
@@ -100,7 +104,10 @@ export class TableModel {
       this.apply(p);
       touched.add(p.service.id);
     }
-    for (const id of touched) this.touch(id);
+    for (const id of touched) {
+      this.touch(id);
+      if (slicer.due()) await slicer.pause();
+    }
     return unsure;
   }
 

@@ -186,7 +186,8 @@ export interface Plan {
 export async function diff(wanted: Map<string, Wanted>, current: Map<string, RawServiceEntry>, opts: CheckedOptions, clock: DrainClock): Promise<Plan> {
   const slicer = new Slicer();
   const now = Date.now();
-  const seenDraining = new Set<string>();
+  /** Destinations found draining, by service: their clocks are kept. */
+  const seenDraining = new Map<string, Set<string>>();
 
   const addServices: Planned[] = [];
   const editServices: Planned[] = [];
@@ -232,20 +233,22 @@ export async function diff(wanted: Map<string, Wanted>, current: Map<string, Raw
         deleteDestinations.push(new Planned({ operation: 'deleteDestination', service: spec, destination: before }, s, destinationOfEntry(hd), hd));
         continue;
       }
-      const drainKey = DrainClock.key(s.id, destinationId(hd.address, hd.port));
-      seenDraining.add(drainKey);
+      const drainId = destinationId(hd.address, hd.port);
+      let seen = seenDraining.get(s.id);
+      if (seen === undefined) seenDraining.set(s.id, (seen = new Set()));
+      seen.add(drainId);
       if (hd.weight > 0) {
         const weightZero = destinationOfEntry(hd);
         weightZero.weight = 0;
         const spec0 = { ...before, weight: 0 };
         drains.push(new Planned({ operation: 'drainDestination', service: spec, destination: spec0, before }, s, weightZero, hd));
-        if (!opts.dryRun) clock.start(drainKey, now);
+        if (!opts.dryRun) clock.start(s.id, drainId, now);
         draining.push({ service: spec, destination: spec0, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(now) });
         continue;
       }
-      const recorded = clock.since(drainKey);
+      const recorded = clock.since(s.id, drainId);
       const since = recorded ?? now;
-      if (recorded === undefined && !opts.dryRun) clock.start(drainKey, now);
+      if (recorded === undefined && !opts.dryRun) clock.start(s.id, drainId, now);
       if (hd.activeConnections + hd.inactiveConnections === 0 || now - since >= opts.drain.timeoutMs) {
         deleteDestinations.push(new Planned({ operation: 'deleteDestination', service: spec, destination: before }, s, destinationOfEntry(hd), hd));
       } else {
@@ -265,7 +268,10 @@ export async function diff(wanted: Map<string, Wanted>, current: Map<string, Raw
     removed += 1 + destinations.length;
   }
   // The drains of the services covered that are not draining any more are forgotten; others' are kept.
-  if (!opts.dryRun) clock.forget((id) => wanted.has(id) || pruned.has(id), seenDraining);
+  if (!opts.dryRun) {
+    clock.forget(wanted.keys(), seenDraining);
+    clock.forget(pruned, seenDraining);
+  }
 
   if (removed > opts.maxDeletes)
     throw new IpvsError(`apply would remove ${removed} services and destinations, more than maxDeletes (${opts.maxDeletes}); nothing was sent`, {

@@ -34,9 +34,9 @@ export interface ReconcilerOptions extends Pick<ApplyOptions, 'drain' | 'maxDele
    * flush). Required: a reconciler never touches what it does not own.
    */
   owns: ((service: PrunedService) => boolean) | 'all';
-  /** Milliseconds between the end of one send and the start of the next (a burst waits and leaves as one). Default 0. */
+  /** Milliseconds from the end of one send to the start of the next, at least (changes meanwhile wait and leave as one). Default 0. */
   minInterval?: number;
-  /** Milliseconds a change may wait to be joined by others before it is sent. Default 10. */
+  /** Milliseconds the first change of a burst waits for others to join it before it is sent. Default 10. */
   maxDelay?: number;
   /** Milliseconds between full verifies; 0 (default): only on demand (verify()). */
   verifyInterval?: number;
@@ -353,13 +353,16 @@ export class Reconciler extends EventEmitter {
     return promise;
   }
 
-  /** Sets the timer for the next send: after minInterval since the last, but no later than maxDelay after the first waiting change. */
+  /**
+   * Sets the timer for the next send: the first waiting change waits
+   * maxDelay for others to join it, and a send starts no sooner than
+   * minInterval after the last one ended (kube-proxy's bounded-frequency
+   * runner). Changes arriving while a send runs wait for it, and leave together.
+   */
   private arm(): void {
     if (this.timer !== null || this.running !== null) return;
     const now = Date.now();
-    const earliest = this.lastSendEnd + this.settings.minInterval;
-    const latest = this.firstPending + this.settings.maxDelay;
-    const at = Math.max(now, Math.min(Math.max(earliest, now), latest));
+    const at = Math.max(now, this.firstPending + this.settings.maxDelay, this.lastSendEnd + this.settings.minInterval);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.send().finally(() => {
@@ -454,7 +457,7 @@ export class Reconciler extends EventEmitter {
     const result = await runPlan(this.access, plan.planned, this.opts);
     this.counters.sends++;
     this.counters.operations += plan.planned.length;
-    this.model.record(plan.planned, result.changes);
+    await this.model.record(plan.planned, result.changes);
     for (let i = 0; i < result.changes.length; i++) {
       const status = result.changes[i].status;
       const p = plan.planned[i];
