@@ -15,9 +15,11 @@
 //   npm run bench -- --from-log F  rebuild them from a saved VM output (e.g. of a
 //                                  run that was stopped early: marked partial)
 // Options: --n 1000,10000  --m 1,10  --runs R (or per N: 1000:5,10000:3,20000:1;
-//   default 3 at 1,000 and 1 from 10,000 on)  --methods ceiling,ipvsadm,apply,calls
-//   --calls-limit S (the one-await-per-call method runs only where its create
-//   phase is estimated below S seconds from the rate measured so far; default 120)  --kernel 6.1|6.12
+//   default 3 at 1,000 and 1 from 10,000 on)
+//   --methods ceiling,ipvsadm,apply,reconciler,reconciler-all,calls
+//   --calls-limit S (the one-await-per-call method creates the table itself
+//   only where that is estimated below S seconds from the rate measured so
+//   far, else the ceiling makes it and its other phases are timed; default 120)  --kernel 6.1|6.12
 //   --mem MB (default 8192)  --timeout S (default 10800)  --log FILE (default
 //   bench/bench.log, or bench/bench.quick.log: the VM's whole output).
 //
