@@ -68,7 +68,7 @@ export const METHOD_PHASE_NOTE: Record<Method, Partial<Record<Phase, string>>> =
     noop: 'setDesired(same)',
     verify: 'verify()',
     churn: 'deleteDestination (drain) / setDestination, not awaited one by one',
-    'one-change': 'setDestination',
+    'one-change': 'setDestination (median of 5 per run)',
     delete: 'deleteAll() (one delete per service)',
   },
   'reconciler-all': { adopt: "reconciler({ owns: 'all' })", noop: 'setDesired(same) after adopting', delete: 'deleteAll() (one flush)' },
