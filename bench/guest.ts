@@ -69,6 +69,8 @@ const METHODS = (arg('methods') ?? 'ceiling,ipvsadm,apply,reconciler,reconciler-
 /** --runs R (every size) or --runs 1000:3,10000:1 (per N). */
 const RUNS_SPEC = arg('runs');
 const CALLS_LIMIT_S = Number(arg('calls-limit') ?? 120);
+/** --min-interval MS: the reconciler's minInterval (default 0, its own default). */
+const MIN_INTERVAL = Number(arg('min-interval') ?? 0);
 const CEILING = arg('ceiling') ?? `${__dirname}/../../bench/build/ceiling`;
 const TMP = '/tmp/ipvs-bench';
 
@@ -582,7 +584,7 @@ const ownsBench = (s: ipvs.ServiceSpec) => typeof s.address === 'string' && s.ad
  * drained destinations (no connections: idle at once) stay at weight 0 for
  * the end-state check, as the other methods leave them.
  */
-const RECONCILER_OPTIONS = { drain: { timeout: 300 }, drainPoll: 2 ** 31 - 1 };
+const RECONCILER_OPTIONS = { drain: { timeout: 300 }, drainPoll: 2 ** 31 - 1, minInterval: MIN_INTERVAL };
 /** One change through the reconciler is timed this many times per run (the median kept; loop figures the worst). */
 const ONE_CHANGES = 5;
 

@@ -8,8 +8,12 @@
 // In the VM: a fresh network namespace, the table (default 20,000 x 10) made
 // by a reconciler that owns a predicate (setDesired; not profiled), then
 // profiled in turn: one setDestination, 1 % churn by key (as bench/guest.ts
-// issues it), a no-op verify(), deleteAll(). Prints each phase's time and its
-// top functions and files by self time.
+// issues it), a no-op verify(); then a reconciler with owns: 'all' adopting
+// the table and its deleteAll() (one flush); then the table made again and
+// deleteAll() with the predicate. Prints each phase's time and its top
+// functions and files by self time; and, after the verify, the peak RSS of
+// fresh processes streaming the table (bench/listing.ts) with V8's default
+// young generation and with 1 MiB semi-spaces.
 import { execFileSync } from 'child_process';
 import { Session } from 'inspector';
 import { performance } from 'perf_hooks';
@@ -94,7 +98,8 @@ async function main(): Promise<void> {
     console.log(`table ${n} x ${m} made by setDesired in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const key = (i: number) => ({ protocol: 'tcp' as const, address: svcAddress(i), port: 80 });
     await profiled(session, 'one setDestination', () => r.setDestination(key(1), { address: destAddress(1, 0), port: 8080, forwarding: 'masq', weight: 3 }));
-    const count = Math.max(1, Math.round(n / 100));
+    // 1 % of the objects, one per service, as bench/guest.ts churns.
+    const count = Math.max(1, Math.min(Math.floor(n / 2), Math.round((n * (m + 1)) / 100)));
     await profiled(session, `1 % churn (${count} changes by key)`, async () => {
       const pending: Promise<unknown>[] = [];
       let slice = performance.now();
@@ -111,8 +116,27 @@ async function main(): Promise<void> {
       await Promise.all(pending);
     });
     await profiled(session, 'no-op verify()', () => r.verify());
-    await profiled(session, 'deleteAll() (owns: a predicate)', () => r.deleteAll());
+    // Peak RSS of the listing in fresh processes (bench/listing.ts), with V8's
+    // default young generation and with semi-spaces of 1 MiB: how much of
+    // services()' growth is the young generation sizing itself rather than data kept.
+    for (const [how, flags] of [['open', []], ['services', []], ['services', ['--max-semi-space-size=1']], ['open', ['--max-semi-space-size=1']]] as Array<[string, string[]]>) {
+      const out = execFileSync(process.execPath, [...flags, `${__dirname}/listing.js`, ns, how], { encoding: 'utf8' });
+      const f = JSON.parse(out) as { ms: number; peakRssMiB: number; loopMaxMs: number };
+      console.log(`listing in a fresh process, ${how} ${flags.join(' ')}: peak RSS ${f.peakRssMiB.toFixed(1)} MiB, ${f.ms.toFixed(0)} ms, longest loop block ${f.loopMaxMs.toFixed(0)} ms`);
+    }
+    // Adopting the same table with owns: 'all', and its one-flush deleteAll().
     await r.close();
+    let all: ipvs.Reconciler | undefined;
+    await profiled(session, "reconciler({ owns: 'all' }) adopting the table", async () => {
+      all = await handle.reconciler({ owns: 'all' });
+    });
+    await profiled(session, "deleteAll() (owns: 'all': one flush)", () => all!.deleteAll());
+    await all!.close();
+    // The table again, for deleteAll() with a predicate (a delete per service).
+    const again = await handle.reconciler({ owns: (s) => s.address?.startsWith('198.18.') === true });
+    await again.setDesired(desired);
+    await profiled(session, 'deleteAll() (owns: a predicate)', () => again.deleteAll());
+    await again.close();
   } finally {
     session.disconnect();
     await handle.close();
