@@ -9,12 +9,28 @@
 // goes through the phases in order:
 //   create      the whole table into the empty namespace
 //   noop        a resync where nothing changed (read the table + diff)
-//   churn       1 % of the services changed: a third lose a destination
-//               (drained: weight 0), a third gain one, a third change a weight
+//   churn       1 % of the objects changed, one per service: a third of them
+//               lose a destination (drained: weight 0), a third gain one, a
+//               third change a weight
 //   one-change  one destination's weight changed
 //   delete      every service removed
+// and, for the reconciler (issue 17), in its own namespaces:
+//   reconciler      (owns: a predicate over every service) creates the table
+//                   with setDesired after adopting the empty namespace, then
+//                   noop (setDesired of the same), verify (a full verify that
+//                   finds nothing), churn (the same 1 % as calls by key:
+//                   deleteDestination with drain, setDestination; issued
+//                   without awaiting each, yielding every 2 ms as an
+//                   event-driven caller does), one-change (setDestination),
+//                   delete (deleteAll: a delete per service)
+//   reconciler-all  (owns: 'all') adopts a table the ceiling made (adopt),
+//                   takes the same desired state with zero writes (noop), and
+//                   deletes everything with one flush (delete)
 // plus, in the ceiling's namespace while the table is full:
-//   list        handle.list() vs ipvsadm -Sn vs the ceiling's raw dump
+//   list        handle.list() vs handle.services() vs ipvsadm -Sn vs the
+//               ceiling's raw dump
+//   stream      list() and services() each in a fresh process
+//               (bench/listing.ts): peak RSS growth and event-loop blocks
 //   addService  one addService() into the full table vs into an empty one
 // plus, once per size, the event-loop baseline (bench/baseline.ts): the
 // longest block while plain JavaScript builds the objects list() and apply()
@@ -22,8 +38,11 @@
 // and the end state is checked against `ipvsadm -Sn` after create, after
 // one-change (which includes churn) and after delete.
 //
-// Methods: 'apply' (handle.apply(), when the library has it), 'calls' (the
-// library, one awaited call at a time), 'ipvsadm' (ipvsadm -R from a rules
+// Methods: 'apply' (handle.apply(), when the library has it), 'reconciler'
+// and 'reconciler-all' (handle.reconciler(), above), 'calls' (the library,
+// one awaited call at a time; where its create would take longer than
+// --calls-limit the ceiling creates the table and the other phases are
+// timed), 'ipvsadm' (ipvsadm -R from a rules
 // file, -Sn, -C) and 'ceiling' (bench/ceiling.c: pre-encoded raw netlink,
 // 512 messages per sendmsg, no JavaScript).
 //
@@ -35,7 +54,8 @@ import { closeSync, openSync, writeFileSync } from 'fs';
 import { monitorEventLoopDelay, performance } from 'perf_hooks';
 import * as ipvs from '../lib';
 import type { Baseline } from './baseline';
-import { formatTables, type BenchResult, type Method, type Phase, type Row } from './report';
+import { STREAM_BATCH, type ListingFigures } from './listing';
+import { formatTables, type BenchResult, type Method, type Phase, type Row, type StreamRss } from './report';
 
 // ------------------------------------------------------------------ config --
 function arg(name: string): string | undefined {
@@ -45,10 +65,12 @@ function arg(name: string): string | undefined {
 const QUICK = process.argv.includes('--quick');
 const NS_LIST = (arg('n') ?? (QUICK ? '1000' : '1000,10000,20000')).split(',').map(Number);
 const M_LIST = (arg('m') ?? '1,10').split(',').map(Number);
-const METHODS = (arg('methods') ?? 'ceiling,ipvsadm,apply,calls').split(',') as Method[];
+const METHODS = (arg('methods') ?? 'ceiling,ipvsadm,apply,reconciler,reconciler-all,calls').split(',') as Method[];
 /** --runs R (every size) or --runs 1000:3,10000:1 (per N). */
 const RUNS_SPEC = arg('runs');
 const CALLS_LIMIT_S = Number(arg('calls-limit') ?? 120);
+/** --min-interval MS: the reconciler's minInterval (default 0, its own default). */
+const MIN_INTERVAL = Number(arg('min-interval') ?? 0);
 const CEILING = arg('ceiling') ?? `${__dirname}/../../bench/build/ceiling`;
 const TMP = '/tmp/ipvs-bench';
 
@@ -118,10 +140,14 @@ interface ChurnOp {
   svc: number;
   dest: Dest;
 }
-/** 1 % of the services, spread over the table: drain / add / reweight in turn. */
+/**
+ * 1 % of the table's objects (services + destinations: 2,200 changes at
+ * 20,000 x 10, as issue 17 counts them), one per service, spread over the
+ * table: drain / add / reweight in turn. Service 1 is never churned (the one change's).
+ */
 function churnPlan(base: Svc[], m: number): ChurnOp[] {
   const n = base.length;
-  const count = Math.max(1, Math.round(n / 100));
+  const count = Math.max(1, Math.min(Math.floor(n / 2), Math.round((n * (m + 1)) / 100)));
   return Array.from({ length: count }, (_, k) => {
     const i = Math.floor((k * n) / count);
     const s = base[i];
@@ -251,9 +277,10 @@ function check(ns: string, expected: Svc[]): string {
 interface Sample {
   ms: number;
   loopMaxMs?: number;
+  loopP99Ms?: number;
   detail?: unknown;
 }
-/** Times one awaited call; with watch, the longest event-loop block during it. */
+/** Times one awaited call; with watch, the longest event-loop block during it and the delay's 99th percentile. */
 async function timed(body: () => unknown, watch: boolean): Promise<Sample & { value: unknown }> {
   const h = watch ? monitorEventLoopDelay({ resolution: 1 }) : null;
   h?.enable();
@@ -261,14 +288,16 @@ async function timed(body: () => unknown, watch: boolean): Promise<Sample & { va
   const value = await body();
   const ms = performance.now() - t0;
   let loopMaxMs: number | undefined;
+  let loopP99Ms: number | undefined;
   if (h) {
     // Let the histogram's timer fire once more: a block that ends by settling
     // the promise is recorded only by the tick after it.
     await sleep(5);
     h.disable();
     loopMaxMs = h.max / 1e6;
+    loopP99Ms = h.percentile(99) / 1e6;
   }
-  return { ms, loopMaxMs, value };
+  return { ms, loopMaxMs, loopP99Ms, value };
 }
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -298,7 +327,7 @@ interface Case {
   final: Svc[];
   files: Record<string, string>;
 }
-type PhaseSamples = Partial<Record<Phase | 'listCalls' | 'listIpvsadm', Sample>>;
+type PhaseSamples = Partial<Record<Phase | 'listCalls' | 'listStream' | 'listIpvsadm' | 'streamList' | 'streamServices', Sample>>;
 type Checks = Partial<Record<Phase, string>>;
 
 function makeCase(n: number, m: number): Case {
@@ -324,8 +353,11 @@ function makeCase(n: number, m: number): Case {
 function opsOf(c: Case, phase: Phase): number {
   switch (phase) {
     case 'create':
+    case 'adopt':
     case 'noop':
+    case 'verify':
     case 'list':
+    case 'stream':
       return c.n * (c.m + 1);
     case 'churn':
       return c.plan.length;
@@ -335,6 +367,9 @@ function opsOf(c: Case, phase: Phase): number {
       return c.n;
   }
 }
+
+/** The phases every method may time, in order (list and stream are timed in the ceiling's namespace). */
+const TIMED_PHASES: Phase[] = ['create', 'adopt', 'noop', 'verify', 'churn', 'one-change', 'delete', 'stream'];
 
 const key = (s: { address: string; port: number }) => ({ protocol: 'tcp' as const, address: s.address, port: s.port });
 
@@ -374,6 +409,7 @@ async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks
   };
   out.create = ceiling(c.files['create.ops']);
   out.noop = ceiling(c.files['read.ops']);
+  out.adopt = out.verify = out.stream = out.noop;
   // While the table is full: the library's list() and ipvsadm -Sn of it.
   const handle = await ipvs.open({ netns: ns });
   try {
@@ -381,8 +417,29 @@ async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks
     const listed = await timed(() => handle.list(), true);
     const count = (listed.value as ipvs.Service[]).reduce((x, s) => x + 1 + s.destinations.length, 0);
     if (count !== opsOf(c, 'list')) throw new Error(`list() returned ${count} objects, expected ${opsOf(c, 'list')}`);
-    out.listCalls = { ms: listed.ms, loopMaxMs: listed.loopMaxMs };
+    out.listCalls = { ms: listed.ms, loopMaxMs: listed.loopMaxMs, loopP99Ms: listed.loopP99Ms };
+    listed.value = null;
     gc();
+    const streamed = await timed(async () => {
+      let objects = 0;
+      for await (const batch of handle.services({ batchSize: STREAM_BATCH })) for (const s of batch) objects += 1 + s.destinations.length;
+      return objects;
+    }, true);
+    if (streamed.value !== opsOf(c, 'list')) throw new Error(`services() returned ${streamed.value} objects, expected ${opsOf(c, 'list')}`);
+    out.listStream = { ms: streamed.ms, loopMaxMs: streamed.loopMaxMs, loopP99Ms: streamed.loopP99Ms };
+    gc();
+    // Each way of reading in a fresh process of its own (peak RSS is a lifetime mark).
+    const fresh: Partial<Record<ListingFigures['how'], ListingFigures>> = {};
+    for (const how of ['open', 'list', 'services'] as const) {
+      const r = spawnSync(process.execPath, ['--max-old-space-size=6144', `${__dirname}/listing.js`, ns, how], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new Error(`listing.js ${how} failed (${r.status}): ${r.stderr}`);
+      const f = JSON.parse(r.stdout) as ListingFigures;
+      if (how !== 'open' && f.objects !== opsOf(c, 'list')) throw new Error(`listing.js ${how} read ${f.objects} objects, expected ${opsOf(c, 'list')}`);
+      fresh[how] = f;
+    }
+    const rss = { open: fresh.open!.peakRssMiB, list: fresh.list!.peakRssMiB, services: fresh.services!.peakRssMiB };
+    out.streamList = { ms: fresh.list!.ms, loopMaxMs: fresh.list!.loopMaxMs, loopP99Ms: fresh.list!.loopP99Ms, detail: { peakRssMiB: rss.list, growthMiB: rss.list - rss.open } };
+    out.streamServices = { ms: fresh.services!.ms, loopMaxMs: fresh.services!.loopMaxMs, loopP99Ms: fresh.services!.loopP99Ms, detail: { peakRssMiB: rss.services, growthMiB: rss.services - rss.open } };
     const sn = spawnTimed([ns, 'ipvsadm', '-Sn']);
     out.listIpvsadm = { ms: sn.ms };
     checks.create = compare(sn.stdout.split('\n').filter(Boolean), savedLines(c.base));
@@ -434,7 +491,8 @@ async function addServiceProbe(full: ipvs.IpvsHandle, offset: number): Promise<{
 async function runIpvsadm(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
   out.create = { ms: spawnTimed([ns, 'ipvsadm', '-R'], c.files['create.rules']).ms };
   const sn = spawnTimed([ns, 'ipvsadm', '-Sn']);
-  out.noop = { ms: sn.ms };
+  // -Sn is what ipvsadm has for every read of the table: the no-op resync, adopting, verifying.
+  out.noop = out.adopt = out.verify = out.stream = { ms: sn.ms };
   checks.create = compare(sn.stdout.split('\n').filter(Boolean), savedLines(c.base));
   out.churn = { ms: spawnTimed([ns, 'ipvsadm', '-R'], c.files['churn.rules']).ms };
   out['one-change'] = { ms: spawnTimed([ns, 'ipvsadm', '-R'], c.files['one.rules']).ms };
@@ -450,7 +508,7 @@ async function runApply(c: Case, ns: string, out: PhaseSamples, checks: Checks):
     const step = async (desired: unknown[], options?: unknown): Promise<Sample> => {
       gc();
       const t = await timed(() => apply(desired, options), true);
-      return { ms: t.ms, loopMaxMs: t.loopMaxMs, detail: (t.value as { counts?: unknown })?.counts };
+      return { ms: t.ms, loopMaxMs: t.loopMaxMs, loopP99Ms: t.loopP99Ms, detail: (t.value as { counts?: unknown })?.counts };
     };
     const desiredBase = desiredOf(c.base, false);
     out.create = await step(desiredBase);
@@ -470,20 +528,29 @@ async function runApply(c: Case, ns: string, out: PhaseSamples, checks: Checks):
   }
 }
 
-async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
+/** The table made by the ceiling (not timed): for methods whose subject is what follows creation. */
+function createByCeiling(c: Case, ns: string): void {
+  const r = JSON.parse(spawnTimed([ns, CEILING, c.files['create.ops']]).stdout) as { errors: number; firstErrno: number };
+  if (r.errors) throw new Error(`ceiling create: ${r.errors} errors, first errno ${r.firstErrno}`);
+}
+
+/** With precreated, the ceiling creates the table (too slow one call at a time) and the other phases are timed. */
+async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks, precreated = false): Promise<void> {
   const handle = await ipvs.open({ netns: ns });
   try {
     const step = async (body: () => Promise<unknown>): Promise<Sample> => {
       gc();
       const t = await timed(body, true);
-      return { ms: t.ms, loopMaxMs: t.loopMaxMs, detail: t.value };
+      return { ms: t.ms, loopMaxMs: t.loopMaxMs, loopP99Ms: t.loopP99Ms, detail: t.value };
     };
-    out.create = await step(async () => {
-      for (const s of c.base) {
-        await handle.addService({ ...key(s), scheduler: 'rr' });
-        for (const d of s.dests) await handle.addDestination(key(s), { address: d.address, port: d.port, forwarding: 'masq', weight: d.weight });
-      }
-    });
+    if (precreated) createByCeiling(c, ns);
+    else
+      out.create = await step(async () => {
+        for (const s of c.base) {
+          await handle.addService({ ...key(s), scheduler: 'rr' });
+          for (const d of s.dests) await handle.addDestination(key(s), { address: d.address, port: d.port, forwarding: 'masq', weight: d.weight });
+        }
+      });
     checks.create = check(ns, c.base);
     out.noop = await step(async () => {
       const changes = diffCount(await handle.list(), c.base);
@@ -505,6 +572,136 @@ async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks):
       for (const s of c.base) await handle.deleteService(key(s));
     });
     checks.delete = check(ns, []);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every service of the bench's table (its VIPs are 198.18.x.y): a predicate, so deleteAll deletes one by one. */
+const ownsBench = (s: ipvs.ServiceSpec) => typeof s.address === 'string' && s.address.startsWith('198.18.');
+/**
+ * Drains as a controller runs them; drainPoll at its maximum so that the
+ * drained destinations (no connections: idle at once) stay at weight 0 for
+ * the end-state check, as the other methods leave them.
+ */
+const RECONCILER_OPTIONS = { drain: { timeout: 300 }, drainPoll: 2 ** 31 - 1, minInterval: MIN_INTERVAL };
+/** One change through the reconciler is timed this many times per run (the median kept; loop figures the worst). */
+const ONE_CHANGES = 5;
+
+type Counts = ipvs.ReconcileResult['counts'];
+/** The counts of every distinct send's result that the calls resolved with; throws on a change that did not apply. */
+function settled(results: ipvs.ReconcileResult[], what: string): Counts {
+  const total: Counts = { applied: 0, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 0 };
+  for (const r of new Set(results)) for (const k of Object.keys(total) as Array<keyof Counts>) total[k] += r.counts[k];
+  if (total.failed + total.unknown + total.unsent + total.already > 0) throw new Error(`${what}: ${JSON.stringify(total)}`);
+  return total;
+}
+
+async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
+  const handle = await ipvs.open({ netns: ns });
+  try {
+    const r = await handle.reconciler({ owns: ownsBench, ...RECONCILER_OPTIONS });
+    try {
+      /** Times body; the detail says how many sends and operations it took. */
+      const step = async (body: () => Promise<unknown>, detail?: (value: unknown) => Record<string, unknown>): Promise<Sample> => {
+        gc();
+        const before = { ...r.counters };
+        const t = await timed(body, true);
+        const counted = { sends: r.counters.sends - before.sends, operations: r.counters.operations - before.operations };
+        return { ms: t.ms, loopMaxMs: t.loopMaxMs, loopP99Ms: t.loopP99Ms, detail: { ...counted, ...detail?.(t.value) } };
+      };
+      const desired = desiredOf(c.base, false) as ipvs.DesiredService[];
+      out.create = await step(async () => settled([await r.setDesired(desired)], 'setDesired'));
+      checks.create = check(ns, c.base);
+      const same = desiredOf(c.base, false) as ipvs.DesiredService[];
+      out.noop = await step(async () => settled([await r.setDesired(same)], 'setDesired(same)'));
+      if ((out.noop.detail as { sends: number }).sends !== 0) throw new Error(`setDesired(same) sent: ${JSON.stringify(out.noop.detail)}`);
+
+      // The no-op verify, with the JS heap sampled every 5 ms.
+      gc();
+      const heapBefore = process.memoryUsage().heapUsed;
+      let heapPeak = heapBefore;
+      const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 5);
+      let verified: Sample;
+      try {
+        verified = await step(
+          () => r.verify(),
+          (v) => ({ drift: (v as ipvs.VerifyResult).drift.length, repair: (v as ipvs.VerifyResult).repair.plan.length }),
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+      const found = verified.detail as { drift: number; repair: number };
+      if (found.drift !== 0 || found.repair !== 0) throw new Error(`a no-op verify found ${found.drift} drift(s) and planned ${found.repair} repair(s)`);
+      out.verify = { ...verified, detail: { ...found, heapGrowthMiB: Math.round(((heapPeak - heapBefore) / 2 ** 20) * 10) / 10 } };
+
+      const change = (op: ChurnOp): Promise<ipvs.ReconcileResult> => {
+        const k = key(c.base[op.svc]);
+        if (op.kind === 'drain') return r.deleteDestination(k, { address: op.dest.address, port: op.dest.port });
+        return r.setDestination(k, { address: op.dest.address, port: op.dest.port, forwarding: 'masq', weight: op.dest.weight });
+      };
+      out.churn = await step(async () => {
+        // As changes arrive to an event-driven caller: not awaited one by one, the loop yielded every 2 ms.
+        const pending: Promise<ipvs.ReconcileResult>[] = [];
+        let slice = performance.now();
+        for (const op of c.plan) {
+          pending.push(change(op));
+          if (performance.now() - slice >= 2) {
+            await new Promise((resolve) => setImmediate(resolve));
+            slice = performance.now();
+          }
+        }
+        return settled(await Promise.all(pending), 'churn');
+      });
+      // One change is a few milliseconds against stalls of the emulated machine that reach
+      // 100 ms: the median of ONE_CHANGES, weights alternating, the last one c.one's.
+      const ones: Sample[] = [];
+      for (let k = ONE_CHANGES - 1; k >= 0; k--) {
+        const op = k % 2 === 0 ? c.one : { ...c.one, dest: { ...c.one.dest, weight: c.one.dest.weight + 1 } };
+        ones.push(await step(async () => settled([await change(op)], 'one change')));
+      }
+      const mid = [...ones].sort((x, y) => x.ms - y.ms)[ones.length >> 1];
+      out['one-change'] = {
+        ms: mid.ms,
+        loopMaxMs: Math.max(...ones.map((x) => x.loopMaxMs!)),
+        loopP99Ms: Math.max(...ones.map((x) => x.loopP99Ms!)),
+        detail: { ...(mid.detail as object), samplesMs: ones.map((x) => Math.round(x.ms * 100) / 100) },
+      };
+      checks['one-change'] = check(ns, c.final);
+      out.delete = await step(async () => settled([await r.deleteAll()], 'deleteAll'));
+      checks.delete = check(ns, []);
+    } finally {
+      await r.close();
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function runReconcilerAll(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
+  createByCeiling(c, ns);
+  checks.adopt = check(ns, c.base);
+  const handle = await ipvs.open({ netns: ns });
+  try {
+    gc();
+    const adopted = await timed(() => handle.reconciler({ owns: 'all', ...RECONCILER_OPTIONS }), true);
+    const r = adopted.value as ipvs.Reconciler;
+    try {
+      if (r.size !== c.n) throw new Error(`adopted ${r.size} services, expected ${c.n}`);
+      out.adopt = { ms: adopted.ms, loopMaxMs: adopted.loopMaxMs, loopP99Ms: adopted.loopP99Ms, detail: { services: r.size } };
+      const desired = desiredOf(c.base, false) as ipvs.DesiredService[];
+      gc();
+      const same = await timed(async () => settled([await r.setDesired(desired)], 'setDesired after adopting'), true);
+      if (r.counters.sends !== 0) throw new Error(`adopting a table equal to the desired state made ${r.counters.sends} send(s)`);
+      out.noop = { ms: same.ms, loopMaxMs: same.loopMaxMs, loopP99Ms: same.loopP99Ms, detail: { sends: r.counters.sends } };
+      gc();
+      const flushed = await timed(async () => settled([await r.deleteAll()], 'deleteAll (flush)'), true);
+      out.delete = { ms: flushed.ms, loopMaxMs: flushed.loopMaxMs, loopP99Ms: flushed.loopP99Ms };
+      checks.delete = check(ns, []);
+    } finally {
+      await r.close();
+    }
   } finally {
     await handle.close();
   }
@@ -532,6 +729,8 @@ function pushRow(c: Case, method: Method, phase: Phase, col: Collected): void {
     opsPerSec: Math.round((opsOf(c, phase) / med) * 1000),
   };
   if (loops.length) row.loopMaxMs = Math.round(Math.max(...loops) * 10) / 10;
+  const p99s = col.samples.map((s) => s.loopP99Ms).filter((x): x is number => x !== undefined);
+  if (p99s.length) row.loopP99Ms = Math.round(Math.max(...p99s) * 10) / 10;
   const details = col.samples.map((s) => s.detail).filter((d) => d !== undefined);
   if (details.length) row.detail = details[details.length - 1];
   if (col.checks.length) row.check = col.checks.every((x) => x === 'ok') ? 'ok' : col.checks.find((x) => x !== 'ok');
@@ -544,30 +743,39 @@ async function main(): Promise<void> {
   log(`ipvs bench: kernel ${kernel}, node ${process.version}, N ${NS_LIST.join('/')} x M ${M_LIST.join('/')}, methods ${METHODS.join(',')}${QUICK ? ' (quick)' : ''}`);
   const probeHandle = await ipvs.open();
   const hasApply = typeof (probeHandle as unknown as { apply?: unknown }).apply === 'function';
+  const hasReconciler = typeof (probeHandle as unknown as { reconciler?: unknown }).reconciler === 'function';
   await probeHandle.close();
   if (!hasApply && METHODS.includes('apply')) note('apply: not available in this build of the library (skipped)');
+  if (!hasReconciler && METHODS.some((x) => x.startsWith('reconciler'))) note('reconciler: not available in this build of the library (skipped)');
+  const available = (method: Method) => (method !== 'apply' || hasApply) && (!method.startsWith('reconciler') || hasReconciler);
 
   let callsMsPerOp = 0; // measured at the largest size done so far
   const probesBySize: Record<string, { samplesMs: number[]; medianMs: number }> = {};
   const emptyBySize: Record<string, { samplesMs: number[]; medianMs: number }> = {};
   const baselines: Record<string, Baseline> = {};
+  const streamRss: Record<string, StreamRss> = {};
   for (const n of NS_LIST) {
     for (const m of M_LIST) {
       const c = makeCase(n, m);
       const runs = runsFor(n, m);
       log(`=== ${n} services x ${m} destinations (${n * (m + 1)} objects), ${runs} run(s) per method`);
       for (const method of METHODS) {
-        if (method === 'apply' && !hasApply) continue;
-        if (method === 'calls' && callsMsPerOp > 0) {
+        if (!available(method)) continue;
+        let precreated = false;
+        // --calls-limit 0: the ceiling always makes the calls method's table.
+        if (method === 'calls' && (CALLS_LIMIT_S === 0 || callsMsPerOp > 0)) {
           const estimate = (callsMsPerOp * n * (m + 1)) / 1000;
-          if (estimate > CALLS_LIMIT_S) {
-            note(`calls at ${n}x${m}: skipped, create alone estimated at ${estimate.toFixed(0)} s (> ${CALLS_LIMIT_S} s) from ${callsMsPerOp.toFixed(3)} ms per call`);
-            continue;
+          if (CALLS_LIMIT_S === 0 || estimate > CALLS_LIMIT_S) {
+            note(
+              `calls at ${n}x${m}: create not timed (${CALLS_LIMIT_S === 0 ? '--calls-limit 0' : `estimated at ${estimate.toFixed(0)} s > ${CALLS_LIMIT_S} s from ${callsMsPerOp.toFixed(3)} ms per call`}): the ceiling made the table, the other phases are timed`,
+            );
+            precreated = true;
           }
         }
         const col: Record<string, Collected> = {};
         const get = (p: string) => (col[p] ??= { samples: [], checks: [] });
         const probes = { full: [] as number[], empty: [] as number[] };
+        const rss: StreamRss[] = [];
         for (let r = 0; r < runs; r++) {
           const ns = newNamespace();
           const out: PhaseSamples = {};
@@ -576,17 +784,28 @@ async function main(): Promise<void> {
             if (method === 'ceiling') await runCeiling(c, ns, out, checks, probes);
             else if (method === 'ipvsadm') await runIpvsadm(c, ns, out, checks);
             else if (method === 'apply') await runApply(c, ns, out, checks);
-            else await runCalls(c, ns, out, checks);
+            else if (method === 'reconciler') await runReconciler(c, ns, out, checks);
+            else if (method === 'reconciler-all') await runReconcilerAll(c, ns, out, checks);
+            else await runCalls(c, ns, out, checks, precreated);
           } catch (error) {
             note(`${method} ${n}x${m} run ${r + 1}: ${(error as Error).stack ?? error}`);
           } finally {
             await deleteNamespace(ns);
           }
-          for (const p of ['create', 'noop', 'churn', 'one-change', 'delete'] as Phase[]) {
+          for (const p of TIMED_PHASES) {
             if (out[p]) get(p).samples.push(out[p]!);
             if (checks[p]) get(p).checks.push(checks[p]!);
           }
           if (out.listCalls) get('list:calls').samples.push(out.listCalls);
+          if (out.listStream) get('list:stream').samples.push(out.listStream);
+          if (out.streamList) get('stream:calls').samples.push(out.streamList);
+          if (out.streamServices) get('stream:stream').samples.push(out.streamServices);
+          if (out.streamList && out.streamServices) {
+            const peak = (x: Sample) => (x.detail as { peakRssMiB: number; growthMiB: number });
+            const list = peak(out.streamList);
+            const services = peak(out.streamServices);
+            rss.push({ open: list.peakRssMiB - list.growthMiB, list: list.peakRssMiB, services: services.peakRssMiB });
+          }
           if (out.listIpvsadm) get('list:ipvsadm').samples.push(out.listIpvsadm);
           if (method === 'ceiling' && out.noop) get('list:ceiling').samples.push(out.noop);
           const summary = Object.entries(out)
@@ -594,7 +813,7 @@ async function main(): Promise<void> {
             .join(', ');
           const bad = Object.entries(checks).filter(([, v]) => v !== 'ok');
           log(`${method} ${n}x${m} run ${r + 1}/${runs}: ${summary} ms; checks ${bad.length ? bad.map(([p, v]) => `${p}: ${v}`).join('; ') : 'ok'}`);
-          if (method === 'calls' && out.create) {
+          if (method === 'calls' && out.create && !precreated) {
             const perOp = out.create.ms / (n * (m + 1));
             // Stop repeating when one run is already long.
             if (out.create.ms > 120_000 && r + 1 < runs) {
@@ -605,8 +824,19 @@ async function main(): Promise<void> {
             callsMsPerOp = perOp;
           }
         }
-        for (const p of ['create', 'noop', 'churn', 'one-change', 'delete'] as Phase[]) if (col[p]) pushRow(c, method, p, col[p]);
+        for (const p of TIMED_PHASES) if (col[p]) pushRow(c, method, p, col[p]);
         if (col['list:calls']) pushRow(c, 'calls', 'list', col['list:calls']);
+        if (col['list:stream']) pushRow(c, 'stream', 'list', col['list:stream']);
+        if (col['stream:calls']) pushRow(c, 'calls', 'stream', col['stream:calls']);
+        if (col['stream:stream']) pushRow(c, 'stream', 'stream', col['stream:stream']);
+        if (rss.length) {
+          const size = `${n}x${m}`;
+          const med = (f: (x: StreamRss) => number) => Math.round(median(rss.map(f)) * 10) / 10;
+          streamRss[size] = { open: med((x) => x.open), list: med((x) => x.list), services: med((x) => x.services) };
+          extras.streamRssMiB = streamRss;
+          console.log(`BENCH-EXTRA ${JSON.stringify({ streamRssMiB: streamRss })}`);
+          log(`peak RSS of a fresh process at ${size} (MiB): ${JSON.stringify(streamRss[size])}`);
+        }
         if (col['list:ipvsadm']) pushRow(c, 'ipvsadm', 'list', col['list:ipvsadm']);
         if (col['list:ceiling']) pushRow(c, 'ceiling', 'list', col['list:ceiling']);
         if (probes.full.length) {
@@ -634,8 +864,8 @@ async function main(): Promise<void> {
   {
     const c = makeCase(1, 10);
     const one: Record<string, number> = {};
-    for (const method of ['apply', 'calls', 'ipvsadm', 'ceiling'] as Method[]) {
-      if (!METHODS.includes(method) || (method === 'apply' && !hasApply)) continue;
+    for (const method of ['apply', 'reconciler', 'calls', 'ipvsadm', 'ceiling'] as Method[]) {
+      if (!METHODS.includes(method) || !available(method)) continue;
       const times: number[] = [];
       for (let r = 0; r < 5; r++) {
         const ns = newNamespace();
@@ -644,6 +874,7 @@ async function main(): Promise<void> {
           if (method === 'ceiling') await runCeilingOne(c, ns, out);
           else if (method === 'ipvsadm') await runIpvsadm(c, ns, out, {});
           else if (method === 'apply') await runApply(c, ns, out, {});
+          else if (method === 'reconciler') await runReconciler(c, ns, out, {});
           else await runCalls(c, ns, out, {});
           times.push(out['one-change']!.ms);
         } finally {
@@ -665,6 +896,7 @@ async function main(): Promise<void> {
     totalSeconds: Math.round((Date.now() - started) / 1000),
     config: { n: NS_LIST, m: M_LIST, methods: METHODS, runs: Object.fromEntries(NS_LIST.flatMap((n) => M_LIST.map((m) => [`${n}x${m}`, runsFor(n, m)]))), callsLimitSeconds: CALLS_LIMIT_S },
     applyAvailable: hasApply,
+    reconcilerAvailable: hasReconciler,
     rows,
     extras,
     notes,

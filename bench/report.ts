@@ -3,8 +3,8 @@
 // writes bench/results.md and bench/chart.svg). No dependencies.
 import type { Baseline } from './baseline';
 
-export type Method = 'apply' | 'calls' | 'ipvsadm' | 'ceiling';
-export type Phase = 'create' | 'noop' | 'churn' | 'one-change' | 'delete' | 'list';
+export type Method = 'apply' | 'reconciler' | 'reconciler-all' | 'calls' | 'stream' | 'ipvsadm' | 'ceiling';
+export type Phase = 'create' | 'adopt' | 'noop' | 'verify' | 'churn' | 'one-change' | 'delete' | 'list' | 'stream';
 
 export interface Row {
   method: Method;
@@ -16,6 +16,8 @@ export interface Row {
   medianMs: number;
   opsPerSec: number;
   loopMaxMs?: number;
+  /** The 99th percentile of event-loop delay (worst of the runs). */
+  loopP99Ms?: number;
   detail?: unknown;
   check?: string;
 }
@@ -34,30 +36,74 @@ export interface BenchResult {
   notes: string[];
 }
 
-export const PHASES: Phase[] = ['create', 'noop', 'churn', 'one-change', 'delete', 'list'];
-export const METHODS: Method[] = ['apply', 'calls', 'ipvsadm', 'ceiling'];
+export const PHASES: Phase[] = ['create', 'adopt', 'noop', 'verify', 'churn', 'one-change', 'delete', 'list', 'stream'];
+export const METHODS: Method[] = ['apply', 'reconciler', 'reconciler-all', 'calls', 'stream', 'ipvsadm', 'ceiling'];
 
 export const PHASE_TITLE: Record<Phase, string> = {
   create: 'create (N services x M destinations)',
+  adopt: 'adopt the table (reconciler start: one read)',
   noop: 'no-op resync (read + diff)',
+  verify: 'no-op full verify (compare the kernel with the model)',
   churn: '1 % churn (drain / add / reweight)',
   'one-change': 'one change (one weight)',
   delete: 'delete all',
   list: 'list the whole table',
+  stream: 'read the whole table in a fresh process',
 };
 
 /** What each method does in each phase (for the tables' legend). */
 export const METHOD_LABEL: Record<Method, string> = {
   apply: 'apply()',
+  reconciler: 'reconciler (owns: predicate)',
+  'reconciler-all': "reconciler (owns: 'all')",
   calls: 'library, one await per call',
+  stream: 'handle.services() (streamed)',
   ipvsadm: 'ipvsadm',
   ceiling: 'ceiling (raw netlink, C)',
 };
 export const METHOD_PHASE_NOTE: Record<Method, Partial<Record<Phase, string>>> = {
   apply: { create: 'apply(desired)', noop: 'apply(same)', churn: 'apply(changed, {drain})', 'one-change': 'apply(one change)', delete: 'apply([], {prune})' },
-  calls: { create: 'addService/addDestination', noop: 'list() + JS diff', churn: 'edit/addDestination', 'one-change': 'editDestination', delete: 'deleteService', list: 'list()' },
-  ipvsadm: { create: 'ipvsadm -R', noop: 'ipvsadm -Sn', churn: 'ipvsadm -R (-e/-a)', 'one-change': 'ipvsadm -R (-e)', delete: 'ipvsadm -C', list: 'ipvsadm -Sn' },
-  ceiling: { create: 'NEW_SERVICE/NEW_DEST', noop: 'raw dumps', churn: 'SET_DEST/NEW_DEST', 'one-change': 'SET_DEST', delete: 'DEL_SERVICE', list: 'raw dumps' },
+  reconciler: {
+    create: 'setDesired(desired) after adopting an empty table',
+    noop: 'setDesired(same)',
+    verify: 'verify()',
+    churn: 'deleteDestination (drain) / setDestination, not awaited one by one',
+    'one-change': 'setDestination (median of 5 per run)',
+    delete: 'deleteAll() (one delete per service)',
+  },
+  'reconciler-all': { adopt: "reconciler({ owns: 'all' })", noop: 'setDesired(same) after adopting', delete: 'deleteAll() (one flush)' },
+  calls: {
+    create: 'addService/addDestination',
+    noop: 'list() + JS diff',
+    churn: 'edit/addDestination',
+    'one-change': 'editDestination',
+    delete: 'deleteService',
+    list: 'list()',
+    stream: 'list(), held at once',
+  },
+  stream: { list: 'services({ batchSize: 256 })', stream: 'services({ batchSize: 256 })' },
+  ipvsadm: {
+    create: 'ipvsadm -R',
+    adopt: 'ipvsadm -Sn',
+    noop: 'ipvsadm -Sn',
+    verify: 'ipvsadm -Sn',
+    churn: 'ipvsadm -R (-e/-a)',
+    'one-change': 'ipvsadm -R (-e)',
+    delete: 'ipvsadm -C',
+    list: 'ipvsadm -Sn',
+    stream: 'ipvsadm -Sn',
+  },
+  ceiling: {
+    create: 'NEW_SERVICE/NEW_DEST',
+    adopt: 'raw dumps',
+    noop: 'raw dumps',
+    verify: 'raw dumps',
+    churn: 'SET_DEST/NEW_DEST',
+    'one-change': 'SET_DEST',
+    delete: 'DEL_SERVICE',
+    list: 'raw dumps',
+    stream: 'raw dumps',
+  },
 };
 
 function find(rows: Row[], method: Method, phase: Phase, n: number, m: number): Row | undefined {
@@ -89,6 +135,7 @@ interface TableLine {
   vsIpvsadm: string;
   vsCeiling: string;
   loop: string;
+  p99: string;
   runs: string;
   check: string;
 }
@@ -112,6 +159,7 @@ function tableLines(result: BenchResult, phase: Phase): TableLine[] {
           vsIpvsadm: ipv ? fmtRatio(r.medianMs / ipv.medianMs) : '-',
           vsCeiling: ceil ? fmtRatio(r.medianMs / ceil.medianMs) : '-',
           loop: r.loopMaxMs === undefined ? '' : fmtMs(r.loopMaxMs),
+          p99: r.loopP99Ms === undefined ? '' : fmtMs(r.loopP99Ms),
           runs: String(r.samplesMs.length),
           check: r.check ?? '',
         });
@@ -129,13 +177,15 @@ export function formatTables(result: BenchResult): string {
     const lines = tableLines(result, phase);
     if (!lines.length) continue;
     out.push('', `## ${PHASE_TITLE[phase]}`);
-    const head = ['method', 'what', 'N', 'M', 'median', 'ops/s', 'x ipvsadm', 'x ceiling', 'loop block*', 'runs', 'check'];
-    const cells = lines.map((l) => [l.method, l.what, String(l.n), String(l.m), l.median, l.opsPerSec, l.vsIpvsadm, l.vsCeiling, l.loop, l.runs, l.check.slice(0, 60)]);
+    const head = ['method', 'what', 'N', 'M', 'median', 'ops/s', 'x ipvsadm', 'x ceiling', 'loop block*', 'loop p99', 'runs', 'check'];
+    const cells = lines.map((l) => [l.method, l.what, String(l.n), String(l.m), l.median, l.opsPerSec, l.vsIpvsadm, l.vsCeiling, l.loop, l.p99, l.runs, l.check.slice(0, 60)]);
     const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-    const right = new Set([2, 3, 4, 5, 6, 7, 8, 9]);
+    const right = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const fmt = (c: string[]) => c.map((x, i) => (right.has(i) ? x.padStart(width[i]) : x.padEnd(width[i]))).join('  ');
     out.push(fmt(head), ...cells.map(fmt));
   }
+  const targets = mustShow(result);
+  if (targets.length) out.push('', "## issue 17's targets", ...targets);
   const ex = extrasText(result);
   if (ex.length) out.push('', '## other measurements', ...ex);
   if (result.notes.length) out.push('', '## notes', ...result.notes.map((n) => `- ${n}`));
@@ -165,6 +215,18 @@ function extrasText(result: BenchResult): string[] {
     const loops = result.rows.filter((r) => r.phase === phase && r.loopMaxMs !== undefined && (phase === 'list' || r.method === 'apply'));
     for (const r of loops) out.push(`- longest event-loop block, ${r.method} ${phase} at ${r.n}x${r.m}: ${fmtMs(r.loopMaxMs!)}`);
   }
+  const rss = (result.extras as { streamRssMiB?: Record<string, StreamRss> }).streamRssMiB ?? {};
+  for (const [size, r] of Object.entries(rss))
+    out.push(
+      `- peak RSS (VmHWM) of a fresh process at ${size}: opening a handle only ${r.open.toFixed(0)} MiB; list() ${r.list.toFixed(0)} MiB (+${(r.list - r.open).toFixed(0)}); ` +
+        `services({ batchSize: 256 }) ${r.services.toFixed(0)} MiB (+${(r.services - r.open).toFixed(0)})`,
+    );
+  for (const r of result.rows.filter((x) => x.method === 'reconciler' && x.detail !== undefined)) {
+    const d = r.detail as { heapGrowthMiB?: number; sends?: number; operations?: number };
+    if (r.phase === 'verify' && d.heapGrowthMiB !== undefined) out.push(`- reconciler verify() at ${r.n}x${r.m}: JS heap growth ${d.heapGrowthMiB.toFixed(1)} MiB (sampled every 5 ms)`);
+    if ((r.phase === 'churn' || r.phase === 'one-change') && d.sends !== undefined)
+      out.push(`- reconciler ${r.phase} at ${r.n}x${r.m}: ${r.ops} calls left in ${d.sends} send(s) of ${d.operations} operation(s)`);
+  }
   const baselines = (result.extras as { eventLoopBaselineMs?: Record<string, Baseline> }).eventLoopBaselineMs ?? {};
   for (const [size, f] of Object.entries(baselines))
     out.push(
@@ -172,6 +234,86 @@ function extrasText(result: BenchResult): string[] {
         `list()'s ${fmtMs(f.listMs[0])}, ${fmtMs(f.listMs[1])}; apply() create's result ${fmtMs(f.applyResultMs[0])}, ${fmtMs(f.applyResultMs[1])}; ` +
         `the machine alone: idle ${fmtMs(f.idleMs)}, busy keeping nothing ${fmtMs(f.busyMs)}`,
     );
+  return out;
+}
+
+/** Peak RSS (VmHWM, MiB) of fresh processes that only open a handle, read the table with list(), or stream it with services(). */
+export interface StreamRss {
+  open: number;
+  list: number;
+  services: number;
+}
+
+/**
+ * Issue 17's "Must show" targets, checked against the largest size the
+ * reconciler ran at: each line says met or MISSED, with the figures.
+ */
+export function mustShow(result: BenchResult): string[] {
+  const rec = result.rows.filter((r) => r.method === 'reconciler').sort((a, b) => b.n * (b.m + 1) - a.n * (a.m + 1))[0];
+  if (!rec) return [];
+  const { n, m } = rec;
+  const size = `${n}x${m}`;
+  const row = (method: Method, phase: Phase) => find(result.rows, method, phase, n, m);
+  const e = result.extras as {
+    oneChangeSmallTableMs?: Record<string, number>;
+    eventLoopBaselineMs?: Record<string, Baseline>;
+    streamRssMiB?: Record<string, StreamRss>;
+  };
+  const idle = e.eventLoopBaselineMs?.[size]?.idleMs;
+  const out: string[] = [];
+  const verdict = (ok: boolean | undefined, text: string) =>
+    out.push(`- ${ok === undefined ? 'not measured' : ok ? 'met' : '**MISSED**'}: ${text}`);
+  const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? a.medianMs / b.medianMs : undefined);
+  const loopBound = (r: Row | undefined, slackMs: number, what: string) => {
+    if (!r || r.loopMaxMs === undefined || idle === undefined) return verdict(undefined, `${what}: longest event-loop block against the idle loop's`);
+    verdict(r.loopMaxMs <= idle + slackMs, `${what}: longest event-loop block ${fmtMs(r.loopMaxMs)} against the idle loop's ${fmtMs(idle)}${slackMs ? ` + ${slackMs} ms` : ''} (same boot)`);
+  };
+  out.push(`At ${n.toLocaleString('en-US')} x ${m} (the reconciler's largest size in this run):`);
+
+  const one = row('reconciler', 'one-change');
+  const small = e.oneChangeSmallTableMs?.reconciler;
+  const oneIpvsadm = row('ipvsadm', 'one-change');
+  if (one && small !== undefined) verdict(one.medianMs / small <= 1.5, `one weight change ${fmtMs(one.medianMs)} vs ${fmtMs(small)} on a one-service table: ${fmtRatio(one.medianMs / small)} (target <= 1.5x)`);
+  else verdict(undefined, 'one weight change against a one-service table');
+  const r1 = ratio(one, oneIpvsadm);
+  verdict(r1 === undefined ? undefined : r1 < 1, `one weight change vs \`ipvsadm -R\` of the one -e line (${oneIpvsadm ? fmtMs(oneIpvsadm.medianMs) : '-'}): ${fmtRatio(r1)} (target < 1x)`);
+
+  const churn = row('reconciler', 'churn');
+  const churnCalls = row('calls', 'churn');
+  const churnIpvsadm = row('ipvsadm', 'churn');
+  const r2 = ratio(churn, churnCalls);
+  verdict(r2 === undefined ? undefined : r2 <= 2, `1 % churn (${churn?.ops ?? '-'} changes) ${churn ? fmtMs(churn.medianMs) : '-'} vs direct calls ${churnCalls ? fmtMs(churnCalls.medianMs) : '-'}: ${fmtRatio(r2)} (target <= 2x)`);
+  const r3 = ratio(churn, churnIpvsadm);
+  verdict(r3 === undefined ? undefined : r3 < 1, `1 % churn vs \`ipvsadm -R\` of the same lines (${churnIpvsadm ? fmtMs(churnIpvsadm.medianMs) : '-'}): ${fmtRatio(r3)} (target < 1x)`);
+
+  const clear = row('ipvsadm', 'delete');
+  for (const method of ['reconciler', 'reconciler-all'] as Method[]) {
+    const d = row(method, 'delete');
+    const r = ratio(d, clear);
+    verdict(r === undefined ? undefined : r <= 3, `delete everything owned, ${METHOD_PHASE_NOTE[method].delete} ${d ? fmtMs(d.medianMs) : '-'} vs \`ipvsadm -C\` ${clear ? fmtMs(clear.medianMs) : '-'}: ${fmtRatio(r)} (target <= 3x)`);
+  }
+
+  const verify = row('reconciler', 'verify');
+  const save = row('ipvsadm', 'verify');
+  const speedup = verify && save ? save.medianMs / verify.medianMs : undefined;
+  verdict(speedup === undefined ? undefined : speedup >= 2, `no-op verify ${verify ? fmtMs(verify.medianMs) : '-'} vs \`ipvsadm -Sn\` ${save ? fmtMs(save.medianMs) : '-'}: ${speedup === undefined ? '-' : `${speedup.toFixed(2)}x faster`} (target >= 2x)`);
+  const heap = (verify?.detail as { heapGrowthMiB?: number } | undefined)?.heapGrowthMiB;
+  verdict(heap === undefined ? undefined : heap < 20, `JS heap growth during the verify: ${heap === undefined ? '-' : `${heap.toFixed(1)} MiB`} (target < 20 MB)`);
+  loopBound(verify, 20, 'no-op verify');
+
+  const rss = e.streamRssMiB?.[size];
+  if (rss) {
+    const list = rss.list - rss.open;
+    const stream = rss.services - rss.open;
+    verdict(stream <= list / 5, `streamed listing: peak RSS growth ${stream.toFixed(0)} MiB vs list()'s ${list.toFixed(0)} MiB: ${fmtRatio(stream / list)} (target <= 0.2x)`);
+  } else verdict(undefined, 'streamed listing: peak RSS growth against list()');
+  loopBound(row('stream', 'stream'), 20, 'streamed listing');
+
+  for (const [phase, what] of [['one-change', 'one change'], ['churn', '1 % churn']] as Array<[Phase, string]>) {
+    const r = row('reconciler', phase);
+    verdict(r?.loopP99Ms === undefined ? undefined : r.loopP99Ms < 20, `${what}: event-loop p99 ${r?.loopP99Ms === undefined ? '-' : fmtMs(r.loopP99Ms)} (target < 20 ms)`);
+    loopBound(r, 0, what);
+  }
   return out;
 }
 
@@ -187,12 +329,14 @@ export function markdown(result: BenchResult, command: string): string {
     const lines = tableLines(result, phase);
     if (!lines.length) continue;
     out.push(`## ${PHASE_TITLE[phase]}`, '');
-    out.push('| method | what | N | M | median | ops/s | vs ipvsadm | vs ceiling | longest event-loop block (worst run) | runs | end state |');
-    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    out.push('| method | what | N | M | median | ops/s | vs ipvsadm | vs ceiling | longest event-loop block (worst run) | event-loop p99 (worst run) | runs | end state |');
+    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
     for (const l of lines)
-      out.push(`| ${METHOD_LABEL[l.method]} | ${l.what} | ${l.n.toLocaleString('en-US')} | ${l.m} | ${l.median} | ${l.opsPerSec} | ${l.vsIpvsadm} | ${l.vsCeiling} | ${l.loop} | ${l.runs} | ${l.check.startsWith('ok') ? 'ok' : l.check ? 'MISMATCH' : ''} |`);
+      out.push(`| ${METHOD_LABEL[l.method]} | ${l.what} | ${l.n.toLocaleString('en-US')} | ${l.m} | ${l.median} | ${l.opsPerSec} | ${l.vsIpvsadm} | ${l.vsCeiling} | ${l.loop} | ${l.p99} | ${l.runs} | ${l.check.startsWith('ok') ? 'ok' : l.check ? 'MISMATCH' : ''} |`);
     out.push('');
   }
+  const targets = mustShow(result);
+  if (targets.length) out.push("## Issue 17's targets (the reconciler's steady state)", '', ...targets, '');
   const ex = extrasText(result);
   if (ex.length) out.push('## Other measurements', '', ...ex, '');
   if (result.notes.length) out.push('## Notes', '', ...result.notes.map((n) => `- ${n.split('\n')[0]}`), '');
@@ -200,7 +344,15 @@ export function markdown(result: BenchResult, command: string): string {
 }
 
 // ------------------------------------------------------------------ chart --
-const COLORS: Record<Method, string> = { apply: '#d62728', calls: '#ff7f0e', ipvsadm: '#1f77b4', ceiling: '#2ca02c' };
+const COLORS: Record<Method, string> = {
+  apply: '#d62728',
+  reconciler: '#9467bd',
+  'reconciler-all': '#e377c2',
+  calls: '#ff7f0e',
+  stream: '#8c564b',
+  ipvsadm: '#1f77b4',
+  ceiling: '#2ca02c',
+};
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Time against N, log-log, one panel per phase, a line per method (solid M=10, dashed M=1). */
@@ -212,9 +364,9 @@ export function chartSvg(result: BenchResult): string {
   const mt = 40;
   const cellW = pw + ml + 30;
   const cellH = ph + mt + 55;
-  const top = 110;
+  const top = 130;
   const width = cols * cellW + 20;
-  const height = top + 2 * cellH + 20;
+  const height = top + Math.ceil(PHASES.length / cols) * cellH + 20;
   const ns = uniq(result.rows.map((r) => r.n));
   const ms = uniq(result.rows.map((r) => r.m));
   const mMax = ms[ms.length - 1];
@@ -224,16 +376,23 @@ export function chartSvg(result: BenchResult): string {
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
   out.push(`<text x="${width / 2}" y="28" text-anchor="middle" font-size="18" font-weight="bold">${esc(`ipvs bench: time against N services, per method and phase${result.partial ? ' (partial run)' : ''}`)}</text>`);
   out.push(`<text x="${width / 2}" y="50" text-anchor="middle" font-size="13">${esc(`Linux ${result.kernel} in qemu (software emulation, 1 vCPU), node ${result.node}, ${result.date.slice(0, 10)}; median of runs; fresh network namespace per run; log-log`)}</text>`);
-  // Legend.
+  // Legend, in rows that fit the width.
   let lx = 40;
-  const ly = 80;
+  let ly = 76;
+  const room = (w: number) => {
+    if (lx + w <= width - 20) return;
+    lx = 40;
+    ly += 22;
+  };
   for (const method of METHODS) {
     if (!result.rows.some((r) => r.method === method)) continue;
+    room(56 + METHOD_LABEL[method].length * 7.2);
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 30}" y2="${ly}" stroke="${COLORS[method]}" stroke-width="2.5"/><circle cx="${lx + 15}" cy="${ly}" r="3.5" fill="${COLORS[method]}"/>`);
     out.push(`<text x="${lx + 36}" y="${ly + 4}">${esc(METHOD_LABEL[method])}</text>`);
     lx += 56 + METHOD_LABEL[method].length * 7.2;
   }
   for (const m of ms) {
+    room(230);
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 30}" y2="${ly}" stroke="#444" stroke-width="2" stroke-dasharray="${dash(m)}"/>`);
     out.push(`<text x="${lx + 36}" y="${ly + 4}">M = ${m} destination${m === 1 ? '' : 's'} per service</text>`);
     lx += 230;

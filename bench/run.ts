@@ -14,10 +14,16 @@
 //   npm run bench -- --chart-only  redraw chart.svg and results.md from results.json
 //   npm run bench -- --from-log F  rebuild them from a saved VM output (e.g. of a
 //                                  run that was stopped early: marked partial)
+//   --name NAME                    write bench/results.NAME.{json,md} and
+//                                  bench/chart.NAME.svg instead (a run of some
+//                                  sizes or methods only, kept beside the full run's)
 // Options: --n 1000,10000  --m 1,10  --runs R (or per N: 1000:5,10000:3,20000:1;
-//   default 3 at 1,000 and 1 from 10,000 on)  --methods ceiling,ipvsadm,apply,calls
-//   --calls-limit S (the one-await-per-call method runs only where its create
-//   phase is estimated below S seconds from the rate measured so far; default 120)  --kernel 6.1|6.12
+//   default 3 at 1,000 and 1 from 10,000 on)
+//   --methods ceiling,ipvsadm,apply,reconciler,reconciler-all,calls
+//   --calls-limit S (the one-await-per-call method creates the table itself
+//   only where that is estimated below S seconds from the rate measured so
+//   far, else the ceiling makes it and its other phases are timed; default 120)  --kernel 6.1|6.12
+//   --min-interval MS (the reconciler's minInterval; default 0, its own)
 //   --mem MB (default 8192)  --timeout S (default 10800)  --log FILE (default
 //   bench/bench.log, or bench/bench.quick.log: the VM's whole output).
 //
@@ -51,11 +57,15 @@ function opt(name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 const quick = flag('quick') || process.env.BENCH_QUICK === '1';
-const suffix = quick ? '.quick' : '';
+const name = opt('name');
+if (name !== undefined && !/^[A-Za-z0-9_-]+$/.test(name)) throw new RangeError(`Expected letters, digits, - or _ for --name but received ${JSON.stringify(name)}`);
+const suffix = quick ? '.quick' : name !== undefined ? `.${name}` : '';
 const resultsPath = join(BENCH, `results${suffix}.json`);
 const mdPath = join(BENCH, `results${suffix}.md`);
 const chartPath = join(BENCH, `chart${suffix}.svg`);
-const command = `npm run bench${quick ? ' -- --quick' : ''}`;
+/** How to run it again: the options given, less those that only redraw. */
+const rerun = argv.filter((a, i) => !['--from-log', '--chart-only', '--force'].includes(a) && argv[i - 1] !== '--from-log' && a !== '--log' && argv[i - 1] !== '--log');
+const command = `npm run bench${rerun.length ? ` -- ${rerun.join(' ')}` : ''}`;
 
 function writeOutputs(result: BenchResult): void {
   writeFileSync(resultsPath, JSON.stringify(result, null, 1) + '\n');
@@ -117,7 +127,7 @@ async function main(): Promise<void> {
 
   const guestArgs = [join(ROOT, 'dist', 'bench', 'guest.js'), '--ceiling', ceiling];
   if (quick) guestArgs.push('--quick');
-  for (const name of ['n', 'm', 'runs', 'methods', 'calls-limit']) {
+  for (const name of ['n', 'm', 'runs', 'methods', 'calls-limit', 'min-interval']) {
     const v = opt(name);
     if (v !== undefined) guestArgs.push(`--${name}`, v);
   }
