@@ -13,7 +13,7 @@ import * as net from 'net';
 import type { IpvsHandle } from '../index';
 import { checkTarget, HealthKeeper, HealthMetrics, splitHealth, startRun, type HealthEvent, type HealthService, type NotifyEvent, type ProbeResult, type QuorumEvent, type WeightChange } from '../health';
 import { toServiceKey } from '../convert';
-import { CliError, withHandle, type Context } from './context';
+import { CliError, untilStopped, withHandle, type Context } from './context';
 import { readApplyDocument } from './document';
 import { parseFlags } from './flags';
 
@@ -166,15 +166,7 @@ async function keep(ctx: Context, handle: IpvsHandle, desired: Parameters<typeof
         (server ? `; metrics at http://${endpoint(options.metrics!.address, (server.address() as net.AddressInfo).port)}/metrics` : '') +
         `${ctx.netns ? ` (network namespace ${ctx.netns})` : ''}\n`,
     );
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      const stop = (s: NodeJS.Signals) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve(s);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const signal = await untilStopped();
     await keeper.stop();
     ctx.io.out(`ipvs check: stopped (${signal}); the table is left as it is\n`);
     return 0;

@@ -61,3 +61,16 @@ export async function withHandle<T>(ctx: Context, body: (handle: IpvsHandle) => 
     await handle.close();
   }
 }
+
+/** Resolves with the signal when SIGINT or SIGTERM arrives (the long-running commands' way to stop cleanly). */
+export function untilStopped(): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

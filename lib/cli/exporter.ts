@@ -6,7 +6,7 @@ import * as http from 'http';
 import * as net from 'net';
 import type { IpvsHandle } from '../index';
 import { IpvsMetrics } from '../metrics/collector';
-import { CliError, withHandle, type Context } from './context';
+import { CliError, untilStopped, withHandle, type Context } from './context';
 import { parseFlags } from './flags';
 
 /**
@@ -125,15 +125,7 @@ export async function runExporter(ctx: Context, args: string[]): Promise<number>
     }
     const { address, port } = server.address() as net.AddressInfo;
     ctx.io.out(`ipvs exporter: serving http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics${ctx.netns ? ` (network namespace ${ctx.netns})` : ''}\n`);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      const stop = (s: NodeJS.Signals) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve(s);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const signal = await untilStopped();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     log(`ipvs exporter: stopped (${signal})`);
