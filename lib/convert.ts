@@ -296,9 +296,22 @@ function destinationRuleError(rule: DestinationRule, name: Name, d: RawDestinati
 export function kernelBreaks(broken: BrokenRule, have: RawServiceEntry | undefined): boolean {
   if (have === undefined) return false;
   if (broken.destination === undefined) return serviceRuleBroken(have) === broken.rule;
-  const d = broken.destination;
-  const hd = have.destinations?.find((x) => x.port === d.port && x.address === d.address);
+  const hd = destinationIn(have, broken.destination);
   return hd !== undefined && destinationRuleBroken(hd, have) === broken.rule;
+}
+
+/**
+ * Accepts each broken rule the table's own object breaks too (it describes
+ * what is there), and throws the first other one: a caller may not ask for
+ * such an object, but may keep one the kernel holds.
+ */
+export function settleBroken(broken: Broken, lookup: (serviceId: string) => RawServiceEntry | undefined): void {
+  for (const b of broken) if (!kernelBreaks(b, lookup(b.service.id))) throw b.error;
+}
+
+/** The kernel's destination at an address and port of a listed service, if any. */
+export function destinationIn(have: RawServiceEntry | null | undefined, d: { address: string; port: number }): RawDestinationEntry | undefined {
+  return have?.destinations?.find((x) => x.port === d.port && x.address === d.address);
 }
 
 // --- From the kernel's own entries (never refused) ------------------------------------

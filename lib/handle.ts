@@ -17,7 +17,7 @@ import {
   DESTINATION_FIELDS,
   mergeSettings,
   SERVICE_SETTING_FIELDS,
-  serviceRuleBroken,
+  settleBroken,
   toDaemon,
   toDestination,
   toDestinationKey,
@@ -44,7 +44,7 @@ import type {
   SyncState,
   Timeouts,
 } from './types';
-import { describe, expectBoolean, expectInteger, fields } from './validate';
+import { expectBoolean, expectInteger, fields } from './validate';
 
 /** What list() takes. */
 const LIST_FIELDS = new Set(['stats']);
@@ -151,7 +151,7 @@ export class KernelHandle {
       // A rule the service already breaks in the kernel (made by another tool) is not the edit's doing.
       const broken: Broken = [];
       const s = toService(mergeSettings({ ...serviceSpecOf(current) }, c), 'changes', broken);
-      for (const b of broken) if (b.rule !== serviceRuleBroken(current)) throw b.error;
+      settleBroken(broken, () => current);
       Object.assign(call, this.describeCall('editService', k, s.raw));
       const [o] = await this.queue.send([{ command: Command.IPVS_CMD_SET_SERVICE, service: s.raw }]);
       return o;

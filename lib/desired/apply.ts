@@ -2,14 +2,14 @@
 // as one packed batch in a safe order (see plan.ts); batch(): sends the
 // operations of a plan. Both run as one job in the handle's call order and
 // report every operation (see run.ts).
-import { toDestination, toDestinationKey, toService, toServiceKey, type Broken } from '../convert';
+import { settleBroken, toDestination, toDestinationKey, toService, toServiceKey, type Broken } from '../convert';
 import type { PlanAccess } from '../handle';
 import { mapSliced } from '../slices';
 import type { DesiredService, DestinationSpec } from '../types';
 import { describe, expectObject, expectOneOf } from '../validate';
 import type { DrainClock } from './drain-clock';
 import { ApplyOptions, ApplyResult, BatchOptions, BatchResult, ChangeResult, NO_CHANGES, Operation, Planned } from './operations';
-import { byServiceId, checkDesired, checkOptions, diff, operationsOf, settleBroken } from './plan';
+import { byServiceId, checkDesired, checkOptions, diff, operationsOf } from './plan';
 import { fillPrior, readServices, runPlan } from './run';
 
 /**

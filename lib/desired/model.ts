@@ -4,7 +4,8 @@
 // side of the diff, so a change costs a diff of the services it touches, not
 // a read of the table.
 import { addon, type RawDestinationEntry, type RawServiceEntry } from '../addon';
-import { destinationOfEntry, type CheckedDestination, type CheckedKey, type CheckedService } from '../convert';
+import { FAMILY_NUMBER, FORWARDING_NUMBER } from '../constants';
+import { destinationOfEntry, type CheckedDestination, type CheckedService } from '../convert';
 import { fingerprint } from '../fingerprint';
 import { Slicer } from '../slices';
 import type { ChangeResult } from './operations';
@@ -21,7 +22,7 @@ function destinationEntry(d: CheckedDestination, known?: RawDestinationEntry): R
     upperThreshold: d.upperThreshold,
     lowerThreshold: d.lowerThreshold,
     // As the listing gives it: tunnel settings for tunnel forwarding only.
-    tunnel: d.forwarding === 2 ? { type: d.tunnelType ?? 0, port: d.tunnelPort ?? 0, flags: d.tunnelFlags ?? 0 } : null,
+    tunnel: d.forwarding === FORWARDING_NUMBER.tunnel ? { type: d.tunnelType ?? 0, port: d.tunnelPort ?? 0, flags: d.tunnelFlags ?? 0 } : null,
     activeConnections: known?.activeConnections ?? 0,
     inactiveConnections: known?.inactiveConnections ?? 0,
     persistentConnections: known?.persistentConnections ?? 0,
@@ -34,7 +35,7 @@ function serviceEntry(s: CheckedService, destinations: RawDestinationEntry[]): R
   return {
     family: r.family,
     protocol: r.protocol ?? 0,
-    address: r.fwmark ? (r.family === 10 ? '::' : '0.0.0.0') : r.address ?? '',
+    address: r.fwmark ? (r.family === FAMILY_NUMBER.ipv6 ? '::' : '0.0.0.0') : r.address ?? '',
     port: r.port ?? 0,
     fwmark: r.fwmark ?? 0,
     scheduler: r.scheduler,
@@ -138,5 +139,3 @@ export class TableModel {
   }
 }
 
-/** The key of a service known by its checked form. */
-export type ServiceRef = CheckedKey;

@@ -8,7 +8,7 @@
 // Settings that can change in place change with one SET; only a new identity
 // is a delete + add (the kernel's destination trash makes re-adds costly).
 import type { RawDestinationEntry, RawServiceEntry } from '../addon';
-import { Broken, CheckedDestination, CheckedService, destinationId, destinationOfEntry, kernelBreaks, serviceId, serviceOfEntry, toDestination, toService } from '../convert';
+import { Broken, CheckedDestination, CheckedService, destinationId, destinationOfEntry, serviceId, serviceOfEntry, toDestination, toService } from '../convert';
 import { IpvsError, TOO_MANY_DELETES } from '../errors';
 import type { PlanAccess } from '../handle';
 import { destinationSettings, serviceSpecOf } from '../listing';
@@ -16,7 +16,7 @@ import { forEachSliced, Slicer } from '../slices';
 import type { DesiredService, DestinationSpec, ServiceSpec } from '../types';
 import { describe, expectInteger, expectObject, expectOneOf, refuseHidden, refuseUnknown } from '../validate';
 import { DrainClock } from './drain-clock';
-import type { ApplyOptions, ApplyResult, Operation, PrunedService } from './operations';
+import type { ApplyResult, Operation, PrunedService } from './operations';
 import { Planned } from './operations';
 import { destinationDiffers, serviceDiffers } from './run';
 
@@ -157,15 +157,6 @@ export async function checkDesired(access: PlanAccess, desired: readonly Desired
     if (slicer.due()) await slicer.pause();
   }
   return into;
-}
-
-/**
- * Accepts each broken rule the table's own object breaks too (it describes
- * what is there), and throws the first other one: a caller may not ask for
- * such an object, but may keep one the kernel holds.
- */
-export function settleBroken(broken: Broken, lookup: (serviceId: string) => RawServiceEntry | undefined): void {
-  for (const b of broken) if (!kernelBreaks(b, lookup(b.service.id))) throw b.error;
 }
 
 // --- The diff ---------------------------------------------------------------------------------

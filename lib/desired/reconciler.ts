@@ -10,7 +10,7 @@
 // It never changes, deletes or reports what it does not own.
 import { EventEmitter } from 'events';
 import type { RawServiceEntry } from '../addon';
-import { CheckedDestination, CheckedKey, destinationOfEntry, serviceId, toDestinationKey, toServiceKey } from '../convert';
+import { CheckedDestination, CheckedKey, destinationIn, destinationOfEntry, serviceId, settleBroken, toDestinationKey, toServiceKey } from '../convert';
 
 type ServiceKeyRaw = CheckedKey['key'];
 import type { PlanAccess } from '../handle';
@@ -20,7 +20,7 @@ import { describe, expectInteger, expectObject, refuseUnknown } from '../validat
 import { DrainClock } from './drain-clock';
 import { TableModel } from './model';
 import { ApplyOptions, ApplyResult, ChangeResult, NO_CHANGES, Operation, PrunedService } from './operations';
-import { CheckedDesired, checkOptions, checkService, CheckedOptions, diff, operationsOf, settleBroken, Wanted } from './plan';
+import { CheckedDesired, checkOptions, checkService, CheckedOptions, diff, operationsOf, Wanted } from './plan';
 import { mapSliced, Slicer } from '../slices';
 import { destinationDiffers, runPlan, serviceDiffers } from './run';
 import { Command } from '../constants';
@@ -612,12 +612,12 @@ function compareEntries(have: RawServiceEntry, entry: RawServiceEntry, drift: Dr
   const kernel = entry.destinations ?? [];
   const model = have.destinations ?? [];
   for (const hd of model) {
-    const kd = kernel.find((x) => x.port === hd.port && x.address === hd.address);
+    const kd = destinationIn(entry, hd);
     if (kd === undefined) drift.push({ kind: 'destinationMissing', service, destination: destinationSettings(hd) });
     else if (destinationDiffers(destinationOfEntry(hd), kd)) drift.push({ kind: 'destinationChanged', service, destination: destinationSettings(kd) });
   }
   for (const kd of kernel)
-    if (!model.some((x) => x.port === kd.port && x.address === kd.address)) drift.push({ kind: 'destinationAdded', service, destination: destinationSettings(kd) });
+    if (destinationIn(have, kd) === undefined) drift.push({ kind: 'destinationAdded', service, destination: destinationSettings(kd) });
 }
 
 function joinResults(a: ReconcileResult, b: ReconcileResult): ReconcileResult {

@@ -3,6 +3,7 @@
 // before it. Used by apply(), batch() and the reconciler alike.
 import type { RawDestination, RawDestinationEntry, RawFailure, RawRequest, RawService, RawServiceEntry } from '../addon';
 import { Errno, FORWARDING_NUMBER, ServiceFlag } from '../constants';
+import { destinationIn, serviceId } from '../convert';
 import { errnoName, failureError } from '../errors';
 import type { PlanAccess } from '../handle';
 import { Outcome } from '../queue';
@@ -31,11 +32,6 @@ export function destinationDiffers(want: RawDestination, have: RawDestinationEnt
   if (want.forwarding !== FORWARDING_NUMBER.tunnel) return false;
   const t = have.tunnel;
   return (want.tunnelType ?? 0) !== (t?.type ?? 0) || (want.tunnelPort ?? 0) !== (t?.port ?? 0) || (want.tunnelFlags ?? 0) !== (t?.flags ?? 0);
-}
-
-/** The kernel's destination at the planned one's address and port in `have`, if any. */
-export function destinationIn(have: RawServiceEntry | null | undefined, d: { address: string; port: number }): RawDestinationEntry | undefined {
-  return have?.destinations?.find((x) => x.port === d.port && x.address === d.address);
 }
 
 // --- Outcomes -------------------------------------------------------------------------
@@ -133,8 +129,8 @@ export async function readServices(access: PlanAccess, plan: readonly Planned[])
   const out = new Map<string, RawServiceEntry>();
   if (wanted.size > READ_ONE_BY_ONE) {
     for (const entry of await access.readTable()) {
-      const id = serviceIdOfEntry(entry, wanted);
-      if (id !== undefined) out.set(id, entry);
+      const id = serviceId(entry);
+      if (wanted.has(id)) out.set(id, entry);
     }
     return out;
   }
@@ -143,11 +139,6 @@ export async function readServices(access: PlanAccess, plan: readonly Planned[])
     if (entry !== null) out.set(id, entry);
   }
   return out;
-}
-
-function serviceIdOfEntry(entry: RawServiceEntry, wanted: Map<string, Planned>): string | undefined {
-  const id = entry.fwmark ? `fwmark ${entry.fwmark} ${entry.family}` : `${entry.protocol} ${entry.address} ${entry.port}`;
-  return wanted.has(id) ? id : undefined;
 }
 
 /**
