@@ -10,22 +10,8 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { addon } from '../../lib/addon';
-import type { Io } from '../../lib/cli/context';
-import { main } from '../../lib/cli/main';
+import { ipvs } from './cli-run';
 import { assertSandbox, ipvsadm, resetTable, sh } from './helpers';
-
-async function ipvs(args: string[], stdin = ''): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    stdin: async () => stdin,
-    readFile: (p) => fs.promises.readFile(p, 'utf8'),
-  };
-  const status = await main(args, io);
-  return { status, out, err };
-}
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'ipvs.js');
 

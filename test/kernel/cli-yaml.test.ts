@@ -6,22 +6,8 @@ import assert from 'assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Io } from '../../lib/cli/context';
-import { main } from '../../lib/cli/main';
+import { ipvs } from './cli-run';
 import { assertSandbox, ipvsadm, resetTable } from './helpers';
-
-async function ipvs(args: string[]): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    stdin: async () => '',
-    readFile: (p) => fs.promises.readFile(p, 'utf8'),
-  };
-  const status = await main(args, io);
-  return { status, out, err };
-}
 
 const TABLE_YAML = `# a load balancer, as YAML
 - protocol: tcp

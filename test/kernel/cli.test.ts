@@ -9,23 +9,8 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../lib/cli/main';
-import type { Io } from '../../lib/cli/context';
+import { ipvs } from './cli-run';
 import { assertSandbox, ipvsadm, resetTable, sh } from './helpers';
-
-/** Runs `ipvs ARGS` in-process; returns its exit status and output. */
-async function ipvs(args: string[], stdin = ''): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    stdin: async () => stdin,
-    readFile: (p) => fs.promises.readFile(p, 'utf8'),
-  };
-  const status = await main(args, io);
-  return { status, out, err };
-}
 
 /** ipvsadm ARGS with its exit status and both outputs. */
 function ipvsadmRun(args: string[], input = ''): { status: number; out: string; err: string } {
