@@ -200,7 +200,6 @@ export class KernelHandle {
     const stats = expectBoolean(o.stats, 'options.stats', true);
     const batchSize = o.batchSize === undefined ? 256 : expectInteger(o.batchSize, 'options.batchSize', 1, 65536);
     const call = { operation: 'services', object: '' };
-    this.ensureOpen(call);
     const cursor = await this.job(call, async () => this.native.listCursor({ destinations: true, stats, batchSize }));
     const next = () => this.job(call, async () => cursor.next());
     try {
