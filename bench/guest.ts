@@ -37,6 +37,10 @@
 // return, in a fresh process
 // and the end state is checked against `ipvsadm -Sn` after create, after
 // one-change (which includes churn) and after delete.
+// Before the first run of 'reconciler' and of 'calls', once per process, a
+// warm-up runs the same kinds of changes by key on a table of its own in a
+// scratch namespace, untimed (see warmUp()): a controller's steady state runs
+// warm code; its first round is kept as the cold figure.
 //
 // Methods: 'apply' (handle.apply(), when the library has it), 'reconciler'
 // and 'reconciler-all' (handle.reconciler(), above), 'calls' (the library,
@@ -679,6 +683,89 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
   }
 }
 
+// ----------------------------------------------------------------- warm-up --
+/**
+ * A controller's steady state runs warm code: its change-by-key path has run
+ * thousands of times before. A fresh bench process has not, and under
+ * software emulation V8's first few thousand calls of a path (interpreted,
+ * then compiled on the one vCPU) cost several times what they cost later. So,
+ * once per process and before the first timed run of each JavaScript method,
+ * the same kinds of changes run, untimed, on a table of their own in a
+ * scratch namespace (never the measured one): drains, adds and reweights by
+ * key (the reconciler), or the same as awaited calls (calls). The first
+ * round's time is kept as the cold figure ('warm-up' in the results' extras).
+ * ipvsadm and the ceiling are C: nothing to warm.
+ */
+const WARM_SERVICES = 400;
+const WARM_DESTINATIONS = 10;
+const WARM_ROUNDS = 6;
+const warmed = new Set<Method>();
+
+/** Round r's changes to service i: even rounds drain the last destination, add one, reweight the first; odd rounds undo them. */
+function warmChanges(i: number, r: number): Array<{ kind: 'drain' | 'set'; dest: Dest }> {
+  const last = { address: destAddress(i, WARM_DESTINATIONS - 1), port: DEST_PORT, weight: 1 };
+  const extra = { address: destAddress(i, WARM_DESTINATIONS), port: DEST_PORT, weight: 1 };
+  const first = { address: destAddress(i, 0), port: DEST_PORT, weight: r % 2 === 0 ? 2 : 1 };
+  return r % 2 === 0
+    ? [{ kind: 'drain', dest: last }, { kind: 'set', dest: extra }, { kind: 'set', dest: first }]
+    : [{ kind: 'set', dest: last }, { kind: 'drain', dest: extra }, { kind: 'set', dest: first }];
+}
+
+async function warmUp(method: Method): Promise<void> {
+  if (warmed.has(method) || (method !== 'reconciler' && method !== 'calls')) return;
+  warmed.add(method);
+  const ns = newNamespace();
+  const base = baseTable(WARM_SERVICES, WARM_DESTINATIONS);
+  const rounds: number[] = [];
+  try {
+    const handle = await ipvs.open({ netns: ns });
+    try {
+      if (method === 'reconciler') {
+        const r = await handle.reconciler({ owns: ownsBench, ...RECONCILER_OPTIONS });
+        try {
+          await r.setDesired(desiredOf(base, false) as ipvs.DesiredService[]);
+          for (let round = 0; round < WARM_ROUNDS; round++) {
+            const t0 = performance.now();
+            const pending: Promise<ipvs.ReconcileResult>[] = [];
+            for (let i = 0; i < base.length; i++)
+              for (const c of warmChanges(i, round)) {
+                const k = key(base[i]);
+                pending.push(c.kind === 'drain' ? r.deleteDestination(k, c.dest) : r.setDestination(k, { ...c.dest, forwarding: 'masq' }));
+              }
+            settled(await Promise.all(pending), 'warm-up');
+            rounds.push(performance.now() - t0);
+          }
+        } finally {
+          await r.close();
+        }
+      } else {
+        for (const s of base) {
+          await handle.addService({ ...key(s), scheduler: 'rr' });
+          for (const d of s.dests) await handle.addDestination(key(s), { ...d, forwarding: 'masq' });
+        }
+        for (let round = 0; round < WARM_ROUNDS / 2; round++) {
+          const t0 = performance.now();
+          for (let i = 0; i < base.length; i++)
+            for (const c of warmChanges(i, round)) {
+              const d = { ...c.dest, forwarding: 'masq' as const, weight: c.kind === 'drain' ? 0 : c.dest.weight };
+              // The extra destination is added on the first round, edited after.
+              if (round === 0 && c.dest.address === destAddress(i, WARM_DESTINATIONS)) await handle.addDestination(key(base[i]), d);
+              else await handle.editDestination(key(base[i]), d);
+            }
+          rounds.push(performance.now() - t0);
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await deleteNamespace(ns);
+  }
+  const changes = WARM_SERVICES * 3;
+  extras[`warm-up:${method}`] = { changesPerRound: changes, roundsMs: rounds.map((x) => Math.round(x)) };
+  log(`warm-up ${method}: ${rounds.length} rounds of ${changes} changes by key, ${rounds.map((x) => x.toFixed(0)).join(' / ')} ms (the first is the cold figure)`);
+}
+
 async function runReconcilerAll(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
   createByCeiling(c, ns);
   checks.adopt = check(ns, c.base);
@@ -781,6 +868,7 @@ async function main(): Promise<void> {
           const out: PhaseSamples = {};
           const checks: Checks = {};
           try {
+            await warmUp(method);
             if (method === 'ceiling') await runCeiling(c, ns, out, checks, probes);
             else if (method === 'ipvsadm') await runIpvsadm(c, ns, out, checks);
             else if (method === 'apply') await runApply(c, ns, out, checks);

@@ -4,6 +4,7 @@
 // the phase only), summarized as self time per function and per file.
 //
 //   npm run build && scripts/sandbox --mem 8192 -- node --expose-gc dist/bench/profile-reconciler.js [services] [destinations]
+//   (IPVS_PROFILE=0 in the environment: times only, no profiler)
 //
 // In the VM: a fresh network namespace, the table (default 20,000 x 10) made
 // by a reconciler that owns a predicate (setDesired; not profiled), then
@@ -60,14 +61,20 @@ function summary(profile: Profile, count: number): string[] {
   return ['  by function (self):', ...top(fn), '  by file (self):', ...top(file)];
 }
 
+/** IPVS_PROFILE=0: the phases timed only (the profiler slows what it samples). */
+const PROFILE = process.env.IPVS_PROFILE !== '0';
+
 async function profiled(session: Session, name: string, body: () => Promise<unknown>): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
-  await post(session, 'Profiler.start');
+  if (PROFILE) await post(session, 'Profiler.start');
   const t0 = performance.now();
+  const cpu = process.cpuUsage();
   await body();
   const ms = performance.now() - t0;
+  const used = process.cpuUsage(cpu);
+  console.log(`${name}: ${ms.toFixed(0)} ms (this process's CPU ${((used.user + used.system) / 1000).toFixed(0)} ms)`);
+  if (!PROFILE) return;
   const { profile } = await post<{ profile: Profile }>(session, 'Profiler.stop');
-  console.log(`${name}: ${ms.toFixed(0)} ms`);
   for (const line of summary(profile, 12)) console.log(line);
 }
 

@@ -7,7 +7,7 @@ import type { RawDestinationEntry, RawListing, RawServiceEntry } from './addon';
 import { byNumber, FAMILY_NUMBER, FORWARDING_NUMBER, PROTOCOL_NUMBER, TUNNEL_FLAG, TUNNEL_NUMBER } from './constants';
 import { serviceSettings } from './convert';
 import { Slicer } from './slices';
-import type { Destination, DestinationSpec, Service, ServiceEntry, ServiceSpec, Stats } from './types';
+import type { Destination, DestinationSpec, Service, ServiceEntry, ServiceSpec, ServiceKey, Stats } from './types';
 
 const PROTOCOL_NAME = byNumber(PROTOCOL_NUMBER);
 const FORWARDING_NAME = byNumber(FORWARDING_NUMBER);
@@ -108,6 +108,12 @@ export function destinationSettings(d: RawDestinationEntry): DestinationSpec {
   // As in toPublicDestination: the addon gives tunnel settings for tunnel forwarding only.
   if (d.tunnel !== null) spec.tunnel = publicTunnel(d.tunnel);
   return spec;
+}
+
+/** A listed service's key alone, in the public shape. */
+export function serviceKeyOf(s: RawServiceEntry): ServiceKey {
+  if (s.fwmark) return { fwmark: s.fwmark, family: familyName(s.family) };
+  return { protocol: PROTOCOL_NAME.get(s.protocol) ?? 'tcp', address: s.address, port: s.port };
 }
 
 /** A listed service's key and settings in the public shape (a spec that recreates it). */

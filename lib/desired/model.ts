@@ -3,7 +3,7 @@
 // changed since by the reconciler's own applied writes. It is the "current"
 // side of the diff, so a change costs a diff of the services it touches, not
 // a read of the table.
-import { addon, type RawDestinationEntry, type RawServiceEntry } from '../addon';
+import { addon, type RawDestination, type RawDestinationEntry, type RawServiceEntry } from '../addon';
 import { FAMILY_NUMBER, FORWARDING_NUMBER } from '../constants';
 import { destinationOfEntry, type CheckedDestination, type CheckedService } from '../convert';
 import { fingerprint } from '../fingerprint';
@@ -48,6 +48,18 @@ function serviceEntry(s: CheckedService, destinations: RawDestinationEntry[]): R
   };
 }
 
+/**
+ * A service's destinations as fingerprint() reads them: the entries
+ * themselves, but tunnel ones (the only fields fingerprint() reads that an
+ * entry names otherwise: its tunnel settings), which are converted.
+ */
+function destinationsOf(entry: RawServiceEntry): RawDestination[] {
+  const list = entry.destinations ?? [];
+  let tunnels = false;
+  for (let i = 0; i < list.length; i++) if (list[i].forwarding === FORWARDING_NUMBER.tunnel) tunnels = true;
+  return tunnels ? list.map(destinationOfEntry) : (list as readonly unknown[] as RawDestination[]);
+}
+
 function indexOf(list: RawDestinationEntry[], d: { address: string; port: number }): number {
   for (let i = 0; i < list.length; i++) if (list[i].port === d.port && list[i].address === d.address) return i;
   return -1;
@@ -79,7 +91,7 @@ export class TableModel {
   private touch(id: string): void {
     const entry = this.services.get(id);
     if (entry === undefined) this.fingerprints.delete(id);
-    else this.fingerprints.set(id, fingerprint(entry, (entry.destinations ?? []).map(destinationOfEntry)));
+    else this.fingerprints.set(id, fingerprint(entry, destinationsOf(entry)));
   }
 
   /**

@@ -77,13 +77,27 @@ export function checkOptions(value: unknown, apply: boolean): CheckedOptions {
 
 // --- The desired state, checked ----------------------------------------------------------
 
+/**
+ * Services with more destinations than this find one by id in a map; fewer,
+ * by a scan (cheaper than making and hashing an id string per lookup).
+ */
+export const SCAN_LIMIT = 32;
+
+/** Where each destination id is, for a service with more than SCAN_LIMIT destinations (else null: found by a scan). */
+export function destinationIndex(checked: readonly CheckedDestination[]): Map<string, number> | null {
+  if (checked.length <= SCAN_LIMIT) return null;
+  const ids = new Map<string, number>();
+  for (let j = 0; j < checked.length; j++) ids.set(checked[j].id, j);
+  return ids;
+}
+
 /** A desired service, checked: its destinations in the order given, and where each id is. */
 export interface Wanted {
   spec: ServiceSpec;
   s: CheckedService;
   specs: DestinationSpec[];
   checked: CheckedDestination[];
-  /** Where each destination id is, for services with many destinations (null: few, found by a scan). */
+  /** Where each destination id is (destinationIndex()). */
   ids: Map<string, number> | null;
 }
 
@@ -132,7 +146,7 @@ export function checkService(access: PlanAccess, value: unknown, name: string, i
   const specs: DestinationSpec[] = list ?? [];
   const checked: CheckedDestination[] = new Array(specs.length);
   // A map per service only where a scan would cost more (most services have a handful).
-  const ids = specs.length > 8 ? new Map<string, number>() : null;
+  const ids = specs.length > SCAN_LIMIT ? new Map<string, number>() : null;
   for (let j = 0; j < specs.length; j++) {
     path.j = j;
     const d = toDestination(specs[j], s, path, into.broken);

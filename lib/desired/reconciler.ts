@@ -10,18 +10,18 @@
 // It never changes, deletes or reports what it does not own.
 import { EventEmitter } from 'events';
 import type { RawServiceEntry } from '../addon';
-import { CheckedDestination, CheckedKey, destinationIn, destinationOfEntry, serviceId, settleBroken, toDestinationKey, toServiceKey } from '../convert';
+import { Broken, CheckedDestination, CheckedKey, destinationId, destinationIn, destinationOfEntry, serviceId, serviceOfEntry, settleBroken, toDestination, toDestinationKey, toServiceKey } from '../convert';
 
 type ServiceKeyRaw = CheckedKey['key'];
 import type { PlanAccess } from '../handle';
-import { serviceSpecOf, destinationSettings } from '../listing';
+import { serviceKeyOf, serviceSpecOf, destinationSettings } from '../listing';
 import type { DesiredService, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
 import { describe, expectInteger, expectObject, refuseUnknown } from '../validate';
 import { DrainClock } from './drain-clock';
 import { TableModel } from './model';
-import { ApplyOptions, ApplyResult, ChangeResult, NO_CHANGES, Operation, PrunedService } from './operations';
-import { CheckedDesired, checkOptions, checkService, CheckedOptions, diff, operationsOf, Wanted } from './plan';
-import { mapSliced, Slicer } from '../slices';
+import { ApplyOptions, ApplyResult, ChangeResult, ChangeStatus, NO_CHANGES, Operation, Planned, PrunedService } from './operations';
+import { CheckedDesired, checkOptions, checkService, CheckedOptions, destinationIndex, diff, operationsOf, Plan, SCAN_LIMIT, Wanted } from './plan';
+import { forEachSliced, mapSliced, Slicer } from '../slices';
 import { destinationDiffers, runPlan, serviceDiffers } from './run';
 import { Command } from '../constants';
 import { failureError, IpvsError, TOO_MANY_DELETES } from '../errors';
@@ -102,6 +102,13 @@ export interface ReconcilerCounters {
 const OPTIONS = new Set(['owns', 'minInterval', 'maxDelay', 'verifyInterval', 'drainPoll', 'drain', 'maxDeletes', 'onError', 'dryRun']);
 
 const EMPTY_RESULT = (): ReconcileResult => ({ plan: [], changes: [], counts: { ...NO_CHANGES }, draining: [] });
+
+/** What a send did, and the services it left unsure (read back at once) or refused (read back before the next send). */
+interface Sent {
+  result: ReconcileResult;
+  unsure: Map<string, ServiceKeyRaw>;
+  refused: Map<string, ServiceKeyRaw>;
+}
 
 interface Waiter {
   resolve: (result: ReconcileResult) => void;
@@ -236,42 +243,104 @@ export class Reconciler extends EventEmitter {
     });
   }
 
-  /** One destination of a service in the desired state added or changed (the service must be in it). */
+  /**
+   * One destination of a service in the desired state added or changed (the
+   * service must be in it). Checks that destination alone: a change costs
+   * the same whatever the service's size.
+   */
   setDestination(key: ServiceKey, destination: DestinationSpec): Promise<ReconcileResult> {
-    return this.take(() =>
-      this.changeDestinations(key, destination, (list, at) => {
-        if (at >= 0) list[at] = destination;
-        else list.push(destination);
-      }),
-    );
+    return this.take(() => {
+      const w = this.wantedOf(key);
+      const into: Broken = [];
+      const d = toDestination(destination, w.s, 'destination', into);
+      if (d.family !== w.s.raw.family || d.tunnelType || d.tunnelFlags) this.access.requireFeatures(d, w.s, this.access.describeCall('apply', w.s, undefined, d.name));
+      this.replaceBroken(w.s.id, d, into);
+      const at = destinationAt(w, d.address, d.port);
+      const specs = w.specs.slice();
+      if (at >= 0 && sameDestination(w.checked[at], d)) {
+        // The same settings: the spec is kept (what operations report), nothing to send.
+        specs[at] = destination;
+        this.desired.wanted.set(w.s.id, { ...w, specs });
+        return;
+      }
+      const checked = w.checked.slice();
+      if (at >= 0) {
+        specs[at] = destination;
+        checked[at] = d;
+      } else {
+        specs.push(destination);
+        checked.push(d);
+      }
+      this.putWanted(w, specs, checked, at < 0);
+    });
   }
 
   /** One destination removed from a service's desired state (drained first with the drain option). */
   deleteDestination(key: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>): Promise<ReconcileResult> {
-    return this.take(() =>
-      this.changeDestinations(key, destination, (list, at) => {
-        if (at >= 0) list.splice(at, 1);
-      }),
-    );
+    return this.take(() => {
+      const w = this.wantedOf(key);
+      const d = toDestinationKey(destination, w.s);
+      const at = destinationAt(w, d.address, d.port);
+      if (at < 0) return;
+      this.replaceBroken(w.s.id, d, []);
+      const specs = w.specs.slice();
+      const checked = w.checked.slice();
+      specs.splice(at, 1);
+      checked.splice(at, 1);
+      this.putWanted(w, specs, checked, true);
+    });
   }
 
-  private changeDestinations(key: ServiceKey, destination: Pick<DestinationSpec, 'address' | 'port'>, change: (list: DestinationSpec[], at: number) => void): void {
+  /** The desired state of the service at `key`; a RangeError when it has none. */
+  private wantedOf(key: ServiceKey): Wanted {
     const k = toServiceKey(key);
     const w = this.desired.wanted.get(k.id);
     if (w === undefined) throw new RangeError(`Expected a service of the desired state for key but received ${k.name} (setService it first)`);
-    const list = [...w.specs];
-    change(list, destinationOfKey(w, destination));
-    this.putService({ ...w.spec, destinations: list });
+    return w;
+  }
+
+  /** A service's destination lists replaced (new arrays: a send under way keeps the ones it diffs). */
+  private putWanted(w: Wanted, specs: DestinationSpec[], checked: CheckedDestination[], moved: boolean): void {
+    const ids = moved || (w.ids === null) !== (checked.length <= SCAN_LIMIT) ? destinationIndex(checked) : w.ids;
+    this.desired.wanted.set(w.s.id, { spec: w.spec, s: w.s, specs, checked, ids });
+    this.dirty.add(w.s.id);
+  }
+
+  /** The library rules one destination of a service breaks (none: `into` empty) replace those it broke before. */
+  private replaceBroken(id: string, d: CheckedDestination, into: Broken): void {
+    if (this.desired.broken.length === 0 && into.length === 0) return;
+    this.desired.broken = [
+      ...this.desired.broken.filter((b) => b.service.id !== id || b.destination === undefined || b.destination.address !== d.address || b.destination.port !== d.port),
+      ...into,
+    ];
   }
 
   /** Changes are taken in call order (a whole state is checked in slices), then sent with those made near them. */
   private intake: Promise<unknown> = Promise.resolve();
+  /** Changes taken but not yet run (waiting behind one that is checked in slices). */
+  private queued = 0;
 
   private take(change: () => void | Promise<void>): Promise<ReconcileResult> {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
-    const taken = this.intake.then(change);
-    this.intake = taken.catch(() => undefined);
-    return taken.then(() => this.schedule());
+    if (this.queued === 0) {
+      // Nothing ahead of it: a change by key runs now (no promise of its own), a whole state starts now.
+      let running: void | Promise<void>;
+      try {
+        running = change();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (running === undefined) return this.schedule();
+      return this.chain(running);
+    }
+    return this.chain(this.intake.then(change));
+  }
+
+  private chain(taken: Promise<void>): Promise<ReconcileResult> {
+    this.queued++;
+    const done = taken.finally(() => this.queued--);
+    this.intake = done.catch(() => undefined);
+    return done.then(() => this.schedule());
   }
 
   private requireOwned(w: Wanted, name: string): void {
@@ -336,7 +405,7 @@ export class Reconciler extends EventEmitter {
         checked.push(withWeight(d, o.weight));
       }
     }
-    const ids = checked.length > 8 ? new Map(checked.map((d, j) => [d.id, j])) : null;
+    const ids = destinationIndex(checked);
     return { spec: w.spec, s: w.s, specs, checked, ids };
   }
 
@@ -395,7 +464,11 @@ export class Reconciler extends EventEmitter {
    */
   private async round(): Promise<ReconcileResult> {
     await this.readBackNow();
-    const first = await this.sendDirty();
+    return this.settle(await this.sendDirty());
+  }
+
+  /** After a send: the services it left unsure are read back and repaired now, the refused ones before the next send. */
+  private async settle(first: Sent): Promise<ReconcileResult> {
     let result = first.result;
     if (first.unsure.size > 0) {
       for (const [id, key] of first.unsure) this.readBack.set(id, key);
@@ -419,12 +492,10 @@ export class Reconciler extends EventEmitter {
     this.readBack.clear();
   }
 
-  private async sendDirty(): Promise<{ result: ReconcileResult; unsure: Map<string, ServiceKeyRaw>; refused: Map<string, ServiceKeyRaw> }> {
-    const unsure = new Map<string, ServiceKeyRaw>();
-    const refused = new Map<string, ServiceKeyRaw>();
+  private async sendDirty(): Promise<Sent> {
     const dirty = this.dirty;
     this.dirty = new Set();
-    if (dirty.size === 0) return { result: EMPTY_RESULT(), unsure, refused };
+    if (dirty.size === 0) return { result: EMPTY_RESULT(), unsure: new Map(), refused: new Map() };
     const wanted = new Map<string, Wanted>();
     const current = new Map<string, RawServiceEntry>();
     for (const id of dirty) {
@@ -433,7 +504,7 @@ export class Reconciler extends EventEmitter {
       const have = this.model.services.get(id);
       if (have !== undefined) current.set(id, have);
     }
-    let plan: Awaited<ReturnType<typeof diff>>;
+    let plan: Plan;
     try {
       // Rules broken by desired objects are accepted where the model (the kernel) holds them so.
       settleBroken(
@@ -448,8 +519,15 @@ export class Reconciler extends EventEmitter {
       for (const id of dirty) this.held.add(id);
       throw error;
     }
-    const operations = await operationsOf(plan.planned);
     this.watchDrains(plan.draining.map((d) => toServiceKey(d.service).id));
+    return this.sendPlan(plan);
+  }
+
+  /** Sends a plan and takes what it did into the model; says which services to read back. */
+  private async sendPlan(plan: Pick<Plan, 'planned' | 'draining'>): Promise<Sent> {
+    const unsure = new Map<string, ServiceKeyRaw>();
+    const refused = new Map<string, ServiceKeyRaw>();
+    const operations = await operationsOf(plan.planned);
     if (this.opts.dryRun || plan.planned.length === 0) {
       const changes = await mapSliced(operations, (operation): ChangeResult => ({ operation, status: 'skipped' }));
       return { result: { plan: operations, changes, counts: { ...NO_CHANGES, skipped: changes.length }, draining: plan.draining }, unsure, refused };
@@ -540,42 +618,73 @@ export class Reconciler extends EventEmitter {
 
   /**
    * Deletes everything it owns, from the model (no read): one flush when it
-   * owns the whole table, else one delete per service, packed.
+   * owns the whole table, else one delete per service, packed. Its
+   * operations name each service by its key (the model's services are many,
+   * and what they held is gone).
    */
   deleteAll(): Promise<ReconcileResult> {
-    const forget = () => {
-      this.desired = { wanted: new Map(), broken: [] };
-      if (!this.settings.ownsAll) for (const id of this.model.services.keys()) this.dirty.add(id);
-    };
-    if (!this.settings.ownsAll) return this.take(forget);
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
-    const taken = this.intake.then(forget);
+    const taken = this.intake.then(() => {
+      this.desired = { wanted: new Map(), broken: [] };
+    });
     this.intake = taken.catch(() => undefined);
-    return taken.then(() => this.flushAll());
+    return taken.then(() => (this.settings.ownsAll ? this.flushAll() : this.deleteOwned()));
+  }
+
+  /** The objects the model holds (services and their destinations): what deleting them all removes. */
+  private removedByDeleteAll(): number {
+    if (this.opts.maxDeletes === Infinity) return 0;
+    let removed = 0;
+    for (const e of this.model.services.values()) removed += 1 + (e.destinations?.length ?? 0);
+    return removed;
+  }
+
+  private refuseDeleteAll(): void {
+    const removed = this.removedByDeleteAll();
+    if (removed > this.opts.maxDeletes)
+      throw new IpvsError(`deleteAll would remove ${removed} services and destinations, more than maxDeletes (${this.opts.maxDeletes}); nothing was sent`, {
+        code: TOO_MANY_DELETES, errno: 0, operation: 'deleteAll', object: '',
+      });
+  }
+
+  private deleteOwned(): Promise<ReconcileResult> {
+    return this.access.job({ operation: 'deleteAll', object: '' }, async () => {
+      // What is not trusted is read first (a lost add may have made a service the model lacks).
+      await this.readBackNow();
+      this.dirty.clear();
+      this.held.clear();
+      this.refuseDeleteAll();
+      const planned: Planned[] = [];
+      await forEachSliced([...this.model.services.values()], (e) => {
+        planned.push(new Planned({ operation: 'deleteService', service: serviceKeyOf(e) }, serviceOfEntry(e), undefined, e));
+      });
+      return this.settle(await this.sendPlan({ planned, draining: [] }));
+    });
   }
 
   private flushAll(): Promise<ReconcileResult> {
     return this.access.job({ operation: 'flush', object: '' }, async () => {
       this.dirty.clear();
-      let removed = 0;
-      for (const e of this.model.services.values()) removed += 1 + (e.destinations?.length ?? 0);
-      if (removed > this.opts.maxDeletes)
-        throw new IpvsError(`deleteAll would remove ${removed} services and destinations, more than maxDeletes (${this.opts.maxDeletes}); nothing was sent`, {
-          code: TOO_MANY_DELETES, errno: 0, operation: 'flush', object: '',
-        });
-      if (this.opts.dryRun) return EMPTY_RESULT();
-      const [outcome] = await this.access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
-      if (isFailure(outcome)) throw failureError(outcome, { operation: 'flush', object: '' });
-      const deleted: Operation[] = [...this.model.services.values()].map((e) => ({ operation: 'deleteService', service: serviceSpecOf(e) }));
-      this.model.clear();
-      this.counters.sends++;
-      this.counters.operations++;
-      return {
-        plan: deleted,
-        changes: deleted.map((operation): ChangeResult => ({ operation, status: 'applied' })),
-        counts: { ...NO_CHANGES, applied: deleted.length },
-        draining: [],
-      };
+      this.held.clear();
+      this.readBack.clear();
+      this.refuseDeleteAll();
+      const entries = [...this.model.services.values()];
+      const status: ChangeStatus = this.opts.dryRun ? 'skipped' : 'applied';
+      if (!this.opts.dryRun) {
+        const [outcome] = await this.access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
+        if (isFailure(outcome)) throw failureError(outcome, { operation: 'flush', object: '' });
+        this.model.clear();
+        this.counters.sends++;
+        this.counters.operations++;
+      }
+      const plan: Operation[] = new Array(entries.length);
+      const changes: ChangeResult[] = new Array(entries.length);
+      await forEachSliced(entries, (e, i) => {
+        const operation: Operation = { operation: 'deleteService', service: serviceKeyOf(e) };
+        plan[i] = operation;
+        changes[i] = { operation, status };
+      });
+      return { plan, changes, counts: { ...NO_CHANGES, [status]: entries.length }, draining: [] };
     });
   }
 
@@ -598,10 +707,10 @@ export class Reconciler extends EventEmitter {
   }
 }
 
-/** The index of a destination (by address and port, as checked) in a wanted service's list, or -1. */
-function destinationOfKey(w: Wanted, destination: Pick<DestinationSpec, 'address' | 'port'>): number {
-  const d = toDestinationKey(destination, w.s);
-  for (let i = 0; i < w.checked.length; i++) if (w.checked[i].address === d.address && w.checked[i].port === d.port) return i;
+/** The index of the destination at address and port (canonical) in a wanted service's list, or -1. */
+function destinationAt(w: Wanted, address: string, port: number): number {
+  if (w.ids !== null) return w.ids.get(destinationId(address, port)) ?? -1;
+  for (let i = 0; i < w.checked.length; i++) if (w.checked[i].port === port && w.checked[i].address === address) return i;
   return -1;
 }
 
@@ -634,12 +743,13 @@ function sameWanted(a: Wanted | undefined, b: Wanted): boolean {
   const y = b.s.raw;
   if (x.scheduler !== y.scheduler || x.flags !== y.flags || x.timeout !== y.timeout || x.netmask !== y.netmask || x.persistenceEngine !== y.persistenceEngine) return false;
   if (a.checked.length !== b.checked.length) return false;
-  for (let i = 0; i < a.checked.length; i++) {
-    const d = a.checked[i];
-    const e = b.checked[i];
-    if (d.address !== e.address || d.port !== e.port || d.weight !== e.weight || d.forwarding !== e.forwarding) return false;
-    if (d.upperThreshold !== e.upperThreshold || d.lowerThreshold !== e.lowerThreshold) return false;
-    if (d.tunnelType !== e.tunnelType || d.tunnelPort !== e.tunnelPort || d.tunnelFlags !== e.tunnelFlags) return false;
-  }
+  for (let i = 0; i < a.checked.length; i++) if (!sameDestination(a.checked[i], b.checked[i])) return false;
   return true;
+}
+
+/** Whether two checked destinations ask for the same (each field that is sent). */
+function sameDestination(d: CheckedDestination, e: CheckedDestination): boolean {
+  if (d.address !== e.address || d.port !== e.port || d.weight !== e.weight || d.forwarding !== e.forwarding) return false;
+  if (d.upperThreshold !== e.upperThreshold || d.lowerThreshold !== e.lowerThreshold) return false;
+  return d.tunnelType === e.tunnelType && d.tunnelPort === e.tunnelPort && d.tunnelFlags === e.tunnelFlags;
 }
