@@ -227,6 +227,14 @@ function extrasText(result: BenchResult): string[] {
     if ((r.phase === 'churn' || r.phase === 'one-change') && d.sends !== undefined)
       out.push(`- reconciler ${r.phase} at ${r.n}x${r.m}: ${r.ops} calls left in ${d.sends} send(s) of ${d.operations} operation(s)`);
   }
+  for (const [name, w] of Object.entries(result.extras)) {
+    if (!name.startsWith('warm-up:')) continue;
+    const { changesPerRound, roundsMs } = w as { changesPerRound: number; roundsMs: number[] };
+    out.push(
+      `- warm-up of ${name.slice('warm-up:'.length)} (untimed, once per process, its own namespace): ${roundsMs.length} rounds of ${changesPerRound} changes by key, ` +
+        `${roundsMs.map((x) => fmtMs(x)).join(' / ')} (the first round is cold code; the timed phases run warm, as a controller's steady state does)`,
+    );
+  }
   const baselines = (result.extras as { eventLoopBaselineMs?: Record<string, Baseline> }).eventLoopBaselineMs ?? {};
   for (const [size, f] of Object.entries(baselines))
     out.push(

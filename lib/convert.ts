@@ -328,6 +328,27 @@ export function serviceOfEntry(entry: RawServiceEntry): CheckedService {
   return { raw, key, family: entry.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4', name: serviceName(key), id: serviceId(key) };
 }
 
+/**
+ * A listed service's key as a checked one, its id already known: what a
+ * delete needs (its name, for errors only, is made when asked for).
+ */
+export function keyOfEntry(entry: RawServiceEntry, id: string): CheckedKey {
+  const key: RawServiceKey = entry.fwmark
+    ? { family: entry.family, fwmark: entry.fwmark, protocol: 0, address: '', port: 0 }
+    : { family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: 0 };
+  return new EntryKey(key, entry.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4', id);
+}
+
+class EntryKey implements CheckedKey {
+  constructor(readonly key: RawServiceKey, readonly family: Family, readonly id: string) {}
+  get raw(): RawServiceKey {
+    return this.key;
+  }
+  get name(): string {
+    return serviceName(this.key);
+  }
+}
+
 /** A listed destination as a checked one: its exact settings (tunnel ones for tunnel forwarding), no rule applied. */
 export function destinationOfEntry(entry: RawDestinationEntry): CheckedDestination {
   const d = new CheckedDestination(entry.family, entry.address, entry.port);

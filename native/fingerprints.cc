@@ -1,5 +1,7 @@
 #include "fingerprints.h"
 
+#include <vector>
+
 namespace ipvs {
 namespace {
 
@@ -18,6 +20,7 @@ Napi::Function Fingerprints::Define(Napi::Env env) {
                          InstanceMethod<&Fingerprints::Set>("set"),
                          InstanceMethod<&Fingerprints::Get>("get"),
                          InstanceMethod<&Fingerprints::Delete>("delete"),
+                         InstanceMethod<&Fingerprints::Update>("update"),
                          InstanceMethod<&Fingerprints::Clear>("clear"),
                          InstanceAccessor<&Fingerprints::Size>("size"),
                      });
@@ -54,6 +57,45 @@ Napi::Value Fingerprints::Delete(const Napi::CallbackInfo& info) {
   if (table_->find(id) == table_->end()) return Napi::Boolean::New(info.Env(), false);
   Writable().erase(id);
   return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value Fingerprints::Update(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "changes: expected a string of lines 'id\\tfingerprint' or 'id\\t-'");
+  const std::string text = info[0].As<Napi::String>().Utf8Value();
+  // Parsed whole first: a bad line changes nothing.
+  struct Change {
+    std::string id;
+    bool remove;
+    Fingerprint fingerprint;
+  };
+  std::vector<Change> changes;
+  size_t line = 0;
+  for (size_t start = 0; start < text.size(); ++line) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const size_t tab = text.find('\t', start);
+    Change c{};
+    bool ok = tab != std::string::npos && tab > start && tab < end;
+    if (ok) {
+      c.id.assign(text, start, tab - start);
+      const std::string value(text, tab + 1, end - tab - 1);
+      c.remove = value == "-";
+      ok = c.remove || ParseFingerprintText(value, &c.fingerprint);
+    }
+    if (!ok)
+      throw Napi::TypeError::New(info.Env(), "changes: line " + std::to_string(line + 1) +
+                                                 " is not 'id\\t' and 16 hex digits or '-' (lib/desired/model.ts)");
+    changes.push_back(std::move(c));
+    start = end + 1;
+  }
+  if (!changes.empty()) {
+    FingerprintTable& table = Writable();
+    for (Change& c : changes) {
+      if (c.remove) table.erase(c.id);
+      else table[std::move(c.id)] = c.fingerprint;
+    }
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(changes.size()));
 }
 
 Napi::Value Fingerprints::Clear(const Napi::CallbackInfo& info) {

@@ -37,6 +37,9 @@ class Fingerprints : public Napi::ObjectWrap<Fingerprints> {
   Napi::Value Get(const Napi::CallbackInfo& info);
   // delete(id: string): boolean (whether it was there)
   Napi::Value Delete(const Napi::CallbackInfo& info);
+  // update(changes: string): number. Lines "id\tfingerprint" (set) or "id\t-"
+  // (delete) joined by '\n', all checked before any is applied.
+  Napi::Value Update(const Napi::CallbackInfo& info);
   // clear(): void
   Napi::Value Clear(const Napi::CallbackInfo& info);
   // size: number

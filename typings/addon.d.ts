@@ -255,6 +255,13 @@ export interface RawFingerprints {
   get(id: string): string | undefined;
   /** Whether the id was there. */
   delete(id: string): boolean;
+  /**
+   * Many changes in one call (a call from JS into the addon is costly under
+   * emulation; a send records thousands): lines `id\tfingerprint` (set) or
+   * `id\t-` (delete), joined by '\n'. Checked whole before any is applied:
+   * throws TypeError naming the first bad line. Returns the number of lines.
+   */
+  update(changes: string): number;
   clear(): void;
   readonly size: number;
 }

@@ -3,7 +3,7 @@
 // changed since by the reconciler's own applied writes. It is the "current"
 // side of the diff, so a change costs a diff of the services it touches, not
 // a read of the table.
-import { addon, type RawDestination, type RawDestinationEntry, type RawServiceEntry } from '../addon';
+import { addon, type RawDestination, type RawDestinationEntry, type RawFingerprints, type RawServiceEntry } from '../addon';
 import { FAMILY_NUMBER, FORWARDING_NUMBER } from '../constants';
 import { destinationOfEntry, type CheckedDestination, type CheckedService } from '../convert';
 import { fingerprint } from '../fingerprint';
@@ -53,6 +53,9 @@ function serviceEntry(s: CheckedService, destinations: RawDestinationEntry[]): R
  * themselves, but tunnel ones (the only fields fingerprint() reads that an
  * entry names otherwise: its tunnel settings), which are converted.
  */
+/** Fingerprint changes handed to the addon at once, at most (bounds the text of one call). */
+const FLUSH_AT = 4096;
+
 function destinationsOf(entry: RawServiceEntry): RawDestination[] {
   const list = entry.destinations ?? [];
   let tunnels = false;
@@ -70,9 +73,22 @@ export class TableModel {
   readonly services = new Map<string, RawServiceEntry>();
   /**
    * The fingerprint of each service of the model, kept in the addon, so that
-   * a verify compares the kernel's table with it on a worker thread.
+   * a verify compares the kernel's table with it on a worker thread. Changes
+   * reach it in batches (see fingerprints).
    */
-  readonly fingerprints = new addon.Fingerprints();
+  private readonly table = new addon.Fingerprints();
+  /** Fingerprint changes not yet handed to the addon: lines 'id\tfingerprint' or 'id\t-'. */
+  private pending: string[] = [];
+
+  /**
+   * The fingerprints, every change made so far included. A call into the
+   * addon is costly (most of all under emulation), so changes are handed to
+   * it in one call per batch rather than one per service.
+   */
+  get fingerprints(): RawFingerprints {
+    this.flush();
+    return this.table;
+  }
 
   /** Replaces what is known of one service (a read-back); null: absent. */
   set(id: string, entry: RawServiceEntry | null): void {
@@ -84,14 +100,21 @@ export class TableModel {
   /** Removes every service. */
   clear(): void {
     this.services.clear();
-    this.fingerprints.clear();
+    this.pending = [];
+    this.table.clear();
   }
 
-  /** Makes one service's fingerprint match its entry again. */
+  /** Makes one service's fingerprint match its entry again (at the next flush). */
   private touch(id: string): void {
     const entry = this.services.get(id);
-    if (entry === undefined) this.fingerprints.delete(id);
-    else this.fingerprints.set(id, fingerprint(entry, destinationsOf(entry)));
+    this.pending.push(entry === undefined ? `${id}\t-` : `${id}\t${fingerprint(entry, destinationsOf(entry))}`);
+    if (this.pending.length >= FLUSH_AT) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.table.update(this.pending.join('\n'));
+    this.pending = [];
   }
 
   /**

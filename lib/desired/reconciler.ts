@@ -10,7 +10,7 @@
 // It never changes, deletes or reports what it does not own.
 import { EventEmitter } from 'events';
 import type { RawServiceEntry } from '../addon';
-import { Broken, CheckedDestination, CheckedKey, destinationId, destinationIn, destinationOfEntry, serviceId, serviceOfEntry, settleBroken, toDestination, toDestinationKey, toServiceKey } from '../convert';
+import { Broken, CheckedDestination, CheckedKey, destinationId, destinationIn, destinationOfEntry, keyOfEntry, serviceId, settleBroken, toDestination, toDestinationKey, toServiceKey } from '../convert';
 
 type ServiceKeyRaw = CheckedKey['key'];
 import type { PlanAccess } from '../handle';
@@ -655,8 +655,8 @@ export class Reconciler extends EventEmitter {
       this.held.clear();
       this.refuseDeleteAll();
       const planned: Planned[] = [];
-      await forEachSliced([...this.model.services.values()], (e) => {
-        planned.push(new Planned({ operation: 'deleteService', service: serviceKeyOf(e) }, serviceOfEntry(e), undefined, e));
+      await forEachSliced([...this.model.services], ([id, e]) => {
+        planned.push(new Planned({ operation: 'deleteService', service: serviceKeyOf(e) }, keyOfEntry(e, id), undefined, e));
       });
       return this.settle(await this.sendPlan({ planned, draining: [] }));
     });
