@@ -45,10 +45,9 @@ export class ResponseReader {
    */
   push(bytes: Buffer): Step {
     switch (this.stage) {
-      case 'head': {
-        this.pending = this.pending.length === 0 ? Buffer.from(bytes) : Buffer.concat([this.pending, bytes]);
-        return this.readHead();
-      }
+      case 'head':
+        // Most heads come whole in one chunk: parsed in place, and only what is left over copied.
+        return this.readHead(this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes]));
       case 'between':
         this.pending = this.pending.length === 0 ? Buffer.from(bytes) : Buffer.concat([this.pending, bytes]);
         return 'more';
@@ -84,28 +83,31 @@ export class ResponseReader {
     return this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
   }
 
-  private readHead(): Step {
+  /** `data`: all the head bytes so far (possibly a view of the caller's buffer: what is kept is copied). */
+  private readHead(data: Buffer): Step {
     for (;;) {
       // latin1: one character per byte, so an index in the text is an index in the bytes.
-      const text = this.pending.toString('latin1', 0, Math.min(this.pending.length, MAX_HEAD + 4));
+      const text = data.toString('latin1', 0, Math.min(data.length, MAX_HEAD + 4));
       const end = HEAD_END.exec(text);
       if (end === null) {
-        if (this.pending.length > MAX_HEAD) return this.fail(`response head longer than ${MAX_HEAD} bytes`);
+        if (data.length > MAX_HEAD) return this.fail(`response head longer than ${MAX_HEAD} bytes`);
         // A status line that cannot become HTTP fails now, not at the deadline.
         if (text.length >= 12 && !/^HTTP\/1\.[01] \d{3}/.test(text)) return this.fail(notHttp(text));
+        this.pending = Buffer.from(data);
         return 'more';
       }
       const head = text.slice(0, end.index);
       const status = STATUS_LINE.exec(head);
       if (status === null) return this.fail(notHttp(head));
       this.status = Number(status[1]);
-      this.pending = this.pending.subarray(end.index + end[0].length);
+      data = data.subarray(end.index + end[0].length);
       // Interim answers (100 Continue, 103 Early Hints) precede the real one; 101 is final.
       if (this.status >= 100 && this.status < 200 && this.status !== 101) continue;
       const framing = this.framingOf(head);
       if (framing === undefined) return 'error';
       this.framing = framing;
       this.stage = 'between';
+      this.pending = data.length === 0 ? EMPTY : Buffer.from(data);
       return 'head';
     }
   }
