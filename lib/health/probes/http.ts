@@ -84,10 +84,14 @@ export const httpProbe: Probe<HttpCheck> = (check, target, context) =>
       if (s === 'more') return;
       if (s === 'error') done({ ok: false, reason: reader.error });
       else if (s === 'body') done(judgeBody(check, reader.status, reader.body()));
-      else if (!wantBody || !statusAccepted(reader.status, check.status)) done(statusResult(statusAccepted(reader.status, check.status), reader.status));
       else {
-        context.phase = 'body';
-        step(reader.readBody());
+        // The head is read: without a body to judge (or with a status already refused), the status decides.
+        const accepted = statusAccepted(reader.status, check.status);
+        if (!wantBody || !accepted) done(statusResult(accepted, reader.status));
+        else {
+          context.phase = 'body';
+          step(reader.readBody());
+        }
       }
     };
     const onread = {
