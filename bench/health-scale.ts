@@ -6,7 +6,8 @@
 //   timestamps every accept or request), against the 1 s asked for;
 // - the checker's CPU per check run, its open file descriptors, and the
 //   scheduler's lateness and skipped periods;
-// - the longest event-loop block (perf_hooks.monitorEventLoopDelay);
+// - the longest event-loop block (perf_hooks.monitorEventLoopDelay), and the
+//   longest the checker's own work held it (capped by the CPU it used);
 // - the backends' own CPU (their one core must not be what holds the rate);
 // - a burst: a third into the window, --burst TCP listeners (default 5 % of
 //   the checks) close at once; their destinations go down `fall` periods
@@ -15,7 +16,6 @@
 // node dist/bench/health-scale.js [--checks 10000] [--seconds 20] [--burst 500] [--json]
 import { fork } from 'child_process';
 import * as fs from 'fs';
-import * as http from 'http';
 import * as net from 'net';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { HealthMonitor, splitHealth } from '../lib/health';

@@ -20,7 +20,8 @@ import type { ProbeResult } from '../../lib/health';
 const HOST = '127.0.0.1';
 
 function run(spec: Record<string, unknown>, port: number, address = HOST): Promise<ProbeResult> {
-  return startRun(toCheck({ interval: 5, timeout: 1, ...spec }, 'check'), { address, port }).result;
+  // 3 s: the first request to a server in this process can take over a second in an emulated VM.
+  return startRun(toCheck({ interval: 5, timeout: 3, ...spec }, 'check'), { address, port }).result;
 }
 
 function listen(server: net.Server, address = HOST): Promise<number> {
