@@ -6,12 +6,16 @@
 //   timestamps every accept or request), against the 1 s asked for;
 // - the checker's CPU per check run, its open file descriptors, and the
 //   scheduler's lateness and skipped periods;
-// - the longest event-loop block (perf_hooks.monitorEventLoopDelay).
+// - the longest event-loop block (perf_hooks.monitorEventLoopDelay), and the
+//   longest the checker's own work held it (capped by the CPU it used);
+// - the backends' own CPU (their one core must not be what holds the rate);
+// - a burst: a third into the window, --burst TCP listeners (default 5 % of
+//   the checks) close at once; their destinations go down `fall` periods
+//   later, and the report counts the sink calls that carried those changes.
 //
-// node dist/bench/health-scale.js [--checks 10000] [--seconds 20] [--json]
+// node dist/bench/health-scale.js [--checks 10000] [--seconds 20] [--burst 500] [--json]
 import { fork } from 'child_process';
 import * as fs from 'fs';
-import * as http from 'http';
 import * as net from 'net';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { HealthMonitor, splitHealth } from '../lib/health';
@@ -31,6 +35,13 @@ interface Ready {
   httpPorts: number[];
 }
 
+/**
+ * What every HTTP backend answers, whole, then closes: a real HTTP/1.0
+ * response, written by a raw net server rather than Node's http server, so
+ * that the one core the backends share does not hold the checks back.
+ */
+const RESPONSE = Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+
 /** The child: tcpCount TCP listeners, HTTP_SERVERS HTTP servers; every hit timestamped by its key. */
 async function serve(tcpCount: number): Promise<void> {
   const hits = new Map<string, number[]>();
@@ -41,6 +52,7 @@ async function serve(tcpCount: number): Promise<void> {
     else hits.set(key, [now]);
   };
   const listen = (server: net.Server) => new Promise<number>((resolve) => server.listen(0, HOST, 4096, () => resolve((server.address() as net.AddressInfo).port)));
+  const tcpServers: net.Server[] = [];
   const tcpPorts: number[] = [];
   for (let i = 0; i < tcpCount; i++) {
     const server = net.createServer((socket) => {
@@ -48,24 +60,66 @@ async function serve(tcpCount: number): Promise<void> {
       socket.on('error', () => undefined);
       socket.destroy();
     });
+    tcpServers.push(server);
     tcpPorts.push(await listen(server));
   }
   const httpPorts: number[] = [];
   for (let i = 0; i < HTTP_SERVERS; i++) {
-    const server = http.createServer((req, res) => {
-      hit(`http ${req.url}`);
-      res.end('ok');
+    const server = net.createServer((socket) => {
+      let request = '';
+      socket.on('error', () => undefined);
+      socket.on('data', (chunk: Buffer) => {
+        request += chunk.toString('latin1');
+        const line = request.indexOf('\r\n');
+        if (line < 0) return;
+        // 'GET /17 HTTP/1.0': the path names the check.
+        hit(`http ${request.slice(request.indexOf(' ') + 1, request.lastIndexOf(' ', line))}`);
+        socket.end(RESPONSE);
+      });
     });
-    server.keepAliveTimeout = 0;
     httpPorts.push(await listen(server));
   }
   process.send!({ tcpPorts, httpPorts } satisfies Ready);
-  process.on('message', (message: { from: number }) => {
+  let cpuFrom = process.cpuUsage();
+  process.on('message', (message: { stop?: number; cpuFrom?: true; from?: number }) => {
+    if (message.stop !== undefined) {
+      // The burst: the first `stop` TCP listeners close at once; their checks are refused from now on.
+      for (const server of tcpServers.slice(0, message.stop)) server.close();
+      return;
+    }
+    if (message.cpuFrom) {
+      cpuFrom = process.cpuUsage();
+      return;
+    }
+    if (message.from === undefined) return;
+    const cpu = process.cpuUsage(cpuFrom);
     // Periods between consecutive hits of each backend, from `from` on.
     const periods: number[] = [];
     for (const times of hits.values()) for (let i = 1; i < times.length; i++) if (times[i - 1] >= message.from) periods.push(times[i] - times[i - 1]);
-    process.send!({ periods, backends: hits.size }, () => process.exit(0));
+    process.send!({ periods, backends: hits.size, cpuMs: (cpu.user + cpu.system) / 1000 }, () => process.exit(0));
   });
+}
+
+/**
+ * The longest event-loop block this process spent working: between two
+ * ticks of a RESOLUTION_MS timer, the wall time past the tick, but no more
+ * than the CPU the process used meanwhile. On a machine shared with other
+ * work, a loop that waits for a core shows a long wall-clock block and little
+ * CPU; this separates the checker's own blocks from the machine's.
+ */
+function cpuBoundBlocks(): { maxMs: number; stop(): void } {
+  const result = { maxMs: 0, stop: () => clearInterval(timer) };
+  let wall = performance.now();
+  let cpu = process.cpuUsage();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const used = process.cpuUsage(cpu);
+    const block = Math.min(now - wall - RESOLUTION_MS, (used.user + used.system) / 1000);
+    if (block > result.maxMs) result.maxMs = block;
+    wall = now;
+    cpu = process.cpuUsage();
+  }, RESOLUTION_MS);
+  return result;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -75,6 +129,8 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const checks = arg('--checks', 10000);
   const seconds = arg('--seconds', 20);
+  // The burst: this many TCP listeners close at once, a third into the measured window.
+  const burst = arg('--burst', Math.floor(checks / 20));
   const tcpCount = Math.floor(checks / 2);
   const httpCount = checks - tcpCount;
   const child = fork(__filename, ['--serve', String(tcpCount)], { stdio: 'inherit' });
@@ -89,8 +145,9 @@ async function main(): Promise<void> {
   for (let i = 0; i < destinations.length; i += 100) services.push({ protocol: 'tcp' as const, address: `198.18.${i / 100 >> 8}.${(i / 100) & 255}`, port: 80, destinations: destinations.slice(i, i + 100) });
   const { health } = splitHealth(services);
   const initial = services.map((s) => ({ ...s, destinations: s.destinations.map((d) => ({ address: d.address, port: d.port, weight: 1 })) }));
-  let changes = 0;
-  const monitor = new HealthMonitor(health, { sink: { setWeights: async (c) => void (changes += c.length) }, initial });
+  // Every sink call: when, and how many weight changes it carried.
+  const sends: Array<{ at: number; changes: number }> = [];
+  const monitor = new HealthMonitor(health, { sink: { setWeights: async (c) => void sends.push({ at: performance.now(), changes: c.length }) }, initial });
   let downs = 0;
   let errors = 0;
   monitor.on('down', () => downs++);
@@ -101,6 +158,7 @@ async function main(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   delay.enable();
+  const blocks = cpuBoundBlocks();
   const from = performance.now();
   const runsBefore = monitor.schedulerStats.runs;
   const cpuBefore = process.cpuUsage();
@@ -108,17 +166,26 @@ async function main(): Promise<void> {
   monitor.schedulerStats.maxLagMs = 0;
   let maxFds = 0;
   const sampler = setInterval(() => (maxFds = Math.max(maxFds, fs.readdirSync('/proc/self/fd').length)), 250);
+  child.send({ cpuFrom: true });
+  let stoppedAt = NaN;
+  const stopper = setTimeout(() => {
+    stoppedAt = performance.now();
+    child.send({ stop: burst });
+  }, (seconds * 1000) / 3);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  clearTimeout(stopper);
   clearInterval(sampler);
   delay.disable();
+  blocks.stop();
   const cpu = process.cpuUsage(cpuBefore);
   const stats = monitor.schedulerStats;
   const runs = stats.runs - runsBefore;
   await monitor.stop();
-  const report = await new Promise<{ periods: number[]; backends: number }>((resolve) => {
-    child.once('message', (m) => resolve(m as { periods: number[]; backends: number }));
+  const report = await new Promise<{ periods: number[]; backends: number; cpuMs: number }>((resolve) => {
+    child.once('message', (m) => resolve(m as { periods: number[]; backends: number; cpuMs: number }));
     child.send({ from });
   });
+  const burstSends = sends.filter((x) => x.at >= stoppedAt);
   const periods = report.periods.sort((a, b) => a - b);
   const within = periods.filter((p) => Math.abs(p - 1000) <= 100).length;
   const result = {
@@ -137,12 +204,22 @@ async function main(): Promise<void> {
     },
     cpuMicrosecondsPerCheck: (cpu.user + cpu.system) / runs,
     cpuPercentOfOneCore: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
+    serverCpuPercentOfOneCore: (report.cpuMs / (seconds * 1000)) * 100,
     maxOpenFds: maxFds,
-    eventLoop: { maxBlockMs: delay.max / 1e6 - RESOLUTION_MS, p99BlockMs: delay.percentile(99) / 1e6 - RESOLUTION_MS },
+    eventLoop: { maxBlockMs: delay.max / 1e6 - RESOLUTION_MS, p99BlockMs: delay.percentile(99) / 1e6 - RESOLUTION_MS, maxCpuBoundBlockMs: blocks.maxMs },
     scheduler: { maxLagMs: stats.maxLagMs, meanLagMs: (stats.totalLagMs - lagBefore.total) / runs, skippedPeriods: stats.skipped - lagBefore.skipped },
     downs,
     checkErrors: errors,
-    weightChanges: changes,
+    burst: {
+      listenersStopped: burst,
+      // Before the burst nothing changes: every destination starts up at the weight it has.
+      sinkCallsBefore: sends.length - burstSends.length,
+      sinkCalls: burstSends.length,
+      weightChanges: burstSends.reduce((a, x) => a + x.changes, 0),
+      largestCall: burstSends.reduce((a, x) => Math.max(a, x.changes), 0),
+      firstCallAfterMs: burstSends.length === 0 ? NaN : burstSends[0].at - stoppedAt,
+      lastCallAfterMs: burstSends.length === 0 ? NaN : burstSends[burstSends.length - 1].at - stoppedAt,
+    },
   };
   if (process.argv.includes('--json')) console.log(JSON.stringify(result));
   else console.log(result);

@@ -34,18 +34,17 @@ export const commandProbe: Probe<CommandCheck> = (check, target, context) =>
       stdio: 'ignore',
       env: { ...process.env, IPVS_CHECK_ADDRESS: target.address, IPVS_CHECK_PORT: String(target.port) },
     });
-    const abort = () => killGroup(child.pid);
-    context.signal.addEventListener('abort', abort);
+    context.cancel = () => killGroup(child.pid);
     let spawnError: NodeJS.ErrnoException | undefined;
     child.once('error', (error: NodeJS.ErrnoException) => {
       spawnError = error;
       if (child.pid === undefined) {
-        context.signal.removeEventListener('abort', abort);
+        context.cancel = undefined;
         resolve({ ok: false, cannotRun: true, reason: `cannot run ${check.command[0]}: ${error.code ?? error.message}` });
       }
     });
     child.once('exit', (code, signal) => {
-      context.signal.removeEventListener('abort', abort);
+      context.cancel = undefined;
       killGroup(child.pid);
       if (spawnError !== undefined) resolve({ ok: false, cannotRun: true, reason: `cannot run ${check.command[0]}: ${spawnError.code ?? spawnError.message}` });
       else if (code !== null) resolve(exitResult(check, code));

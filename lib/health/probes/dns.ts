@@ -12,8 +12,7 @@ type DnsCheck = Extract<CheckedCheck, { type: 'dns' }>;
 export const dnsProbe: Probe<DnsCheck> = async (check, target, context) => {
   const resolver = new dns.Resolver({ timeout: check.timeoutMs, tries: 1 });
   resolver.setServers([hostPort(target.address, target.port)]);
-  const abort = () => resolver.cancel();
-  context.signal.addEventListener('abort', abort);
+  context.cancel = () => resolver.cancel();
   context.phase = 'answer';
   try {
     const addresses = check.recordType === 'AAAA' ? await resolver.resolve6(check.name) : await resolver.resolve4(check.name);
@@ -25,6 +24,6 @@ export const dnsProbe: Probe<DnsCheck> = async (check, target, context) => {
     if (isCheckerError(error)) return { ok: false, cannotRun: true, reason: `cannot query: ${code}` };
     return { ok: false, reason: `DNS ${check.recordType} ${check.name}: ${code}` };
   } finally {
-    context.signal.removeEventListener('abort', abort);
+    context.cancel = undefined;
   }
 };

@@ -16,12 +16,11 @@ export const udpProbe: Probe<UdpCheck> = (check, target, context) =>
     const done = (result: ProbeResult) => {
       if (finished) return;
       finished = true;
-      context.signal.removeEventListener('abort', abort);
+      context.cancel = undefined;
       socket.close();
       resolve(result);
     };
-    const abort = () => done({ ok: false, reason: 'aborted' });
-    context.signal.addEventListener('abort', abort);
+    context.cancel = () => done({ ok: false, reason: 'aborted' });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       if (isCheckerError(error)) done({ ok: false, cannotRun: true, reason: `cannot open a socket: ${error.code}` });
       else if (error.code === 'ECONNREFUSED') done({ ok: false, reason: 'port unreachable' });
