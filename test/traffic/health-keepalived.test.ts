@@ -13,8 +13,8 @@
 // - checks per period: connections (and HTTP requests) each checker made to
 //   a backend's health port over a window, counted at the backend by the
 //   checker's source address;
-// - detection and recovery latency: the backend's health server stopped
-//   (started), each namespace's table polled until the backend's weight is 0
+// - detection and recovery latency: from asking the backend's health server
+//   to stop (start), each namespace's table polled until the backend's weight is 0
 //   (back to 5) under both VIPs. The table is read from /proc/PID/net/ip_vs
 //   (what ipvsadm -Ln shows, for the namespace of process PID: this test's,
 //   keepalived's): a file read, where running ipvsadm twice per poll would
@@ -396,13 +396,17 @@ describe('traffic: ipvs check beside keepalived (same backends, same check setti
       assert.ok(theirs.checks > ours.checks, `keepalived sends more checks than ours (${theirs.checks} vs ${ours.checks})`);
       if (type === 'http') assert.ok(ours.requests >= 1 && theirs.requests >= 1, 'both sent HTTP requests');
 
+      // Timed from just before the stop (start) is asked of the health server: the time until
+      // it acts counts against both sides alike, where timing from its answer could start late.
       for (let cycle = 0; cycle < CYCLES; cycle++) {
+        const stopping = Date.now();
         await servers[0].stop();
-        const down = await watch(0, Date.now());
+        const down = await watch(0, stopping);
         ours.detect.push(down.ours);
         theirs.detect.push(down.theirs);
+        const starting = Date.now();
         await servers[0].start();
-        const up = await watch(WEIGHT, Date.now());
+        const up = await watch(WEIGHT, starting);
         ours.recover.push(up.ours);
         theirs.recover.push(up.theirs);
       }
