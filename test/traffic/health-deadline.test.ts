@@ -249,7 +249,7 @@ describe('traffic: a check\'s hard deadline (trickling server, hanging command)'
     for (const c of cut) {
       assert.equal(c.why, 'by-peer', 'the checker closed it, not the server');
       assert.ok(c.sent < TRICKLE_BYTES, 'cut before the answer ended');
-      assert.ok(c.seconds >= TIMEOUT - 0.2, `held until about the timeout (${c.seconds} s)`);
+      // No lower bound: the deadline runs from the check's start, before the connect the server accepts.
       assert.ok(c.seconds <= TIMEOUT + SLACK, `closed at the timeout, not held by each byte (${c.seconds} s > ${TIMEOUT} + ${SLACK} s)`);
     }
     // A per-read idle timeout would have held the connection the whole answer long.
