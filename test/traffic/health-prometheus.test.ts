@@ -21,19 +21,23 @@ const PROMETHEUS_ADDRESS = '127.0.0.1:9490';
 const CHECK_METRICS = '127.0.0.1:9495';
 const EXPORTER_PORT = 9494;
 /**
- * A timeout of a whole interval and fall 3: this test is about what
- * Prometheus sees, not latency, and a backend that stays up must not be
- * seen going down because a busy VM answered one check late.
+ * Slow, tolerant checks (2 s interval and timeout, fall 3): this test is
+ * about what Prometheus sees, not latency, and the backend that stays up must
+ * not be seen going down because a VM shared with Prometheus, the exporter
+ * and the client answered its checks late (with a 1 s interval and timeout
+ * it was, in two of five runs on a loaded machine).
  */
-const CHECK = { type: 'http', port: HEALTH_PORT, path: '/', interval: 1, timeout: 1, rise: 2, fall: 3 };
-/**
- * The rate window: the kernel publishes a destination's connection count from
- * its rate estimator every 2 s, so a window of 6 s holds at least two
- * different values of a counter that moves.
- */
-const RATE = 'rate(ipvs_destination_connections_total{service="%VIP%:80"}[6s])';
-/** Seconds a phase is held before it is sampled: longer than the rate window and a few scrapes. */
+const CHECK = { type: 'http', port: HEALTH_PORT, path: '/', interval: 2, timeout: 2, rise: 2, fall: 3 };
+/** Milliseconds each phase (both up, one down, back) is held. */
 const HOLD = 10_000;
+/**
+ * Milliseconds of a phase left out of its rate: the kernel publishes a
+ * destination's connection count from its rate estimator every 2 s, so
+ * connections made before the change can show up that much later.
+ */
+const SETTLE = 3_000;
+/** A phase's mean connection rate per destination: over the phase, from SETTLE after its start to its end. */
+const RATE = `rate(ipvs_destination_connections_total{service="%VIP%:80"}[${(HOLD - SETTLE) / 1000}s])`;
 
 function getJson(url: string): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -168,19 +172,23 @@ describe('traffic: a real Prometheus scrapes the health state and the connection
     })();
 
     try {
+      // Each phase's end: its rate is read there, over the phase's last HOLD - SETTLE ms.
       const start = Date.now();
       await sleep(HOLD);
       const bothUp = Date.now();
       const from = check.lines.length;
       await servers[0].stop();
       await check.waitFor(weightLine(b1.ipv4, 0, vip), 60_000, from);
+      const downAt = Date.now();
       await sleep(HOLD);
       const oneDown = Date.now();
       const back = check.lines.length;
       await servers[0].start();
       await check.waitFor(weightLine(b1.ipv4, 5, vip), 60_000, back);
+      const backAt = Date.now();
       await sleep(HOLD);
       const upAgain = Date.now();
+      assert.ok(oneDown - downAt >= HOLD && upAgain - backAt >= HOLD, 'each phase held HOLD ms after its change');
       traffic = false;
       await client;
       // The last scrape of the last phase.
@@ -190,8 +198,9 @@ describe('traffic: a real Prometheus scrapes the health state and the connection
       note(`ipvs_health_destination_up{destination="${d1}"} over the run, runs of equal values as one: ${state.join(' -> ')}`);
       assert.deepEqual(state, [1, 0, 1], 'the check state goes down and up');
       const other = runs(await queryRange(`ipvs_health_destination_up{destination="${d2}"}`, start, upAgain));
-      assert.deepEqual(other, [1], 'the other backend stays up');
-      const transitions = await query(`ipvs_health_transitions_total{destination="${d1}",to="down"}`, upAgain);
+      assert.deepEqual(other, [1], `the other backend stays up: ${check.lines.filter((l) => / (down|up) /.test(l.text)).map((l) => l.text).join('; ')}`);
+      // Over a range: a scrape that timed out on the busy VM marks the target's series stale at once.
+      const transitions = await query(`max_over_time(ipvs_health_transitions_total{destination="${d1}",to="down"}[${Math.ceil((upAgain - start) / 1000)}s])`, upAgain);
       assert.equal(transitions.get(d1), 1, 'one transition down counted');
 
       const promql = RATE.replace('%VIP%', vip);
@@ -201,10 +210,11 @@ describe('traffic: a real Prometheus scrapes the health state and the connection
       for (const [name] of phases) note(`${promql} during ${name}: ${[d1, d2].map((d) => `${d} ${(rates.get(name)!.get(d) ?? NaN).toFixed(2)}/s`).join(', ')}`);
       note(`${sent} client connections sent through ${vip}`);
       const r = (phase: string, d: string) => rates.get(phase)!.get(d) ?? NaN;
+      // The client's own rate varies with the VM's load, so each phase is read as who took connections.
       assert.ok(r('both up', d1) > 0 && r('both up', d2) > 0, 'both backends take connections while up');
       assert.equal(r('backend1 down', d1), 0, 'no new connections to the down backend');
-      assert.ok(r('backend1 down', d2) > r('both up', d2), 'the other backend takes its share');
-      assert.ok(r('backend1 back', d1) > 0, 'back, it takes connections again');
+      assert.ok(r('backend1 down', d2) > 0, 'the other backend takes them all');
+      assert.ok(r('backend1 back', d1) > 0 && r('backend1 back', d2) > 0, 'back, it takes connections again beside the other');
     } finally {
       traffic = false;
       await client;
