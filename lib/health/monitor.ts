@@ -1,8 +1,8 @@
 // The health monitor: runs each distinct check once, however many services
 // share the destination (keepalived #2111 ran one per virtual server), feeds
 // every result to the rise/fall state of each destination it covers, and
-// sends the weights the pools decide to a sink, packed: results gather for
-// `batchWindowMs` or `batchMax` results (seesaw's 100 ms or 100), then the
+// sends the weights the pools decide to a sink, packed: results that change a
+// state gather for `batchWindowMs` or `batchMax` of them (seesaw's 100 ms or 100), then the
 // services they touched are evaluated once and all their weight changes go
 // in one setWeights() call. Only changes go, and never two calls at once.
 //
@@ -42,7 +42,7 @@ export interface HealthMonitorOptions {
   initial?: InitialTable;
   /** Default 100 ms. */
   batchWindowMs?: number;
-  /** Default 100 results. */
+  /** Default 100 results that change a state (the rest neither open a window nor count). */
   batchMax?: number;
   /** Runs going at once at most. Default 256. */
   concurrency?: number;
@@ -275,6 +275,7 @@ export class HealthMonitor extends EventEmitter {
       return;
     }
     const now = performance.now();
+    let changed = false;
     for (const m of c.members) {
       const state = m.state!;
       const weightBefore = state.reportedWeight;
@@ -286,12 +287,18 @@ export class HealthMonitor extends EventEmitter {
         this.metrics.transitions.inc({ ...m.labels, to: transition });
         this.emit(transition, this.event(m, result.reason));
         this.dirty.add(m.service);
+        changed = true;
       }
       if (state.reportedWeight !== weightBefore && state.up) {
         m.member.reportedWeight = state.reportedWeight;
         this.dirty.add(m.service);
+        changed = true;
       }
     }
+    // Only results that change something open a window or count toward batchMax: at
+    // thousands of checks a second, counting every result would cut a burst of
+    // changes into a send per batchMax results.
+    if (!changed) return;
     if (++this.pending >= this.batchMax) void this.flush();
     else if (this.windowTimer === undefined) this.windowTimer = setTimeout(() => void this.flush(), this.batchWindowMs);
   }
