@@ -27,10 +27,11 @@ import type { Drift, Reconciler, ReconcilerCounters, ReconcileResult, Reconciler
 import { hostPort } from '../address';
 import type { HealthService } from '../health/document';
 import { HealthMonitor, type DestinationStatus, type HealthEvent, type InitialTable } from '../health/monitor';
-import { initialOverrides, overrideSink, type OverrideChange } from '../health/sink';
+import { updateOverrides } from '../health/keeper';
+import { initialOverrides, overrideSink } from '../health/sink';
 import type { ServiceKey } from '../types';
 import { describe, expectInteger, expectObject, refuseUnknown } from '../validate';
-import { EtcdClient, type Watch, type WatchEnd, type WatchEvent } from './etcd';
+import { EtcdClient, EtcdError, type Watch, type WatchEnd, type WatchEvent } from './etcd';
 import { checkDirector, checkStoredService, effectiveState, layout, parseStored, type Layout, type StoredService } from './layout';
 import { readState, writeState } from './state-file';
 
@@ -491,8 +492,9 @@ export class FleetAgent extends EventEmitter {
   /** Hands the changed services to the reconciler: the whole state the first time (owned services it lacks go), then by key. */
   private async send(changed: string[], services: Map<string, StoredService>): Promise<ReconcileResult[]> {
     // The checks' view of the changed services: the weights the table holds now (the applied state, the checks' decisions over it).
-    const table = this.tableOf(this.firstSync ? [...new Set([...this.applied.keys(), ...services.keys()])] : changed);
-    const overrides = this.healthOverrides(this.firstSync ? [...new Set([...this.applied.keys(), ...services.keys()])] : changed, services, table);
+    const table = this.tableOf(this.firstSync ? [...this.applied.keys()] : changed);
+    const ids = this.firstSync ? [...new Set([...this.applied.keys(), ...services.keys()])] : changed;
+    const overrides = updateOverrides(ids.map((id) => ({ before: this.applied.get(id)?.health, after: services.get(id)?.health })), table);
     if (this.firstSync) {
       const [, result] = await Promise.all([this.reconciler.overrideMany(overrides), this.reconciler.setDesired([...services.values()].map((s) => s.service))]);
       this.firstSync = false;
@@ -541,39 +543,6 @@ export class FleetAgent extends EventEmitter {
       table.push({ ...keyOf(s.service), destinations });
     }
     return table;
-  }
-
-  /**
-   * The overrides that go with an update: a checked destination new to the
-   * checks (or whose check changed) starts as the table holds it (absent:
-   * out, or at weight 0, until its check brings it up), and one that loses
-   * its check, or leaves, is released (the desired state decides again).
-   */
-  private healthOverrides(ids: readonly string[], next: Map<string, StoredService>, table: InitialTable): OverrideChange[] {
-    const fresh: HealthService[] = [];
-    const released: OverrideChange[] = [];
-    for (const id of ids) {
-      const before = this.applied.get(id)?.health;
-      const after = next.get(id)?.health;
-      const checkBefore = new Map((before?.destinations ?? []).map((d) => [`${d.address} ${d.port}`, d.check?.id ?? null]));
-      const stays = new Set<string>();
-      if (after !== undefined) {
-        const destinations = after.destinations.filter((d) => {
-          const key = `${d.address} ${d.port}`;
-          if (d.check !== null) stays.add(key);
-          return d.check !== null && checkBefore.get(key) !== d.check.id;
-        });
-        const sorry = after.policy.sorryServer;
-        const sorryBefore = before?.policy.sorryServer;
-        const sameSorry = sorry !== undefined && sorryBefore !== undefined && sorry.address === sorryBefore.address && sorry.port === sorryBefore.port;
-        if (sorry !== undefined) stays.add(`${sorry.address} ${sorry.port}`);
-        fresh.push({ ...after, destinations, policy: sameSorry ? { ...after.policy, sorryServer: undefined } : after.policy });
-      }
-      if (before === undefined) continue;
-      const gone = [...before.destinations.filter((d) => d.check !== null), ...(before.policy.sorryServer === undefined ? [] : [before.policy.sorryServer])];
-      for (const d of gone) if (!stays.has(`${d.address} ${d.port}`)) released.push({ service: before.key, destination: { address: d.address, port: d.port }, override: null });
-    }
-    return [...released, ...initialOverrides(fresh, table)];
   }
 
   /** Hands the applied services' health specs to the monitor (the changed services' checks start from `table`). */
@@ -651,15 +620,22 @@ export class FleetAgent extends EventEmitter {
   }
 
   private async writeStatus(): Promise<void> {
-    const status = this.status();
-    try {
-      if (this.lease === null) this.lease = await this.etcd.grantLease(this.settings.statusTtl);
-      await this.etcd.put(this.keys.statusOf(this.options.director), JSON.stringify(status), this.lease);
-      this.emit('status', status);
-    } catch (error) {
-      // Written again at the next renewal; the lease may be gone with a store that was down.
-      this.lease = null;
-      this.unreachable(error);
+    for (let attempt = 1; ; attempt++) {
+      const status = this.status();
+      try {
+        if (this.lease === null) this.lease = await this.etcd.grantLease(this.settings.statusTtl);
+        await this.etcd.put(this.keys.statusOf(this.options.director), JSON.stringify(status), this.lease);
+        this.emit('status', status);
+        this.reached();
+        return;
+      } catch (error) {
+        this.lease = null;
+        // The store answered but refused: the lease went (expired while the store was down). A new one, at once.
+        if (error instanceof EtcdError && error.code === 'ERR_ETCD_REFUSED' && attempt === 1) continue;
+        // Written again at the next renewal.
+        this.unreachable(error);
+        return;
+      }
     }
   }
 
@@ -673,10 +649,17 @@ export class FleetAgent extends EventEmitter {
       if ((await this.etcd.keepAlive(this.lease)) === 0) {
         this.lease = null;
         await this.writeStatus();
-      }
+      } else this.reached();
     } catch (error) {
       this.unreachable(error);
     }
+  }
+
+  /** A call to the store worked: it is reachable again (a resumed watch says nothing until a change comes). */
+  private reached(): void {
+    if (this.state.store === 'connected') return;
+    this.state.store = 'connected';
+    this.scheduleStatus();
   }
 }
 
