@@ -8,7 +8,7 @@ const check = { type: 'tcp', interval: 1 };
 const other = { type: 'tcp', interval: 2 };
 const health = (destinations: unknown[], extra: Record<string, unknown> = {}) =>
   splitHealth([{ protocol: 'tcp', address: '198.18.0.10', port: 80, ...extra, destinations }]).health[0];
-const table = [{ protocol: 'tcp', address: '198.18.0.10', port: 80, destinations: [{ address: '198.19.0.1', port: 80, weight: 0 }, { address: '198.19.0.2', port: 80, weight: 5 }] }];
+const table = [{ protocol: 'tcp' as const, address: '198.18.0.10', port: 80, destinations: [{ address: '198.19.0.1', port: 80, weight: 0 }, { address: '198.19.0.2', port: 80, weight: 5 }] }];
 const rows = (changes: ReturnType<typeof updateOverrides>) => changes.map((c) => [c.destination.address, c.override]);
 
 describe('unit: health keeper updates (updateOverrides)', () => {
