@@ -17,6 +17,9 @@
 // 198.18.(100+10i+j).0/24; client i is 198.18.(70+i).2 behind director i.
 // Each backend routes client i's subnet back through director i, so NAT
 // (masq) replies return through the director that forwarded the request.
+// Each agent runs inside its director's namespace (its health checks must
+// leave from there) and reaches etcd over a management link of its own,
+// 198.18.(200+i).0/24, to the guest's root namespace where etcd listens.
 import assert from 'assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -31,6 +34,7 @@ const WORK = '/tmp/fleet-traffic-test';
 // Ports of their own: fleet.test.ts's etcd may be stopping as this starts.
 const ENDPOINT = 'http://127.0.0.1:2479';
 const PEER = 'http://127.0.0.1:2480';
+const endpointOf = (i: number) => `http://198.18.${200 + i}.1:2479`;
 const PREFIX = '/ft';
 const keys = layout(PREFIX);
 const DIRECTORS = [1, 2, 3];
@@ -136,8 +140,11 @@ class Lines {
   }
 }
 
+// Debian's interpreter when there is one: another on PATH (a pyenv build) can take many seconds to start in the VM.
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
 function python(ns: string, source: string, args: string[]): Lines {
-  return new Lines(spawn('ip', ['netns', 'exec', ns, 'python3', '-S', '-c', source, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  return new Lines(spawn('ip', ['netns', 'exec', ns, PYTHON, '-S', '-c', source, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
 }
 
 const ip = (...args: string[]) => execFileSync('ip', args);
@@ -181,11 +188,22 @@ async function statusOf(i: number): Promise<AgentStatus | undefined> {
   return kv === undefined ? undefined : (JSON.parse(kv.value) as AgentStatus);
 }
 
+/** Waits until director i's table is `expected`; says what it holds and what its agent said if it never is. */
+async function untilTable(i: number, expected: string[], what = `director ${i}'s table ${JSON.stringify(expected)}`): Promise<void> {
+  try {
+    await until(what, () => rules(i).join('\n') === expected.join('\n') || undefined);
+  } catch (error) {
+    const s = await statusOf(i).catch(() => undefined);
+    const log = fs.readFileSync(path.join(WORK, `agent-${i}.log`), 'utf8').split('\n').slice(-10).join('\n');
+    throw new Error(`${(error as Error).message}\ntable: ${JSON.stringify(rules(i))}\nhealth: ${JSON.stringify(s?.health)}\nerrors: ${JSON.stringify(s?.errors)}\nlog:\n${log}`);
+  }
+}
+
 /** Waits until every director applied `revision` and its table is `expected`. */
 async function converged(revision: number, expected: string[]): Promise<void> {
   for (const i of DIRECTORS) {
     await until(`director ${i} at revision ${revision}`, async () => ((await statusOf(i))?.appliedRevision ?? 0) >= revision || undefined);
-    await until(`director ${i}'s table ${JSON.stringify(expected)}`, () => rules(i).join('\n') === expected.join('\n') || undefined);
+    await untilTable(i, expected);
   }
 }
 
@@ -200,7 +218,9 @@ const total = (counts: Record<number, number>) => Object.values(counts).reduce((
 
 describe('system: traffic through every director of the fleet', function () {
   this.timeout(240_000);
-  let clientErrorsFrom = new Map<number, number>();
+  const clientErrorsFrom = new Map<number, number>();
+  /** The backends left after the drain, with their weights. */
+  let remaining: Record<number, number> = {};
 
   before(async function () {
     assertSandbox();
@@ -228,6 +248,11 @@ describe('system: traffic through every director of the fleet', function () {
       ip('-n', c, 'addr', 'add', `${clientAddress(i)}/24`, 'dev', 'eth0');
       ip('-n', c, 'link', 'set', 'eth0', 'up');
       ip('-n', c, 'route', 'add', 'default', 'via', `198.18.${70 + i}.1`);
+      ip('link', 'add', `ftm${i}`, 'type', 'veth', 'peer', 'name', 'mgmt', 'netns', d);
+      ip('addr', 'add', `198.18.${200 + i}.1/24`, 'dev', `ftm${i}`);
+      ip('link', 'set', `ftm${i}`, 'up');
+      ip('-n', d, 'addr', 'add', `198.18.${200 + i}.2/24`, 'dev', 'mgmt');
+      ip('-n', d, 'link', 'set', 'mgmt', 'up');
       for (const j of BACKENDS) {
         const net = `198.18.${100 + 10 * i + j}`;
         ip('link', 'add', `b${j}`, 'netns', d, 'type', 'veth', 'peer', 'name', `d${i}`, 'netns', backendNs(j));
@@ -241,7 +266,7 @@ describe('system: traffic through every director of the fleet', function () {
     }
     const log = fs.openSync(path.join(WORK, 'etcd.log'), 'a');
     const etcd = spawn('etcd', [
-      '--name', 'm1', '--data-dir', path.join(WORK, 'etcd'), '--listen-client-urls', ENDPOINT, '--advertise-client-urls', ENDPOINT,
+      '--name', 'm1', '--data-dir', path.join(WORK, 'etcd'), '--listen-client-urls', [ENDPOINT, ...DIRECTORS.map(endpointOf)].join(','), '--advertise-client-urls', ENDPOINT,
       '--listen-peer-urls', PEER, '--initial-advertise-peer-urls', PEER, '--initial-cluster', `m1=${PEER}`,
     ], { stdio: ['ignore', log, log] });
     children.push(etcd);
@@ -250,8 +275,8 @@ describe('system: traffic through every director of the fleet', function () {
     for (const i of DIRECTORS) {
       const agentLog = fs.openSync(path.join(WORK, `agent-${i}.log`), 'a');
       // --drain: a destination leaving the store is set to weight 0 and deleted once its connections are gone.
-      const p = spawn(process.execPath, [
-        IPVS, '--netns', directorNs(i), 'agent', '--director', director(i), '--prefix', PREFIX, '--endpoints', ENDPOINT,
+      const p = spawn('ip', [
+        'netns', 'exec', directorNs(i), process.execPath, IPVS, 'agent', '--director', director(i), '--prefix', PREFIX, '--endpoints', endpointOf(i),
         '--state-file', path.join(WORK, `agent-${i}.json`), '--drain', '300', '--status-ttl', '30',
       ], { stdio: ['ignore', agentLog, agentLog] });
       agents.set(i, p);
@@ -297,63 +322,60 @@ describe('system: traffic through every director of the fleet', function () {
   });
 
   it('a destination removed in the store drains: a held connection keeps working until it closes, then it is deleted', async () => {
-    // Held connections through director 1 until one lands on backend 2 (wrr 4:1:1: within six).
-    let found: Lines | undefined;
-    for (let n = 0; n < 8 && found === undefined; n++) {
-      const h = python(clientNs(1), CLIENT, [VIP, 'hold']);
-      children.push(h.child);
-      h.child.stdin!.write('ping\n');
-      const answer = await h.next(0, (l) => l.startsWith('ok') || l.startsWith('error'), 'the first answer');
-      if (answer === 'ok b2') found = h;
-      else {
-        h.child.stdin!.write('close\n');
-        await h.next(0, (l) => l === 'closed', 'closed');
-      }
-    }
-    assert.ok(found, 'a connection reached backend 2');
-    const held: Lines = found;
-    const r = (await putDesired(client, keys, [service({ 1: 4, 3: 1 })])).revision;
-    // Director 1 keeps backend 2 at weight 0 while the connection lives; the others have none to it left and delete it.
-    await converged(r, rulesOf({ 1: 4, 3: 1 })).catch(() => undefined);
-    await until('director 1 draining backend 2', () => rules(1).join('\n') === rulesOf({ 1: 4, 2: 0, 3: 1 }).join('\n') || undefined);
+    // A connection held through director 1; the backend it reached is the one removed.
+    const held = python(clientNs(1), CLIENT, [VIP, 'hold']);
+    children.push(held.child);
+    held.child.stdin!.write('ping\n');
+    const answer = await held.next(0, (l) => l.startsWith('ok') || l.startsWith('error'), 'the first answer');
+    const m = /^ok b(\d)$/.exec(answer);
+    assert.ok(m, answer);
+    const drained = Number(m[1]);
+    remaining = { 1: 4, 2: 1, 3: 1 };
+    delete remaining[drained];
+    const r = (await putDesired(client, keys, [service(remaining)])).revision;
+    for (const i of DIRECTORS) await until(`director ${i} at revision ${r}`, async () => ((await statusOf(i))?.appliedRevision ?? 0) >= r || undefined);
+    // Director 1 keeps it at weight 0 while the connection lives; the others delete it once their own clients' connections to it are gone.
+    await untilTable(1, rulesOf({ ...remaining, [drained]: 0 }), `director 1 draining backend ${drained}`);
+    for (const i of [2, 3]) await untilTable(i, rulesOf(remaining));
     for (let n = 0; n < 3; n++) {
       const from: number = held.lines.length;
       held.child.stdin!.write('ping\n');
-      assert.equal(await held.next(from, () => true, 'an answer on the held connection'), 'ok b2', 'the held connection still works');
+      assert.equal(await held.next(from, () => true, 'an answer on the held connection'), `ok b${drained}`, 'the held connection still works');
     }
-    assert.deepEqual(rules(1), rulesOf({ 1: 4, 2: 0, 3: 1 }), 'still draining while the connection is open');
+    assert.deepEqual(rules(1), rulesOf({ ...remaining, [drained]: 0 }), 'still draining while the connection is open');
     held.child.stdin!.write('close\n');
     await held.next(0, (l) => l === 'closed', 'closed');
-    for (const i of DIRECTORS) await until(`director ${i} without backend 2`, () => rules(i).join('\n') === rulesOf({ 1: 4, 3: 1 }).join('\n') || undefined);
+    await untilTable(1, rulesOf(remaining), `director 1 without backend ${drained}`);
     for (const i of DIRECTORS) assert.deepEqual(errorsOf(i), [], `no failed connection through director ${i}`);
   });
 
   it('a backend whose server stops is inhibited by every director (its health check), and shows down in their status', async () => {
+    const victim = Math.max(...Object.keys(remaining).map(Number));
     for (const i of DIRECTORS) clientErrorsFrom.set(i, clients.get(i)!.lines.filter((l) => l.startsWith('error')).length);
-    await stop(servers.get(3)!.child, 'SIGKILL');
-    for (const i of DIRECTORS) await until(`director ${i} inhibits backend 3`, () => rules(i).join('\n') === rulesOf({ 1: 4, 3: 0 }).join('\n') || undefined);
+    await stop(servers.get(victim)!.child, 'SIGKILL');
+    for (const i of DIRECTORS) await untilTable(i, rulesOf({ ...remaining, [victim]: 0 }), `director ${i} inhibits backend ${victim}`);
     for (const i of DIRECTORS) {
       const s = await until(`director ${i}'s status`, async () => {
         const status = await statusOf(i);
         return status?.health.up === 1 ? status : undefined;
       });
       assert.equal(s.health.checked, 2);
-      const b3 = s.health.destinations.find((d) => d.destination === `${backendAddress(3)}:80`);
-      assert.ok(b3 !== undefined && !b3.up && b3.weight === 0, JSON.stringify(s.health));
-      assert.match(b3.reason, /refused/);
+      const down = s.health.destinations.find((d) => d.destination === `${backendAddress(victim)}:80`);
+      assert.ok(down !== undefined && !down.up && down.weight === 0, JSON.stringify(s.health));
+      assert.match(down.reason, /refused/);
     }
     const table = execFileSync(process.execPath, [IPVS, 'fleet', 'status', '--prefix', PREFIX, '--endpoints', ENDPOINT], { encoding: 'utf8' });
     for (const i of DIRECTORS) {
       assert.match(table, new RegExp(`^${director(i)}\\s+connected\\s.*\\s1/2\\s`, 'm'), table);
-      assert.match(table, new RegExp(`^  ${director(i)}  service tcp ${VIP.replace(/\./g, '\\.')}:80  198\\.18\\.90\\.3:80  down`, 'm'), table);
+      assert.match(table, new RegExp(`^  ${director(i)}  service tcp ${VIP.replace(/\./g, '\\.')}:80  198\\.18\\.90\\.${victim}:80  down`, 'm'), table);
     }
-    // New connections go to backend 1 only now.
+    // New connections go to the backend left only now: none fails.
     for (const i of DIRECTORS) clientErrorsFrom.set(i, clients.get(i)!.lines.filter((l) => l.startsWith('error')).length);
     const m = marks();
     for (const i of DIRECTORS) await until(`6 connections through director ${i}`, () => total(acceptedSince(m, i)) >= 6 || undefined);
     for (const i of DIRECTORS) assert.deepEqual(errorsOf(i), [], `no failed connection through director ${i} once backend 3 is out`);
 
-    startServer(3);
-    for (const i of DIRECTORS) await until(`director ${i} takes backend 3 back`, () => rules(i).join('\n') === rulesOf({ 1: 4, 3: 1 }).join('\n') || undefined);
+    startServer(victim);
+    for (const i of DIRECTORS) await untilTable(i, rulesOf(remaining), `director ${i} takes backend ${victim} back`);
   });
 });
