@@ -230,7 +230,11 @@ export class FleetAgent extends EventEmitter {
     this.reconciler.on('error', (error: unknown) => this.fail(`reconciler: ${(error as Error)?.message ?? error}`));
     // The kernel's weights: checks start in the states they say, so a restart changes no weight until a check does.
     const table = await this.handle.list();
-    this.monitor = new HealthMonitor([], { initial: table, sink: { setWeights: (changes) => overrideSink(this.reconciler, this.health).setWeights(changes) } });
+    this.monitor = new HealthMonitor([], {
+      initial: table,
+      // Once a batch is in the table the status says so (the weights it reports are the ones sent).
+      sink: { setWeights: (changes) => overrideSink(this.reconciler, this.health).setWeights(changes).then(() => this.scheduleStatus()) },
+    });
     for (const state of ['up', 'down'] as const) this.monitor.on(state, (event: HealthEvent) => this.onHealth(state, event));
     this.monitor.on('sinkError', (error: unknown) => this.fail(`health: ${(error as Error)?.message ?? error}`));
     if (saved !== undefined) {
