@@ -94,6 +94,8 @@ export async function runAgent(ctx: Context, args: string[]): Promise<number> {
   agent.on('held', (h: { revision: number; deletes: number; limit: number }) =>
     log(`held the update at revision ${h.revision}: it removes ${h.deletes} services and destinations, more than ${h.limit} (raise the limit or run ipvs fleet confirm)`));
   agent.on('error', (e: { message: string }) => log(e.message));
+  agent.on('health', ({ state, event }: { state: 'up' | 'down'; event: { service: string; destination: { address: string; port: number }; reason: string } }) =>
+    log(`${event.service} ${event.destination.address}:${event.destination.port} ${state}${event.reason ? `: ${event.reason}` : ''}`));
   const metricsPort = p.flags.get('metrics-port');
   let server: http.Server | undefined;
   if (metricsPort !== undefined) {

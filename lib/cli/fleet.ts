@@ -15,7 +15,7 @@ export const FLEET_HELP = `Usage: ipvs fleet COMMAND [--endpoints URL[,URL...]] 
   put FILE.json|FILE.yaml [--director NAME] [--dry-run]
                        write FILE as the fleet's desired state (or NAME's overrides): every service
                        checked first, only the services that differ written, in one transaction
-  status [--json]      each director's store state, applied revision, held update, drift, errors
+  status [--json]      each director's store state, applied revision, held update, drift, health (up/checked; the down ones listed), errors
   diff --director NAME [--netns NS]
                        what applying the store's state for NAME would change in this table
   confirm [REVISION]   apply updates held for removing too much, up to REVISION (default: now)
@@ -121,15 +121,20 @@ async function status(ctx: Context, etcd: EtcdClient, keys: Layout, json: boolea
     ctx.io.out(`${JSON.stringify({ revision, directors }, null, 2)}\n`);
     return 0;
   }
-  const rows = [['DIRECTOR', 'STORE', 'APPLIED', 'SERVICES', 'HELD', 'DRIFT', 'SENDS', 'OPS', 'LAST ERROR']];
+  const rows = [['DIRECTOR', 'STORE', 'APPLIED', 'SERVICES', 'HELD', 'DRIFT', 'SENDS', 'OPS', 'UP', 'LAST ERROR']];
+  const down: string[] = [];
   for (const d of directors) {
     const held = d.held ? `${d.held.deletes}>${d.held.limit}@${d.held.revision}` : d.dryRun ? 'dry-run' : '-';
     const last = d.errors?.[d.errors.length - 1]?.message ?? '-';
-    rows.push([d.director, d.store, String(d.appliedRevision ?? '-'), String(d.services ?? '-'), held, String(d.drift?.total ?? '-'), String(d.counters?.sends ?? '-'), String(d.counters?.operations ?? '-'), last.slice(0, 60)]);
+    // UP: checked destinations up, of those checked ('-': no checks)
+    const up = d.health === undefined || d.health.checked === 0 ? '-' : `${d.health.up}/${d.health.checked}`;
+    rows.push([d.director, d.store, String(d.appliedRevision ?? '-'), String(d.services ?? '-'), held, String(d.drift?.total ?? '-'), String(d.counters?.sends ?? '-'), String(d.counters?.operations ?? '-'), up, last.slice(0, 60)]);
+    for (const h of d.health?.destinations ?? []) if (!h.up) down.push(`${d.director}  ${h.service}  ${h.destination}  down (${h.check}: ${h.reason || 'not yet up'}), weight ${h.weight ?? 'out'}`);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   ctx.io.out(`store revision ${revision}, ${directors.length} directors\n`);
   for (const r of rows) ctx.io.out(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}\n`);
+  if (down.length > 0) ctx.io.out(`down:\n${down.map((l) => `  ${l}\n`).join('')}`);
   return 0;
 }
 

@@ -14,13 +14,24 @@
 // - the store lost: the table is kept as it is (never flushed); the last
 //   applied state is saved on disk, so an agent restarted without the store
 //   serves it; a store revision older than the one applied is refused;
-// - its status under PREFIX/status/DIRECTOR on a lease: a dead agent's goes.
+// - its status under PREFIX/status/DIRECTOR on a lease: a dead agent's goes;
+// - the services' health checks (their `check` and `health` fields) run by a
+//   HealthMonitor that follows each update (checks added, removed or changed;
+//   the unchanged ones keep running with their states); its decisions are the
+//   reconciler's overrides, and each checked destination's state is in the
+//   status.
 import { EventEmitter } from 'events';
 import * as os from 'os';
 import type { IpvsHandle } from '../ipvs-handle';
 import type { Drift, Reconciler, ReconcilerCounters, ReconcileResult, ReconcilerOptions } from '../desired/reconciler';
+import { hostPort } from '../address';
+import type { HealthService } from '../health/document';
+import { HealthMonitor, type DestinationStatus, type HealthEvent, type InitialTable } from '../health/monitor';
+import { updateOverrides } from '../health/keeper';
+import { initialOverrides, overrideSink } from '../health/sink';
+import type { ServiceKey } from '../types';
 import { describe, expectInteger, expectObject, refuseUnknown } from '../validate';
-import { EtcdClient, type Watch, type WatchEnd, type WatchEvent } from './etcd';
+import { EtcdClient, EtcdError, type Watch, type WatchEnd, type WatchEvent } from './etcd';
 import { checkDirector, checkStoredService, effectiveState, layout, parseStored, type Layout, type StoredService } from './layout';
 import { readState, writeState } from './state-file';
 
@@ -67,6 +78,28 @@ export interface AgentError {
   message: string;
 }
 
+/** A checked destination's state, as the status carries it. */
+export interface DestinationHealth {
+  service: string;
+  /** 'address:port'. */
+  destination: string;
+  check: DestinationStatus['check'];
+  up: boolean;
+  /** Why it went down (or its last failure). */
+  reason: string;
+  /** The weight the checks gave it (null: out of the service). */
+  weight: number | null;
+}
+
+/** The health checks' states in the status. */
+export interface AgentHealth {
+  /** Destinations with a check, and how many of them are up. */
+  checked: number;
+  up: number;
+  /** Each checked destination while there are at most HEALTH_LISTED of them, else only the down ones (a status stays small enough to write often). */
+  destinations: DestinationHealth[];
+}
+
 /** What an agent writes to PREFIX/status/DIRECTOR. */
 export interface AgentStatus {
   director: string;
@@ -96,6 +129,7 @@ export interface AgentStatus {
   drift: { total: number; last: Array<{ kind: Drift['kind']; service: string; destination?: string }> };
   /** The latest errors (store, invalid values, refused writes). */
   errors: AgentError[];
+  health: AgentHealth;
   updatedAt: string;
 }
 
@@ -103,6 +137,7 @@ const OPTIONS = new Set([
   'endpoints', 'director', 'prefix', 'stateFile', 'owns', 'maxDeletes', 'dryRun', 'drain', 'resyncInterval', 'retryInterval', 'verifyInterval', 'statusTtl', 'minInterval', 'maxDelay',
 ]);
 const KEPT = 10;
+const HEALTH_LISTED = 1000;
 
 interface Settings {
   resyncMs: number;
@@ -119,6 +154,9 @@ export class FleetAgent extends EventEmitter {
   private readonly keys: Layout;
   private readonly etcd: EtcdClient;
   private reconciler!: Reconciler;
+  private monitor!: HealthMonitor;
+  /** The health specs of the applied services (what the monitor runs, and the desired weights its overrides are measured against). */
+  private health: HealthService[] = [];
   /** Data keys of the store this director reads (its overrides, the shared services), as stored text. */
   private readonly stored = new Map<string, string>();
   /** Parsed values by key and text (a value is checked once). */
@@ -153,7 +191,8 @@ export class FleetAgent extends EventEmitter {
     this.state = {
       director: options.director, host: os.hostname(), pid: process.pid, store: 'starting', storeRevision: 0, appliedRevision: 0, source: 'none', services: 0,
       held: null, maxDeletes: null, dryRun: options.dryRun === true, planned: 0, fullReads: 0, watchRestarts: 0, heldUpdates: 0,
-      counters: { sends: 0, operations: 0, verifies: 0, drifts: 0, readBacks: 0 }, drift: { total: 0, last: [] }, errors: [], updatedAt: new Date().toISOString(),
+      counters: { sends: 0, operations: 0, verifies: 0, drifts: 0, readBacks: 0 }, drift: { total: 0, last: [] }, errors: [], health: { checked: 0, up: 0, destinations: [] },
+      updatedAt: new Date().toISOString(),
     };
   }
 
@@ -189,6 +228,15 @@ export class FleetAgent extends EventEmitter {
     });
     this.reconciler.on('drift', (d: Drift) => this.noteDrift(d));
     this.reconciler.on('error', (error: unknown) => this.fail(`reconciler: ${(error as Error)?.message ?? error}`));
+    // The kernel's weights: checks start in the states they say, so a restart changes no weight until a check does.
+    const table = await this.handle.list();
+    this.monitor = new HealthMonitor([], {
+      initial: table,
+      // Once a batch is in the table the status says so (the weights it reports are the ones sent).
+      sink: { setWeights: (changes) => overrideSink(this.reconciler, this.health).setWeights(changes).then(() => this.scheduleStatus()) },
+    });
+    for (const state of ['up', 'down'] as const) this.monitor.on(state, (event: HealthEvent) => this.onHealth(state, event));
+    this.monitor.on('sinkError', (error: unknown) => this.fail(`health: ${(error as Error)?.message ?? error}`));
     if (saved !== undefined) {
       // The last applied state: what the table held when this agent (or its predecessor) last applied.
       const services = new Map<string, StoredService>();
@@ -196,7 +244,13 @@ export class FleetAgent extends EventEmitter {
         const s = parseStored(`${o.stateFile}: services[${i}]`, text);
         if (s !== null) services.set(s.id, s);
       });
-      const result = await this.reconciler.setDesired([...services.values()].map((s) => s.service));
+      this.health = healthOf(services);
+      // The overrides that keep the kernel's weights of checked destinations go in the same send as the state.
+      const [, result] = await Promise.all([
+        this.reconciler.overrideMany(initialOverrides(this.health, table)),
+        this.reconciler.setDesired([...services.values()].map((s) => s.service)),
+      ]);
+      this.monitor.update(this.health, table);
       this.applied = services;
       this.firstSync = false;
       this.state.appliedRevision = saved.revision;
@@ -206,7 +260,7 @@ export class FleetAgent extends EventEmitter {
     } else {
       // No saved state: what an update removes is counted against the table as adopted.
       const owned = this.options.owns ?? 'all';
-      for (const service of await this.handle.list()) {
+      for (const service of table) {
         if (owned !== 'all' && owned(service) !== true) continue;
         // apply() takes list()'s shape as it is; the text is never a store's, so every service counts as changed at the first read.
         const s = checkStoredService(service, 'table', '');
@@ -214,6 +268,7 @@ export class FleetAgent extends EventEmitter {
       }
     }
     this.state.services = this.applied.size;
+    this.monitor.start();
     this.scheduleStatus();
     this.keepAliveTimer = setInterval(() => void this.keepAlive(), Math.max(1, Math.floor(this.settings.statusTtl / 3)) * 1000);
     void this.fullRead();
@@ -226,6 +281,7 @@ export class FleetAgent extends EventEmitter {
     s.drift.total = this.reconciler.counters.drifts;
     const limit = this.limit();
     s.maxDeletes = limit === Infinity ? null : limit;
+    s.health = this.healthStatus();
     s.updatedAt = new Date().toISOString();
     return { ...s, drift: { total: s.drift.total, last: [...s.drift.last] }, errors: [...s.errors] };
   }
@@ -245,6 +301,7 @@ export class FleetAgent extends EventEmitter {
     for (const t of [this.resyncTimer, this.statusTimer]) if (t !== null) clearTimeout(t);
     if (this.keepAliveTimer !== null) clearInterval(this.keepAliveTimer);
     await this.syncing;
+    await this.monitor.stop();
     await this.reconciler.close();
     if (this.lease !== null) await this.etcd.revokeLease(this.lease).catch(() => undefined);
   }
@@ -438,12 +495,18 @@ export class FleetAgent extends EventEmitter {
 
   /** Hands the changed services to the reconciler: the whole state the first time (owned services it lacks go), then by key. */
   private async send(changed: string[], services: Map<string, StoredService>): Promise<ReconcileResult[]> {
+    // The checks' view of the changed services: the weights the table holds now (the applied state, the checks' decisions over it).
+    const table = this.tableOf(this.firstSync ? [...this.applied.keys()] : changed);
+    const ids = this.firstSync ? [...new Set([...this.applied.keys(), ...services.keys()])] : changed;
+    const overrides = updateOverrides(ids.map((id) => ({ before: this.applied.get(id)?.health, after: services.get(id)?.health })), table);
     if (this.firstSync) {
-      const result = await this.reconciler.setDesired([...services.values()].map((s) => s.service));
+      const [, result] = await Promise.all([this.reconciler.overrideMany(overrides), this.reconciler.setDesired([...services.values()].map((s) => s.service))]);
       this.firstSync = false;
       this.applied = new Map(services);
+      this.followHealth(table);
       return [result];
     }
+    const held = this.reconciler.overrideMany(overrides);
     const calls = changed.map((id) => {
       const s = services.get(id);
       return s !== undefined ? this.reconciler.setService(s.service) : this.reconciler.deleteService(this.applied.get(id)!.service);
@@ -462,7 +525,51 @@ export class FleetAgent extends EventEmitter {
       if (s !== undefined) this.applied.set(id, s);
       else this.applied.delete(id);
     });
+    await held.catch((error: unknown) => this.fail(`health overrides: ${(error as Error)?.message ?? error}`));
+    this.followHealth(table);
     return [...results];
+  }
+
+  /** The table as the checks see it, for the services with these ids: each applied destination at the weight it holds now. */
+  private tableOf(ids: readonly string[]): InitialTable {
+    const table: Array<ServiceKey & { destinations: Array<{ address: string; port: number; weight: number }> }> = [];
+    for (const id of ids) {
+      const s = this.applied.get(id);
+      if (s === undefined) continue;
+      const destinations: Array<{ address: string; port: number; weight: number }> = [];
+      (s.service.destinations ?? []).forEach((d, j) => {
+        // StoredService.destinations holds each one's checked 'address port', in order.
+        const [address, port] = splitDestination(s.destinations[j]);
+        const held = this.monitor.weightOf(id, address, port);
+        if (held === null) return; // taken out of the service by its check
+        destinations.push({ address, port, weight: held ?? d.weight ?? 1 });
+      });
+      table.push({ ...keyOf(s.service), destinations });
+    }
+    return table;
+  }
+
+  /** Hands the applied services' health specs to the monitor (the changed services' checks start from `table`). */
+  private followHealth(table: InitialTable): void {
+    this.health = healthOf(this.applied);
+    this.monitor.update(this.health, table);
+    this.scheduleStatus();
+  }
+
+  private onHealth(state: 'up' | 'down', event: HealthEvent): void {
+    this.emit('health', { state, event });
+    this.scheduleStatus();
+  }
+
+  private healthStatus(): AgentHealth {
+    const checked = this.monitor.states().filter((d) => d.check !== 'none');
+    const up = checked.filter((d) => d.up).length;
+    const listed = checked.length <= HEALTH_LISTED ? checked : checked.filter((d) => !d.up);
+    return {
+      checked: checked.length,
+      up,
+      destinations: listed.map((d) => ({ service: d.service, destination: hostPort(d.destination.address, d.destination.port), check: d.check, up: d.up, reason: d.reason, weight: d.weight })),
+    };
   }
 
   /** Reports the failures of a send (each change's own status). */
@@ -517,15 +624,22 @@ export class FleetAgent extends EventEmitter {
   }
 
   private async writeStatus(): Promise<void> {
-    const status = this.status();
-    try {
-      if (this.lease === null) this.lease = await this.etcd.grantLease(this.settings.statusTtl);
-      await this.etcd.put(this.keys.statusOf(this.options.director), JSON.stringify(status), this.lease);
-      this.emit('status', status);
-    } catch (error) {
-      // Written again at the next renewal; the lease may be gone with a store that was down.
-      this.lease = null;
-      this.unreachable(error);
+    for (let attempt = 1; ; attempt++) {
+      const status = this.status();
+      try {
+        if (this.lease === null) this.lease = await this.etcd.grantLease(this.settings.statusTtl);
+        await this.etcd.put(this.keys.statusOf(this.options.director), JSON.stringify(status), this.lease);
+        this.emit('status', status);
+        this.reached();
+        return;
+      } catch (error) {
+        this.lease = null;
+        // The store answered but refused: the lease went (expired while the store was down). A new one, at once.
+        if (error instanceof EtcdError && error.code === 'ERR_ETCD_REFUSED' && attempt === 1) continue;
+        // Written again at the next renewal.
+        this.unreachable(error);
+        return;
+      }
     }
   }
 
@@ -539,11 +653,35 @@ export class FleetAgent extends EventEmitter {
       if ((await this.etcd.keepAlive(this.lease)) === 0) {
         this.lease = null;
         await this.writeStatus();
-      }
+      } else this.reached();
     } catch (error) {
       this.unreachable(error);
     }
   }
+
+  /** A call to the store worked: it is reachable again (a resumed watch says nothing until a change comes). */
+  private reached(): void {
+    if (this.state.store === 'connected') return;
+    this.state.store = 'connected';
+    this.scheduleStatus();
+  }
+}
+
+function healthOf(services: Map<string, StoredService>): HealthService[] {
+  const out: HealthService[] = [];
+  for (const s of services.values()) if (s.health !== undefined) out.push(s.health);
+  return out;
+}
+
+/** 'address port' (StoredService.destinations) as its parts. */
+function splitDestination(text: string): [string, number] {
+  const at = text.lastIndexOf(' ');
+  return [text.slice(0, at), Number(text.slice(at + 1))];
+}
+
+function keyOf(service: StoredService['service']): ServiceKey {
+  const { protocol, address, port, fwmark, family } = service as ServiceKey & { family?: unknown };
+  return (fwmark !== undefined ? { fwmark, ...(family === undefined ? {} : { family }) } : { protocol, address, port }) as ServiceKey;
 }
 
 /** Services and destinations that replacing `applied` with `next` removes (what maxDeletes bounds, counted as apply() does). */

@@ -15,7 +15,8 @@
 // makes before it sends (kernel features aside).
 import { hostPort } from '../address';
 import { toDestination, toService, toServiceKey, type CheckedKey } from '../convert';
-import { splitHealth } from '../health/document';
+import { splitHealth, type HealthService } from '../health/document';
+import { withSorryServers } from '../health/sink';
 import type { DesiredService } from '../types';
 import { describe } from '../validate';
 
@@ -67,7 +68,10 @@ export function serviceName(key: CheckedKey): string {
 export interface StoredService {
   id: string;
   name: string;
+  /** What the reconciler is given: the service without its health fields, its sorry server among its destinations. */
   service: DesiredService;
+  /** Its health checks and policy (undefined: it has none). */
+  health: HealthService | undefined;
   /** The value as stored (what a change is compared by). */
   text: string;
   /** Services and destinations it holds (what deleting it removes). */
@@ -80,8 +84,11 @@ export interface StoredService {
  */
 export function checkStoredService(value: unknown, name: string, text = JSON.stringify(value)): StoredService {
   let plain: DesiredService;
+  let health: HealthService | undefined;
   try {
-    plain = splitHealth([value], name).desired[0];
+    const split = splitHealth([value], name);
+    health = split.health[0];
+    plain = withSorryServers(split.desired, split.health)[0];
   } catch (error) {
     // splitHealth names the one element `${name}[0]`: the value is `name` itself.
     if (error instanceof TypeError || error instanceof RangeError) error.message = error.message.split(`${name}[0]`).join(name);
@@ -92,7 +99,7 @@ export function checkStoredService(value: unknown, name: string, text = JSON.str
     const c = toDestination(d, checked, `${name}.destinations[${j}]`);
     return `${c.address} ${c.port}`;
   });
-  return { id: checked.id, name: serviceName(toServiceKey(plain, name)), service: plain, text, destinations };
+  return { id: checked.id, name: serviceName(toServiceKey(plain, name)), service: plain, health, text, destinations };
 }
 
 /** A stored value (JSON text) read back: a checked service, `null` (an override removing one), or an error naming `key`. */

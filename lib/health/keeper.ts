@@ -15,7 +15,8 @@ import { serviceIdOf, type HealthService } from './document';
 import type { HealthMetrics } from './metrics';
 import { HealthMonitor, type HealthEvent } from './monitor';
 import { runNotify, type NotifyOutcome } from './notify';
-import { initialOverrides, overrideSink, withSorryServers } from './sink';
+import type { InitialTable } from './monitor';
+import { initialOverrides, overrideSink, withSorryServers, type OverrideChange } from './sink';
 
 export interface HealthKeeperOptions extends Pick<ReconcilerOptions, 'drain'> {
   /** Where the health metrics go (default: a registry of their own, `keeper.monitor.metrics.registry`). */
@@ -48,13 +49,21 @@ function failures(result: ReconcileResult): string | undefined {
 export class HealthKeeper extends EventEmitter {
   private readonly notifying = new Set<Promise<void>>();
 
+  /** The health specs the checks run (the sink measures its decisions against their weights). */
+  private health: HealthService[];
+
   private constructor(
+    private readonly handle: IpvsHandle,
+    /** The ids of the services it owns (the reconciler's `owns`), changed by update(). */
+    private readonly owned: Set<string>,
+    health: readonly HealthService[],
     readonly reconciler: Reconciler,
     readonly monitor: HealthMonitor,
     /** What the first send did: the desired state and the overrides that keep the kernel's weights. */
     readonly adopted: ReconcileResult,
   ) {
     super();
+    this.health = [...health];
   }
 
   /**
@@ -78,24 +87,46 @@ export class HealthKeeper extends EventEmitter {
       await reconciler.close();
       throw error;
     }
-    const sink = overrideSink(reconciler, health);
     let keeper: HealthKeeper | undefined;
     const monitor = new HealthMonitor(health, {
       initial: table,
-      sink: { setWeights: (changes) => sink.setWeights(changes).then(() => void keeper?.emit('weights', changes)) },
+      sink: { setWeights: (changes) => overrideSink(reconciler, keeper?.health ?? health).setWeights(changes).then(() => void keeper?.emit('weights', changes)) },
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.batchWindowMs === undefined ? {} : { batchWindowMs: options.batchWindowMs }),
     });
-    keeper = new HealthKeeper(reconciler, monitor, adopted);
-    const byName = new Map(health.map((s) => [s.name, s]));
+    keeper = new HealthKeeper(handle, owned, health, reconciler, monitor, adopted);
     for (const state of ['up', 'down'] as const) {
       monitor.on(state, (event: HealthEvent) => {
-        const command = byName.get(event.service)?.notify[state];
+        const command = keeper.health.find((s) => s.name === event.service)?.notify[state];
         if (command !== undefined) keeper.notify(command, state, event);
       });
     }
     monitor.start();
     return keeper;
+  }
+
+  /**
+   * Follows a new document (what `ipvs check` does on a reload): the owned
+   * part of the table becomes `desired` (services it drops are deleted), the
+   * checks follow `health` (unchanged ones keep running with their states,
+   * added ones start as the kernel holds their destinations, as at start;
+   * see updateOverrides), all in one send. Reads the kernel's weights once.
+   */
+  async update(desired: readonly DesiredService[], health: readonly HealthService[]): Promise<ReconcileResult> {
+    const ids = desired.map((s, i) => serviceIdOf(s, `desired[${i}]`));
+    const plain = withSorryServers(desired, health);
+    const table = await this.handle.list();
+    // Owned now: the new services, and (until this send deletes them) the dropped ones.
+    for (const id of ids) this.owned.add(id);
+    const before = new Map(this.health.map((s) => [s.id, s]));
+    const after = new Map(health.map((s) => [s.id, s]));
+    const changes = [...new Set([...before.keys(), ...after.keys()])].map((id) => ({ before: before.get(id), after: after.get(id) }));
+    const [, set] = await Promise.all([this.reconciler.overrideMany(updateOverrides(changes, table)), this.reconciler.setDesired(plain)]);
+    this.owned.clear();
+    for (const id of ids) this.owned.add(id);
+    this.health = [...health];
+    this.monitor.update(health, table);
+    return set;
   }
 
   private notify(command: string[], state: 'up' | 'down', event: HealthEvent): void {
@@ -112,4 +143,39 @@ export class HealthKeeper extends EventEmitter {
     await this.reconciler.close();
     await Promise.all([...this.notifying]);
   }
+}
+
+/**
+ * The overrides that go with a new document, for the services it changes
+ * (each as it was, `before`, and as it is, `after`; undefined: no health
+ * spec): a checked destination new to the checks (or whose check changed),
+ * and a new sorry server, start as `table` (the kernel now) holds them, as at
+ * start (initialOverrides: absent, out or at weight 0 until its check brings
+ * it up); a destination that loses its check, or leaves, is released (the
+ * desired state decides its weight again). Unchanged checks keep theirs.
+ */
+export function updateOverrides(changes: ReadonlyArray<{ before: HealthService | undefined; after: HealthService | undefined }>, table: InitialTable): OverrideChange[] {
+  const fresh: HealthService[] = [];
+  const released: OverrideChange[] = [];
+  const id = (d: { address: string; port: number }) => `${d.address} ${d.port}`;
+  for (const { before, after } of changes) {
+    const checkBefore = new Map((before?.destinations ?? []).map((d) => [id(d), d.check?.id ?? null]));
+    const stays = new Set<string>();
+    if (after !== undefined) {
+      for (const d of after.destinations) if (d.check !== null) stays.add(id(d));
+      const sorry = after.policy.sorryServer;
+      const sorryBefore = before?.policy.sorryServer;
+      if (sorry !== undefined) stays.add(id(sorry));
+      const sameSorry = sorry !== undefined && sorryBefore !== undefined && id(sorry) === id(sorryBefore);
+      fresh.push({
+        ...after,
+        destinations: after.destinations.filter((d) => d.check !== null && checkBefore.get(id(d)) !== d.check.id),
+        policy: sameSorry ? { ...after.policy, sorryServer: undefined } : after.policy,
+      });
+    }
+    if (before === undefined) continue;
+    const held = [...before.destinations.filter((d) => d.check !== null), ...(before.policy.sorryServer === undefined ? [] : [before.policy.sorryServer])];
+    for (const d of held) if (!stays.has(id(d))) released.push({ service: before.key, destination: { address: d.address, port: d.port }, override: null });
+  }
+  return [...released, ...initialOverrides(fresh, table)];
 }

@@ -104,6 +104,13 @@ interface Checker extends Scheduled {
   check: CheckedCheck;
   target: ProbeTarget;
   members: MemberRuntime[];
+  /** Not yet given to the scheduler. */
+  fresh: boolean;
+}
+
+/** One check runs per (address, port, check). */
+function checkerKey(target: ProbeTarget, check: CheckedCheck): string {
+  return `${target.address} ${target.port} ${check.id}`;
 }
 
 function destinationId(address: string, port: number): string {
@@ -128,6 +135,7 @@ export function checkTarget(service: HealthService, d: HealthDestination, check:
 export class HealthMonitor extends EventEmitter {
   readonly metrics: HealthMetrics;
   private readonly services: ServiceRuntime[] = [];
+  private readonly byId = new Map<string, ServiceRuntime>();
   private readonly checkers: Checker[] = [];
   private readonly scheduler: Scheduler<Checker>;
   private readonly sink: WeightSink;
@@ -151,51 +159,112 @@ export class HealthMonitor extends EventEmitter {
     this.scheduler = new Scheduler<Checker>((c) => this.runCheck(c), options.concurrency ?? 256, options.random);
     this.metrics.watch(this.scheduler.stats);
 
+    this.build(services, options.initial ?? []);
+  }
+
+  /**
+   * Follows a new document: services, destinations and checks it adds start
+   * as `initial` (the kernel's weights now) says, as at construction; the
+   * ones it keeps keep their states (a destination whose check is unchanged
+   * keeps its rise/fall count, and its check keeps its schedule); the ones
+   * it drops stop. Every service of the document is evaluated again with
+   * the next batch (a changed weight or policy is sent then).
+   */
+  update(services: readonly HealthService[], initial: InitialTable = []): void {
+    this.build(services, initial);
+    if (this.running) void this.flush();
+  }
+
+  private build(services: readonly HealthService[], initial: InitialTable): void {
     const kernel = new Map<string, Map<string, number>>();
-    (options.initial ?? []).forEach((s, i) => {
+    initial.forEach((s, i) => {
       const weights = new Map<string, number>();
       for (const d of s.destinations ?? []) weights.set(destinationId(d.address, d.port), d.weight);
       kernel.set(toServiceKey(s, `initial[${i}]`).id, weights);
     });
-
+    const before = new Map(this.services.map((s) => [s.spec.id, s]));
+    const checkersBefore = new Map(this.checkers.map((c) => [checkerKey(c.target, c.check), c]));
+    const services2: ServiceRuntime[] = [];
     const byCheck = new Map<string, Checker>();
     const now = performance.now();
     for (const spec of services) {
       const inKernel = kernel.get(spec.id) ?? new Map<string, number>();
-      const service: ServiceRuntime = { spec, pool: new Pool(spec.policy), members: [], sent: new Map(), nextStepAt: Infinity };
-      for (const [id, weight] of inKernel) service.sent.set(id, weight);
+      const old = before.get(spec.id);
+      before.delete(spec.id);
+      const samePolicy = old !== undefined && JSON.stringify(old.spec.policy) === JSON.stringify(spec.policy);
+      const service: ServiceRuntime = old ?? { spec, pool: new Pool(spec.policy), members: [], sent: new Map(), nextStepAt: Infinity };
+      if (old !== undefined && !samePolicy) service.pool = new Pool(spec.policy);
+      service.spec = spec;
+      const oldMembers = new Map((old?.members ?? []).map((m) => [m.member.id, m]));
+      // Weights the kernel holds that this monitor has not sent (new destinations, a new service) count as sent.
+      for (const [id, weight] of inKernel) if (!service.sent.has(id)) service.sent.set(id, weight);
       const sorry = spec.policy.sorryServer;
-      if (sorry !== undefined) service.sent.set(SORRY_ID, inKernel.get(destinationId(sorry.address, sorry.port)) ?? null);
+      if (sorry !== undefined && !service.sent.has(SORRY_ID)) service.sent.set(SORRY_ID, inKernel.get(destinationId(sorry.address, sorry.port)) ?? null);
+      service.members = [];
       for (const d of spec.destinations) {
         const id = destinationId(d.address, d.port);
-        const weight = inKernel.get(id);
-        const up = d.check === null || (weight !== undefined && weight > 0);
-        const state = d.check === null ? null : new CheckState(d.check.rise, d.check.fall, up, -Infinity);
-        // A weight the check reports (command, file) starts as the kernel has it, not at the configured weight.
-        const reports = d.check !== null && (d.check.type === 'file' || (d.check.type === 'command' && d.check.dynamicWeight));
-        if (state && reports && up) state.reportedWeight = weight;
-        const m: MemberRuntime = {
-          service,
-          destination: d,
-          state,
-          member: { id, configuredWeight: d.weight, up, since: -Infinity, reportedWeight: state?.reportedWeight },
-          labels: { service: spec.name, destination: label(d.address, d.port), check: d.check?.type ?? 'none' },
-        };
+        const kept = oldMembers.get(id);
+        oldMembers.delete(id);
+        let m: MemberRuntime;
+        if (kept !== undefined && (kept.destination.check?.id ?? null) === (d.check?.id ?? null)) {
+          // The same check: its state goes on; the weight it has when healthy may have changed.
+          m = kept;
+          m.destination = d;
+          m.member.configuredWeight = d.weight;
+        } else {
+          if (kept !== undefined) this.metrics.up.remove(kept.labels);
+          const weight = inKernel.get(id);
+          const up = d.check === null || (weight !== undefined && weight > 0);
+          const state = d.check === null ? null : new CheckState(d.check.rise, d.check.fall, up, -Infinity);
+          // A weight the check reports (command, file) starts as the kernel has it, not at the configured weight.
+          const reports = d.check !== null && (d.check.type === 'file' || (d.check.type === 'command' && d.check.dynamicWeight));
+          if (state && reports && up) state.reportedWeight = weight ?? undefined;
+          m = {
+            service,
+            destination: d,
+            state,
+            member: { id, configuredWeight: d.weight, up, since: -Infinity, reportedWeight: state?.reportedWeight },
+            labels: { service: spec.name, destination: label(d.address, d.port), check: d.check?.type ?? 'none' },
+          };
+          this.metrics.up.set(m.labels, up ? 1 : 0);
+        }
         service.members.push(m);
-        this.metrics.up.set(m.labels, up ? 1 : 0);
         if (d.check === null) continue;
-        const port = checkTarget(spec, d, d.check).port;
-        const key = `${d.address} ${port} ${d.check.id}`;
+        const target = checkTarget(spec, d, d.check);
+        const key = checkerKey(target, d.check);
         let checker = byCheck.get(key);
         if (!checker) {
-          checker = { check: d.check, target: { address: d.address, port }, members: [], intervalMs: d.check.intervalMs, jitterMs: d.check.jitterMs, due: now, slot: -1, removed: false };
+          checker = checkersBefore.get(key);
+          checkersBefore.delete(key);
+          if (checker !== undefined) checker.members = [];
+          else checker = { check: d.check, target, members: [], intervalMs: d.check.intervalMs, jitterMs: d.check.jitterMs, due: now, slot: -1, removed: false, fresh: true };
           byCheck.set(key, checker);
-          this.checkers.push(checker);
         }
         checker.members.push(m);
       }
-      this.services.push(service);
+      // Destinations it no longer has: the desired state takes them out, so what was sent of them is forgotten.
+      for (const m of oldMembers.values()) {
+        this.metrics.up.remove(m.labels);
+        service.sent.delete(m.member.id);
+      }
+      services2.push(service);
       this.dirty.add(service);
+    }
+    for (const gone of before.values()) {
+      for (const m of gone.members) this.metrics.up.remove(m.labels);
+      this.dirty.delete(gone);
+    }
+    for (const c of checkersBefore.values()) this.scheduler.remove(c);
+    this.services.splice(0, this.services.length, ...services2);
+    this.byId.clear();
+    for (const s of services2) this.byId.set(s.spec.id, s);
+    this.checkers.splice(0, this.checkers.length, ...byCheck.values());
+    if (this.running) {
+      for (const c of this.checkers) {
+        if (!c.fresh) continue;
+        c.fresh = false;
+        this.scheduler.add(c);
+      }
     }
   }
 
@@ -212,7 +281,10 @@ export class HealthMonitor extends EventEmitter {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const c of this.checkers) this.scheduler.add(c);
+    for (const c of this.checkers) {
+      c.fresh = false;
+      this.scheduler.add(c);
+    }
     void this.flush();
   }
 
@@ -225,6 +297,11 @@ export class HealthMonitor extends EventEmitter {
     if (this.stepTimer) clearTimeout(this.stepTimer);
     this.windowTimer = this.stepTimer = undefined;
     await this.inFlight;
+  }
+
+  /** The weight last sent (or found in the kernel) of a destination of the service with this id; undefined: none known. */
+  weightOf(serviceId: string, address: string, port: number): number | null | undefined {
+    return this.byId.get(serviceId)?.sent.get(destinationId(address, port));
   }
 
   /** Every destination's state. */
@@ -251,7 +328,8 @@ export class HealthMonitor extends EventEmitter {
     const run = startRun(c.check, c.target);
     const result = await run.result;
     this.metrics.duration.observe({ check: c.check.type, result: result.cannotRun ? 'error' : result.ok ? 'up' : 'down' }, (performance.now() - started) / 1000);
-    if (this.running) this.deliver(c, result);
+    // A check dropped by update() while it ran: its result has no one to go to.
+    if (this.running && !c.removed) this.deliver(c, result);
     // The next run waits until this one's work is over (a command's process group killed and reaped).
     let late: NodeJS.Timeout | undefined;
     const stuck = new Promise<void>((resolve) => {

@@ -134,6 +134,50 @@ describe('unit: health monitor', function () {
     assert.deepEqual(calls[0].map((c) => [c.destination.address, c.weight]), [['127.0.0.7', 100]]);
   });
 
+  it('follows a new document: unchanged checks keep their states, added ones start, dropped ones stop', async () => {
+    let connections = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    const open = await listen(server);
+    cleanup.push(() => server.close());
+    const closed = await closedPort();
+    const failing = { type: 'tcp', interval: 0.1, timeout: 0.1, fall: 1, jitter: 0 };
+    const first = splitHealth([service('198.18.0.10', [{ address: '127.0.0.1', port: closed, weight: 100, check: failing }, { address: '127.0.0.2', port: closed, weight: 100, check: failing }])]).health;
+    const sink = new RecordingSink();
+    const downs: string[] = [];
+    const ups: string[] = [];
+    const monitor = new HealthMonitor(first, {
+      sink,
+      initial: [{ protocol: 'tcp', address: '198.18.0.10', port: 80, destinations: [{ address: '127.0.0.1', port: closed, weight: 100 }, { address: '127.0.0.2', port: closed, weight: 100 }] }],
+    });
+    monitor.on('down', (e) => downs.push(e.destination.address));
+    monitor.on('up', (e) => ups.push(`${e.service} ${e.destination.address}`));
+    cleanup.push(() => monitor.stop());
+    monitor.start();
+    await until(() => downs.length === 2 && sink.calls.flat().length === 2, 'both down');
+    // 127.0.0.2 leaves; 127.0.0.1 keeps its check (and its state) at a new weight; a new service with a passing check arrives.
+    const second = splitHealth([
+      service('198.18.0.10', [{ address: '127.0.0.1', port: closed, weight: 70, check: failing }]),
+      service('198.18.0.11', [{ address: '127.0.0.1', port: open, weight: 30, check: { type: 'tcp', interval: 0.1, timeout: 0.1, rise: 1, jitter: 0 } }]),
+    ]).health;
+    monitor.update(second);
+    assert.equal(monitor.checkCount, 2);
+    await until(() => ups.length === 1 && sink.calls.flat().some((c) => c.service.address === '198.18.0.11'), 'the new service up');
+    const seen = connections;
+    await until(() => connections >= seen + 3, 'the new check running');
+    assert.deepEqual(ups, ['service tcp 198.18.0.11:80 127.0.0.1']);
+    // No new down event: the kept destination did not start again from up.
+    assert.deepEqual(downs.sort(), ['127.0.0.1', '127.0.0.2']);
+    assert.deepEqual(
+      monitor.states().map((s) => [s.service, s.destination.address, s.up, s.weight]),
+      [['service tcp 198.18.0.10:80', '127.0.0.1', false, 0], ['service tcp 198.18.0.11:80', '127.0.0.1', true, 30]],
+    );
+    // Nothing was sent for the kept destination after the update (it was at 0 already); the new one, absent from the table, started at 0.
+    assert.deepEqual(sink.calls.slice(1).flat().map((c) => [c.service.address, c.destination.address, c.weight]), [['198.18.0.11', '127.0.0.1', 0], ['198.18.0.11', '127.0.0.1', 30]]);
+  });
+
   it('sends a refused batch again, and says so', async () => {
     const port = await closedPort();
     const { health } = splitHealth([service('198.18.0.10', [{ address: '127.0.0.1', port, weight: 5, check: { type: 'tcp', interval: 30, timeout: 1, fall: 1, jitter: 0 } }])]);
