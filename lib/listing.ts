@@ -3,7 +3,7 @@
 // BigUint64Array. They are parsed and turned
 // into the public shapes a few chunks per event-loop turn, so a table of
 // 200,000 destinations never blocks the loop for long.
-import type { RawDestinationEntry, RawListing, RawServiceEntry } from './addon';
+import { addon, type RawDestinationEntry, type RawListing, type RawServiceEntry } from './addon';
 import { byNumber, FAMILY_NUMBER, FORWARDING_NUMBER, PROTOCOL_NUMBER, TUNNEL_FLAG, TUNNEL_NUMBER } from './constants';
 import { serviceSettings } from './convert';
 import { Slicer } from './slices';
@@ -22,7 +22,10 @@ async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void
   const encoding = listing.ascii ? 'latin1' : 'utf8';
   for (let i = 0; i < chunks.length; i++) {
     const entries = JSON.parse(chunks[i].toString(encoding)) as T[];
-    chunks[i] = EMPTY; // the text is garbage once parsed: let the GC have it early
+    // The text is garbage once parsed: freed now, not at the next scavenge
+    // (a stream of batches would otherwise hold several batches' texts).
+    addon.releaseChunk(chunks[i]);
+    chunks[i] = EMPTY;
     each(entries);
     if (slicer.due()) await slicer.pause();
   }

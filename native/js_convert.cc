@@ -124,6 +124,18 @@ Napi::Object FromListing(Napi::Env env, Listing& listing) {
   return result;
 }
 
+Napi::Value ReleaseChunk(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "chunk: expected a listing chunk (a Buffer)");
+  Napi::Buffer<char> chunk = info[0].As<Napi::Buffer<char>>();
+  Napi::ArrayBuffer text = chunk.ArrayBuffer();
+  // Detaching drops the ArrayBuffer's hold on the text: Node then runs its
+  // finalizer (FromListing's delete) on the next turn of the event loop. Only
+  // a Buffer that is its whole ArrayBuffer, as FromListing makes them: a
+  // slice of Node's shared pool is left alone.
+  if (!text.IsDetached() && chunk.ByteOffset() == 0 && chunk.Length() == text.ByteLength()) text.Detach();
+  return info.Env().Undefined();
+}
+
 Napi::Object FromDaemon(Napi::Env env, const Daemon& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("state", d.state);

@@ -314,6 +314,13 @@ export interface RawDestinationEntry {
 export interface RawAddon {
   Handle: new () => RawHandle;
   Fingerprints: new () => RawFingerprints;
+  /**
+   * Frees a RawListing chunk's text now (the Buffer is empty afterwards),
+   * rather than when the GC next collects the Buffer (only a Buffer that is
+   * its whole ArrayBuffer, as listings make them). Throws TypeError
+   * unless `chunk` is a Buffer.
+   */
+  releaseChunk(chunk: Buffer): void;
   constants: {
     AF_INET: number;
     AF_INET6: number;
