@@ -24,7 +24,7 @@ async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void
     const entries = JSON.parse(chunks[i].toString(encoding)) as T[];
     // The text is garbage once parsed: freed now, not at the next scavenge
     // (a stream of batches would otherwise hold several batches' texts).
-    addon.releaseChunk(chunks[i]);
+    addon.release(chunks[i]);
     chunks[i] = EMPTY;
     each(entries);
     if (slicer.due()) await slicer.pause();
@@ -74,6 +74,11 @@ class Counters {
 
 function countersOf(listing: RawListing): Counters | null {
   return listing.stats === null ? null : new Counters(listing.stats);
+}
+
+/** Frees the listing's counters now that every Stats holds its own bigints (as its chunks are freed once parsed). */
+function releaseCounters(listing: RawListing): void {
+  if (listing.stats !== null) addon.release(listing.stats);
 }
 
 function familyName(af: number): 'ipv4' | 'ipv6' {
@@ -149,6 +154,7 @@ export async function servicesOf(listing: RawListing): Promise<Service[]> {
       out.push(service);
     }
   });
+  releaseCounters(listing);
   return out;
 }
 
@@ -159,6 +165,7 @@ export async function serviceEntriesOf(listing: RawListing): Promise<ServiceEntr
   await forEachChunk<RawServiceEntry>(listing, (entries) => {
     for (const s of entries) out.push(toPublicService(s, counters));
   });
+  releaseCounters(listing);
   return out;
 }
 

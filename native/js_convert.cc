@@ -124,15 +124,16 @@ Napi::Object FromListing(Napi::Env env, Listing& listing) {
   return result;
 }
 
-Napi::Value ReleaseChunk(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "chunk: expected a listing chunk (a Buffer)");
-  Napi::Buffer<char> chunk = info[0].As<Napi::Buffer<char>>();
-  Napi::ArrayBuffer text = chunk.ArrayBuffer();
-  // Detaching drops the ArrayBuffer's hold on the text: Node then runs its
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray())
+    throw Napi::TypeError::New(info.Env(), "view: expected a listing's chunk (a Buffer) or counters (a BigUint64Array)");
+  Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+  Napi::ArrayBuffer memory = view.ArrayBuffer();
+  // Detaching drops the ArrayBuffer's hold on the memory: Node then runs its
   // finalizer (FromListing's delete) on the next turn of the event loop. Only
-  // a Buffer that is its whole ArrayBuffer, as FromListing makes them: a
-  // slice of Node's shared pool is left alone.
-  if (!text.IsDetached() && chunk.ByteOffset() == 0 && chunk.Length() == text.ByteLength()) text.Detach();
+  // a view of its whole ArrayBuffer, as FromListing makes them: a slice of
+  // Node's shared Buffer pool is left alone.
+  if (!memory.IsDetached() && view.ByteOffset() == 0 && view.ByteLength() == memory.ByteLength()) memory.Detach();
   return info.Env().Undefined();
 }
 

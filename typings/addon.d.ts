@@ -315,12 +315,12 @@ export interface RawAddon {
   Handle: new () => RawHandle;
   Fingerprints: new () => RawFingerprints;
   /**
-   * Frees a RawListing chunk's text now (the Buffer is empty afterwards),
-   * rather than when the GC next collects the Buffer (only a Buffer that is
-   * its whole ArrayBuffer, as listings make them). Throws TypeError
-   * unless `chunk` is a Buffer.
+   * Frees a RawListing's chunk text or counters now (the view is empty
+   * afterwards), rather than when the GC next collects it; only a view of its
+   * whole ArrayBuffer, as listings make them. Throws TypeError unless `view`
+   * is a typed array (a Buffer is one).
    */
-  releaseChunk(chunk: Buffer): void;
+  release(view: Buffer | BigUint64Array): void;
   constants: {
     AF_INET: number;
     AF_INET6: number;
