@@ -40,7 +40,9 @@ const HOWS = ['open', 'list', 'services', 'verify'];
  * Logs every gap of 25 ms or more between 1 ms ticks (IPVS_BENCH_BLOCKS=1)
  * with the main thread's own time on the CPU during it (schedstat): a block
  * with little CPU time was the thread waiting for the CPU (the worker thread,
- * or the VM descheduled by its host), not this process's JavaScript.
+ * or the VM descheduled by its host), not this process's JavaScript. The
+ * converse does not hold in the emulated VM: a stall of the VM while this
+ * thread was the one running is counted as its CPU time.
  * Returns the stop function.
  */
 function logBlocks(): () => void {
