@@ -12,7 +12,8 @@
 //
 // Run alone: node dist/bench/baseline.js [--n 20000] [--m 10] [--json]
 // (inside the sandbox for the VM's figures); bench/guest.ts runs it in a
-// fresh process once per size.
+// fresh process once per size. `--idle` times only the machine's noise (idle
+// and busy; bench/stream-check.ts bounds its own figures by it).
 import { monitorEventLoopDelay, performance } from 'perf_hooks';
 import { setImmediate as nextTurn } from 'timers/promises';
 
@@ -93,7 +94,8 @@ async function longestBlockFor(seconds: number, work: () => Promise<void>): Prom
   return h.max / 1e6;
 }
 
-export async function eventLoopBaseline(n: number, m: number): Promise<Baseline> {
+/** The machine's own noise: the longest blocks of 5 s of an idle loop and of 5 s of 2 ms busy slices that keep nothing. */
+export async function machineNoise(): Promise<Pick<Baseline, 'idleMs' | 'busyMs'>> {
   const idleMs = await longestBlockFor(5, () => new Promise((r) => setTimeout(r, 100)));
   let x = 0;
   const busyMs = await longestBlockFor(5, async () => {
@@ -101,6 +103,11 @@ export async function eventLoopBaseline(n: number, m: number): Promise<Baseline>
     while (performance.now() - t < 2) x = Math.sqrt(x + 1);
     await nextTurn();
   });
+  return { idleMs, busyMs };
+}
+
+export async function eventLoopBaseline(n: number, m: number): Promise<Baseline> {
+  const { idleMs, busyMs } = await machineNoise();
   const list = (i: number, keep: unknown[]) => keep.push(listedService(i, m));
   const listMs: Baseline['listMs'] = [await longestBlock(n, list), await longestBlock(n, list)];
   // apply()'s input is the caller's, made before the call: only the result is new.
@@ -129,7 +136,12 @@ if (require.main === module) {
   const n = arg('n', 20000);
   const m = arg('m', 10);
   const ms = (pair: number[]) => pair.map((x) => `${x.toFixed(1)} ms`).join(', then ');
-  void eventLoopBaseline(n, m).then((f) =>
+  if (process.argv.includes('--idle'))
+    void machineNoise().then((f) =>
+      console.log(process.argv.includes('--json') ? JSON.stringify(f) : `machine noise: idle ${f.idleMs.toFixed(1)} ms, busy keeping nothing ${f.busyMs.toFixed(1)} ms`),
+    );
+  else
+    void eventLoopBaseline(n, m).then((f) =>
     console.log(
       process.argv.includes('--json')
         ? JSON.stringify(f)

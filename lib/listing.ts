@@ -3,7 +3,7 @@
 // BigUint64Array. They are parsed and turned
 // into the public shapes a few chunks per event-loop turn, so a table of
 // 200,000 destinations never blocks the loop for long.
-import type { RawDestinationEntry, RawListing, RawServiceEntry } from './addon';
+import { addon, type RawDestinationEntry, type RawListing, type RawServiceEntry } from './addon';
 import { byNumber, FAMILY_NUMBER, FORWARDING_NUMBER, PROTOCOL_NUMBER, TUNNEL_FLAG, TUNNEL_NUMBER } from './constants';
 import { serviceSettings } from './convert';
 import { Slicer } from './slices';
@@ -22,7 +22,10 @@ async function forEachChunk<T>(listing: RawListing, each: (entries: T[]) => void
   const encoding = listing.ascii ? 'latin1' : 'utf8';
   for (let i = 0; i < chunks.length; i++) {
     const entries = JSON.parse(chunks[i].toString(encoding)) as T[];
-    chunks[i] = EMPTY; // the text is garbage once parsed: let the GC have it early
+    // The text is garbage once parsed: freed now, not at the next scavenge
+    // (a stream of batches would otherwise hold several batches' texts).
+    addon.release(chunks[i]);
+    chunks[i] = EMPTY;
     each(entries);
     if (slicer.due()) await slicer.pause();
   }
@@ -71,6 +74,11 @@ class Counters {
 
 function countersOf(listing: RawListing): Counters | null {
   return listing.stats === null ? null : new Counters(listing.stats);
+}
+
+/** Frees the listing's counters now that every Stats holds its own bigints (as its chunks are freed once parsed). */
+function releaseCounters(listing: RawListing): void {
+  if (listing.stats !== null) addon.release(listing.stats);
 }
 
 function familyName(af: number): 'ipv4' | 'ipv6' {
@@ -152,6 +160,7 @@ export async function servicesOf(listing: RawListing): Promise<Service[]> {
       out.push(service);
     }
   });
+  releaseCounters(listing);
   return out;
 }
 
@@ -162,6 +171,7 @@ export async function serviceEntriesOf(listing: RawListing): Promise<ServiceEntr
   await forEachChunk<RawServiceEntry>(listing, (entries) => {
     for (const s of entries) out.push(toPublicService(s, counters));
   });
+  releaseCounters(listing);
   return out;
 }
 

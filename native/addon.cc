@@ -1,4 +1,5 @@
-// Registration only: the addon exports the Handle and Fingerprints classes
+// Registration only: the addon exports the Handle and Fingerprints classes,
+// release(),
 // and the kernel's numbers the facade needs to agree on.
 #include <linux/ip_vs.h>
 #include <napi.h>
@@ -8,6 +9,7 @@
 #include "cursor.h"
 #include "fingerprints.h"
 #include "handle.h"
+#include "js_convert.h"
 
 namespace {
 
@@ -19,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->fingerprints = Napi::Persistent(fingerprints);
   exports.Set("Fingerprints", fingerprints);
   data->cursor = Napi::Persistent(ipvs::Cursor::Define(env));
+  exports.Set("release", Napi::Function::New<ipvs::Release>(env, "release"));
 
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("AF_INET", static_cast<int>(AF_INET));

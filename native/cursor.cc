@@ -15,7 +15,7 @@ std::optional<Listing> NextBatch(NetlinkSession& session, CursorState& state) {
     state.services = DumpServices(session);
     state.started = true;
   }
-  Listing listing(state.stats);
+  Listing listing(state.stats, kStreamChunkBytes);
   uint32_t count = 0;
   while (count < state.batchSize && state.position < state.services.size()) {
     const ServiceRecord& service = state.services[state.position++];

@@ -124,6 +124,19 @@ Napi::Object FromListing(Napi::Env env, Listing& listing) {
   return result;
 }
 
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray())
+    throw Napi::TypeError::New(info.Env(), "view: expected a listing's chunk (a Buffer) or counters (a BigUint64Array)");
+  Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+  Napi::ArrayBuffer memory = view.ArrayBuffer();
+  // Detaching drops the ArrayBuffer's hold on the memory: Node then runs its
+  // finalizer (FromListing's delete) on the next turn of the event loop. Only
+  // a view of its whole ArrayBuffer, as FromListing makes them: a slice of
+  // Node's shared Buffer pool is left alone.
+  if (!memory.IsDetached() && view.ByteOffset() == 0 && view.ByteLength() == memory.ByteLength()) memory.Detach();
+  return info.Env().Undefined();
+}
+
 Napi::Object FromDaemon(Napi::Env env, const Daemon& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("state", d.state);

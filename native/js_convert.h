@@ -20,6 +20,11 @@ ServiceKey ReadServiceKey(const Napi::Value& value);
 
 Napi::Array FromFailures(Napi::Env env, const std::vector<Failure>& failures);
 Napi::Object FromListing(Napi::Env env, Listing& listing);
+// release(view): frees a listing's chunk text or counters now that JS has
+// read them (detaches the ArrayBuffer), rather than when the GC next finds the
+// view: a stream of batches otherwise keeps several batches' texts alive
+// between two scavenges. The view is empty afterwards.
+Napi::Value Release(const Napi::CallbackInfo& info);
 
 // An Error whose `errno` is the positive errno, `kernelMessage` the extended
 // ACK text, and `unavailable`/`closed` set for those two cases.

@@ -11,10 +11,6 @@
 namespace ipvs {
 namespace {
 
-// A chunk ends at the first object boundary past this size: small enough for
-// JSON.parse to take one per event-loop turn without a long pause.
-constexpr size_t kChunkBytes = 32 * 1024;
-
 // The attributes after the generic-netlink header, if this is `command`.
 template <int Max>
 bool ParseReply(const nlmsghdr* header, uint8_t command, Attributes<Max>* out) {
@@ -99,7 +95,7 @@ bool DecodeService(const nlmsghdr* header, ServiceRecord* out) {
 
 void Listing::BeginEntry() {
   if (current_.text.empty()) {
-    current_.text.reserve(kChunkBytes + 4096);
+    current_.text.reserve(chunkBytes_ + chunkBytes_ / 8);
     current_.text.push_back('[');
   } else {
     current_.text.push_back(',');
@@ -107,7 +103,7 @@ void Listing::BeginEntry() {
 }
 
 void Listing::EndEntry() {
-  if (current_.text.size() < kChunkBytes) return;
+  if (current_.text.size() < chunkBytes_) return;
   current_.text.push_back(']');
   chunks.push_back(std::move(current_));
   current_ = Chunk();

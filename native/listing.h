@@ -48,10 +48,20 @@ struct DestinationRecord {
   std::array<uint64_t, 10> stats{};
 };
 
+// A chunk ends at the first object boundary past this size: small enough for
+// JSON.parse to take one per event-loop turn without a long pause.
+constexpr size_t kChunkBytes = 32 * 1024;
+// A streamed batch's chunks (Handle.listCursor()): JS parses and converts one
+// chunk per event-loop turn while its caller keeps running, so a turn's work
+// is a quarter of list()'s. (Smaller still would cost more Buffers and parse
+// calls than it saves.)
+constexpr size_t kStreamChunkBytes = 8 * 1024;
+
 // JSON arrays of objects, cut into chunks at object boundaries.
 class Listing {
  public:
-  explicit Listing(bool withStats = false) : withStats_(withStats) {}
+  explicit Listing(bool withStats = false, size_t chunkBytes = kChunkBytes)
+      : withStats_(withStats), chunkBytes_(chunkBytes) {}
 
   // A service: the object, left open for its destinations when `open`
   // (then AppendDestination each, then CloseService).
@@ -84,6 +94,7 @@ class Listing {
   void StatsIndex(bool present, const std::array<uint64_t, 10>& stats);
 
   bool withStats_;
+  size_t chunkBytes_;
   bool firstDestination_ = true;
   Chunk current_;
 };

@@ -321,6 +321,13 @@ export interface RawDestinationEntry {
 export interface RawAddon {
   Handle: new () => RawHandle;
   Fingerprints: new () => RawFingerprints;
+  /**
+   * Frees a RawListing's chunk text or counters now (the view is empty
+   * afterwards), rather than when the GC next collects it; only a view of its
+   * whole ArrayBuffer, as listings make them. Throws TypeError unless `view`
+   * is a typed array (a Buffer is one).
+   */
+  release(view: Buffer | BigUint64Array): void;
   constants: {
     AF_INET: number;
     AF_INET6: number;
