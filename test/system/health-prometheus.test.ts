@@ -13,8 +13,8 @@ import * as os from 'os';
 import * as path from 'path';
 import type * as ipvs from '../../lib';
 import { Topology } from '../../lib/testing/topology';
-import { eventually, note, useTrafficNetwork } from './helpers';
-import { CheckProcess, HEALTH_PORT, HealthServer, weightLine } from './health-setup';
+import { eventually, note, useTrafficNetwork } from '../traffic/helpers';
+import { CheckProcess, HEALTH_PORT, HealthServer, weightLine } from '../traffic/health-setup';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMETHEUS_ADDRESS = '127.0.0.1:9490';

@@ -28,8 +28,8 @@ import * as os from 'os';
 import * as path from 'path';
 import type * as ipvs from '../../lib';
 import { Topology, type Host } from '../../lib/testing/topology';
-import { eventually, note, useTrafficNetwork } from './helpers';
-import { CheckProcess, kernelWeights, median, saveTable, weightLine } from './health-setup';
+import { eventually, note, useTrafficNetwork } from '../traffic/helpers';
+import { CheckProcess, kernelWeights, median, saveTable, weightLine } from '../traffic/health-setup';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
 const HEALTH_PORT = 8080;
