@@ -27,6 +27,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { EtcdClient, layout, putDesired, type AgentStatus } from '../../lib/fleet';
 import { assertSandbox, savedRules } from '../kernel/helpers';
+import { until } from './until';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const IPVS = path.join(ROOT, 'bin', 'ipvs.js');
@@ -166,21 +167,6 @@ async function stop(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promis
   const exited = new Promise((resolve) => p.once('exit', resolve));
   p.kill(signal);
   await exited;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
 }
 
 async function statusOf(i: number): Promise<AgentStatus | undefined> {

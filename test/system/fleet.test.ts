@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EtcdClient, layout, putDesired, type AgentStatus } from '../../lib/fleet';
 import { assertSandbox, savedRules } from '../kernel/helpers';
+import { until as waitFor } from './until';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const IPVS = path.join(ROOT, 'bin', 'ipvs.js');
@@ -75,20 +76,9 @@ async function killAgent(d: string, signal: NodeJS.Signals): Promise<void> {
   await exited;
 }
 
-/** Polls `check` every half second until it holds (bounded: the VM is slow, so generously). */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${logs()}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+/** until() with the agents' logs when it gives up. */
+function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
+  return waitFor(what, check, timeoutMs, logs);
 }
 
 function logs(): string {

@@ -29,10 +29,9 @@ import * as path from 'path';
 import type * as ipvs from '../../lib';
 import { Topology, type Host } from '../../lib/testing/topology';
 import { eventually, note, useTrafficNetwork } from '../traffic/helpers';
-import { CheckProcess, kernelWeights, median, saveTable, weightLine } from '../traffic/health-setup';
+import { CheckProcess, HEALTH_PORT, kernelWeights, median, saveTable, ScriptServer, weightLine } from '../traffic/health-setup';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
-const HEALTH_PORT = 8080;
 const INTERVAL = 1;
 const TIMEOUT = 0.5;
 const WEIGHT = 5;
@@ -116,68 +115,29 @@ while True:
                 close(c)
 `;
 
-class CountingServer {
-  private child: ChildProcess | undefined;
+class CountingServer extends ScriptServer {
   /** Connections and requests per peer address since made. */
   readonly connections = new Map<string, number>();
   readonly requests = new Map<string, number>();
-  private said: string[] = [];
 
-  constructor(readonly host: Host) {}
-
-  async create(): Promise<void> {
-    // `ip netns exec` execs the interpreter: the pid is the server's.
-    const child = spawn('ip', ['netns', 'exec', this.host.namespace, 'python3', '-S', '-u', '-c', COUNTING_SERVER, this.host.ipv4, String(HEALTH_PORT)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    let errors = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => (errors = (errors + chunk).slice(-2000)));
-    child.stdout!.setEncoding('utf8');
-    let rest = '';
-    child.stdout!.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop()!;
-      for (const l of lines) {
-        const m = /^(conn|req) (\S+)$/.exec(l);
-        if (m) {
-          const counts = m[1] === 'conn' ? this.connections : this.requests;
-          counts.set(m[2], (counts.get(m[2]) ?? 0) + 1);
-        } else this.said.push(l);
-      }
-    });
-    await this.expect('listening', () => errors);
+  constructor(host: Host) {
+    super(host, 'health server', COUNTING_SERVER, HEALTH_PORT);
   }
 
-  private async expect(word: string, errors: () => string = () => ''): Promise<void> {
-    const child = this.child!;
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`the health server of ${this.host.name} exited (${child.exitCode}): ${errors()}`);
-      const i = this.said.indexOf(word);
-      if (i < 0) return false;
-      this.said.splice(i, 1);
-      return true;
-    }, `the health server of ${this.host.name} to say ${word}`, 180_000);
+  protected override see(line: string): boolean {
+    const m = /^(conn|req) (\S+)$/.exec(line);
+    if (m === null) return false;
+    const counts = m[1] === 'conn' ? this.connections : this.requests;
+    counts.set(m[2], (counts.get(m[2]) ?? 0) + 1);
+    return true;
   }
 
   async stop(): Promise<void> {
-    this.child!.stdin!.write('stop\n');
-    await this.expect('stopped');
+    await this.command('stop', 'stopped');
   }
 
   async start(): Promise<void> {
-    this.child!.stdin!.write('start\n');
-    await this.expect('listening');
-  }
-
-  async destroy(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await this.command('start', 'listening');
   }
 }
 

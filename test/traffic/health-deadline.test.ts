@@ -8,14 +8,13 @@
 // group at the timeout, and /proc never shows more than one of its process
 // groups alive (keepalived #429: stuck scripts piling up).
 import assert from 'assert/strict';
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type * as ipvs from '../../lib';
 import { Topology, type Host } from '../../lib/testing/topology';
 import { eventually, note, useTrafficNetwork } from './helpers';
-import { CheckProcess, kernelWeight, weightLine } from './health-setup';
+import { CheckProcess, kernelWeight, ScriptServer, weightLine } from './health-setup';
 
 const TRICKLE_PORT = 8081;
 const INTERVAL = 2;
@@ -116,60 +115,22 @@ interface Closed {
 }
 
 /** The trickling health server in a backend's namespace. */
-class TrickleServer {
-  private child: ChildProcess | undefined;
+class TrickleServer extends ScriptServer {
   readonly closed: Closed[] = [];
-  private said: string[] = [];
 
-  constructor(readonly host: Host) {}
+  constructor(host: Host) {
+    super(host, 'trickle server', TRICKLE_SERVER, TRICKLE_PORT);
+  }
 
-  async create(): Promise<void> {
-    // `ip netns exec` execs the interpreter: the pid is the server's.
-    const child = spawn('ip', ['netns', 'exec', this.host.namespace, 'python3', '-S', '-u', '-c', TRICKLE_SERVER, this.host.ipv4, String(TRICKLE_PORT)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    let errors = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => (errors = (errors + chunk).slice(-2000)));
-    child.stdout!.setEncoding('utf8');
-    let rest = '';
-    child.stdout!.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop()!;
-      for (const l of lines) {
-        const m = /^closed (\S+) (\d+) (\S+) (\S+)$/.exec(l);
-        if (m) this.closed.push({ seconds: Number(m[1]), sent: Number(m[2]), why: m[3], mode: m[4] });
-        else this.said.push(l);
-      }
-    });
-    await this.expect('listening', () => errors);
+  protected override see(line: string): boolean {
+    const m = /^closed (\S+) (\d+) (\S+) (\S+)$/.exec(line);
+    if (m) this.closed.push({ seconds: Number(m[1]), sent: Number(m[2]), why: m[3], mode: m[4] });
+    return m !== null;
   }
 
   /** 'fast' or 'trickle': how connections accepted from now on are answered. */
   async mode(mode: 'fast' | 'trickle'): Promise<void> {
-    this.child!.stdin!.write(`${mode}\n`);
-    await this.expect(`mode ${mode}`);
-  }
-
-  private async expect(word: string, errors: () => string = () => ''): Promise<void> {
-    const child = this.child!;
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`the trickle server of ${this.host.name} exited (${child.exitCode}): ${errors()}`);
-      const i = this.said.indexOf(word);
-      if (i < 0) return false;
-      this.said.splice(i, 1);
-      return true;
-    }, `the trickle server of ${this.host.name} to say ${word}`, 180_000);
-  }
-
-  async destroy(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await this.command(mode, `mode ${mode}`);
   }
 }
 

@@ -72,20 +72,33 @@ while True:
                 listen()
 `;
 
-/** A health server on HEALTH_PORT of a backend's address; counts the requests it answers. */
-export class HealthServer {
+/**
+ * A Python server script in a backend's namespace (`python3 -S -u -c SCRIPT
+ * ADDRESS PORT`), talked to by lines: commands on its stdin, and on its
+ * stdout words it says (awaited with expect()) or lines a subclass counts
+ * (see) instead. Ended by its pid.
+ */
+export class ScriptServer {
   private child: ChildProcess | undefined;
-  /** Requests answered since made. */
-  requests = 0;
-  private listening = false;
   private said: string[] = [];
 
-  constructor(readonly host: Host) {}
+  constructor(
+    readonly host: Host,
+    /** 'health server', 'trickle server': how errors name it. */
+    private readonly what: string,
+    private readonly script: string,
+    private readonly port: number,
+  ) {}
 
-  /** Starts its process (listening); resolves once it listens. */
+  /** A line it printed: true when taken (counted), else kept as a word for expect(). */
+  protected see(_line: string): boolean {
+    return false;
+  }
+
+  /** Starts its process; resolves once it says 'listening'. */
   async create(): Promise<void> {
     // `ip netns exec` execs the interpreter: the pid is the server's.
-    const child = spawn('ip', ['netns', 'exec', this.host.namespace, 'python3', '-S', '-u', '-c', HEALTH_SERVER, this.host.ipv4, String(HEALTH_PORT)], {
+    const child = spawn('ip', ['netns', 'exec', this.host.namespace, 'python3', '-S', '-u', '-c', this.script, this.host.ipv4, String(this.port)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -97,39 +110,27 @@ export class HealthServer {
     child.stdout!.on('data', (chunk: string) => {
       const lines = (rest + chunk).split('\n');
       rest = lines.pop()!;
-      for (const l of lines) {
-        if (/^GET \S+ HTTP/.test(l)) this.requests++;
-        else this.said.push(l);
-      }
+      for (const l of lines) if (!this.see(l)) this.said.push(l);
     });
     await this.expect('listening', () => errors);
+  }
+
+  /** Writes a command line and waits for the word it answers with. */
+  protected async command(text: string, answer: string): Promise<void> {
+    this.child!.stdin!.write(`${text}\n`);
+    await this.expect(answer);
   }
 
   private async expect(word: string, errors: () => string = () => ''): Promise<void> {
     const child = this.child!;
     await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`the health server of ${this.host.name} exited (${child.exitCode}): ${errors()}`);
+      if (child.exitCode !== null) throw new Error(`the ${this.what} of ${this.host.name} exited (${child.exitCode}): ${errors()}`);
       const i = this.said.indexOf(word);
       if (i < 0) return false;
       this.said.splice(i, 1);
       return true;
       // Generous: a Python start is seconds in the emulated VM, and more when other VMs load the machine.
-    }, `the health server of ${this.host.name} to say ${word}`, 180_000);
-    this.listening = word === 'listening';
-  }
-
-  /** Closes its listening socket: new connections are refused. */
-  async stop(): Promise<void> {
-    if (!this.listening) return;
-    this.child!.stdin!.write('stop\n');
-    await this.expect('stopped');
-  }
-
-  /** Listens again. */
-  async start(): Promise<void> {
-    if (this.listening) return;
-    this.child!.stdin!.write('start\n');
-    await this.expect('listening');
+    }, `the ${this.what} of ${this.host.name} to say ${word}`, 180_000);
   }
 
   /** Ends its process (by its pid). */
@@ -140,6 +141,42 @@ export class HealthServer {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
+  }
+}
+
+/** A health server on HEALTH_PORT of a backend's address; counts the requests it answers. */
+export class HealthServer extends ScriptServer {
+  /** Requests answered since made. */
+  requests = 0;
+  private listening = false;
+
+  constructor(host: Host) {
+    super(host, 'health server', HEALTH_SERVER, HEALTH_PORT);
+  }
+
+  protected override see(line: string): boolean {
+    if (!/^GET \S+ HTTP/.test(line)) return false;
+    this.requests++;
+    return true;
+  }
+
+  override async create(): Promise<void> {
+    await super.create();
+    this.listening = true;
+  }
+
+  /** Closes its listening socket: new connections are refused. */
+  async stop(): Promise<void> {
+    if (!this.listening) return;
+    await this.command('stop', 'stopped');
+    this.listening = false;
+  }
+
+  /** Listens again. */
+  async start(): Promise<void> {
+    if (this.listening) return;
+    await this.command('start', 'listening');
+    this.listening = true;
   }
 
   get running(): boolean {
