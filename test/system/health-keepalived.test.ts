@@ -29,7 +29,7 @@ import * as path from 'path';
 import type * as ipvs from '../../lib';
 import { Topology, type Host } from '../../lib/testing/topology';
 import { eventually, note, useTrafficNetwork } from '../traffic/helpers';
-import { CheckProcess, HEALTH_PORT, kernelWeights, median, saveTable, ScriptServer, weightLine } from '../traffic/health-setup';
+import { CheckProcess, HEALTH_PORT, kernelWeights, LISTENER_PRELUDE, median, saveTable, ScriptServer, weightLine } from '../traffic/health-setup';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
 const INTERVAL = 1;
@@ -51,24 +51,9 @@ type CheckType = 'tcp' | 'http';
  * connects and closes, an HTTP check asks. "stop" on stdin closes the
  * listening socket (connections refused), "start" listens again.
  */
-const COUNTING_SERVER = String.raw`
-import selectors, socket, sys
+const COUNTING_SERVER = LISTENER_PRELUDE + String.raw`
 ANSWER = b'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n'
-sel = selectors.DefaultSelector()
-listener = None
 conns = {}
-
-def say(text):
-    sys.stdout.write(text + '\n'); sys.stdout.flush()
-
-def listen():
-    global listener
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((sys.argv[1], int(sys.argv[2])))
-    listener.listen(64)
-    sel.register(listener, selectors.EVENT_READ, 'listener')
-    say('listening')
 
 def close(c):
     conns.pop(c)

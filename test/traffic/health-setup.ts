@@ -20,7 +20,12 @@ export const HEALTH_PORT = 8080;
  * closes its listening socket (connections are refused, as with the server
  * gone), "start" listens again: a process start costs seconds in the VM.
  */
-const HEALTH_SERVER = String.raw`
+/**
+ * The start of a ScriptServer's script: say(text) prints a line at once, and
+ * listen() listens on argv's address and port (a selector's 'listener') and
+ * says 'listening'.
+ */
+export const LISTENER_PRELUDE = String.raw`
 import selectors, socket, sys
 sel = selectors.DefaultSelector()
 listener = None
@@ -36,6 +41,9 @@ def listen():
     listener.listen(64)
     sel.register(listener, selectors.EVENT_READ, 'listener')
     say('listening')
+`;
+
+const HEALTH_SERVER = LISTENER_PRELUDE + String.raw`
 
 def answer(c):
     c.settimeout(2)
