@@ -8,10 +8,13 @@ import * as path from 'path';
 import { parseTarListing, root, tarball, workDir } from './helpers';
 
 // The two prebuilds (linux-x64, linux-arm64; static libnl and libstdc++,
-// stripped) are most of it: about 0.9 MB each unpacked. The bounds leave
-// room to grow, not for a stray directory or a third unplanned binary.
-const MAX_PACKED = 1_200_000;
-const MAX_UNPACKED = 3_000_000;
+// stripped) are most of it: about 1 MB each unpacked (0.4 MB packed); the
+// JavaScript (dist/lib: the reconciler, health checks, the fleet agent, the
+// CLI) is about 0.8 MB. On 2026-12-07 the tarball was 1.11 MB packed and
+// 3.05 MB unpacked. The bounds leave room to grow, not for a stray directory
+// or a third unplanned binary (+0.4 MB packed, +1 MB unpacked).
+const MAX_PACKED = 1_400_000;
+const MAX_UNPACKED = 3_600_000;
 
 /** What may be in the package, and nothing else. */
 const ALLOWED: RegExp[] = [
