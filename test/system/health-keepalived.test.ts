@@ -71,16 +71,7 @@ while True:
             sel.register(c, selectors.EVENT_READ, 'conn')
             say('conn ' + peer[0])
         elif key.data == 'stdin':
-            line = sys.stdin.readline().strip()
-            if line == '':
-                sys.exit(0)
-            if line == 'stop' and listener is not None:
-                sel.unregister(listener)
-                listener.close()
-                listener = None
-                say('stopped')
-            elif line == 'start' and listener is None:
-                listen()
+            command()
         else:
             c = key.fileobj
             try:

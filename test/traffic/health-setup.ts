@@ -21,9 +21,10 @@ export const HEALTH_PORT = 8080;
  * gone), "start" listens again: a process start costs seconds in the VM.
  */
 /**
- * The start of a ScriptServer's script: say(text) prints a line at once, and
+ * The start of a ScriptServer's script: say(text) prints a line at once,
  * listen() listens on argv's address and port (a selector's 'listener') and
- * says 'listening'.
+ * says 'listening', and command() reads a line of stdin: 'stop' closes the
+ * listening socket (says 'stopped'), 'start' listens again, end of input exits.
  */
 export const LISTENER_PRELUDE = String.raw`
 import selectors, socket, sys
@@ -41,6 +42,19 @@ def listen():
     listener.listen(64)
     sel.register(listener, selectors.EVENT_READ, 'listener')
     say('listening')
+
+def command():
+    global listener
+    line = sys.stdin.readline().strip()
+    if line == '':
+        sys.exit(0)
+    if line == 'stop' and listener is not None:
+        sel.unregister(listener)
+        listener.close()
+        listener = None
+        say('stopped')
+    elif line == 'start' and listener is None:
+        listen()
 `;
 
 const HEALTH_SERVER = LISTENER_PRELUDE + String.raw`
@@ -68,16 +82,7 @@ while True:
         if key.data == 'listener':
             answer(listener.accept()[0])
         else:
-            line = sys.stdin.readline().strip()
-            if line == '':
-                sys.exit(0)
-            if line == 'stop' and listener is not None:
-                sel.unregister(listener)
-                listener.close()
-                listener = None
-                say('stopped')
-            elif line == 'start' and listener is None:
-                listen()
+            command()
 `;
 
 /**
