@@ -48,14 +48,14 @@ function serviceEntry(s: CheckedService, destinations: RawDestinationEntry[]): R
   };
 }
 
+/** Fingerprint changes handed to the addon at once, at most (bounds the text of one call). */
+const FLUSH_AT = 4096;
+
 /**
  * A service's destinations as fingerprint() reads them: the entries
  * themselves, but tunnel ones (the only fields fingerprint() reads that an
  * entry names otherwise: its tunnel settings), which are converted.
  */
-/** Fingerprint changes handed to the addon at once, at most (bounds the text of one call). */
-const FLUSH_AT = 4096;
-
 function destinationsOf(entry: RawServiceEntry): RawDestination[] {
   const list = entry.destinations ?? [];
   let tunnels = false;

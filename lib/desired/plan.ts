@@ -128,6 +128,11 @@ function settingsAndDestinations(value: unknown, name: string): { spec: ServiceS
   return { spec: spec as unknown as ServiceSpec, list };
 }
 
+/** Where the destination at address and port (canonical) is in a wanted service's list, or undefined. */
+export function destinationAt(w: Pick<Wanted, 'checked' | 'ids'>, address: string, port: number): number | undefined {
+  return w.ids === null ? scan(w.checked, w.checked.length, address, port) : w.ids.get(destinationId(address, port));
+}
+
 /** The index of the destination at address and port among the first `count` checked ones (addresses canonical). */
 function scan(checked: CheckedDestination[], count: number, address: string, port: number): number | undefined {
   for (let k = 0; k < count; k++) if (checked[k].port === port && checked[k].address === address) return k;
@@ -217,7 +222,7 @@ export async function diff(wanted: Map<string, Wanted>, current: Map<string, Raw
     const matched: Array<RawDestinationEntry | undefined> = new Array(checked.length);
     let leaving: RawDestinationEntry[] | null = null;
     for (const hd of have.destinations ?? []) {
-      const j = ids === null ? scan(checked, checked.length, hd.address, hd.port) : ids.get(destinationId(hd.address, hd.port));
+      const j = destinationAt({ checked, ids }, hd.address, hd.port);
       if (j !== undefined) matched[j] = hd;
       else (leaving ??= []).push(hd);
     }

@@ -10,7 +10,7 @@
 // It never changes, deletes or reports what it does not own.
 import { EventEmitter } from 'events';
 import type { RawServiceEntry } from '../addon';
-import { Broken, CheckedDestination, CheckedKey, destinationId, destinationIn, destinationOfEntry, keyOfEntry, serviceId, settleBroken, toDestination, toDestinationKey, toServiceKey } from '../convert';
+import { Broken, CheckedDestination, CheckedKey, destinationIn, destinationOfEntry, keyOfEntry, serviceId, settleBroken, toDestination, toDestinationKey, toServiceKey } from '../convert';
 
 type ServiceKeyRaw = CheckedKey['key'];
 import type { PlanAccess } from '../handle';
@@ -20,7 +20,7 @@ import { describe, expectInteger, expectObject, refuseUnknown } from '../validat
 import { DrainClock } from './drain-clock';
 import { TableModel } from './model';
 import { ApplyOptions, ApplyResult, ChangeResult, ChangeStatus, NO_CHANGES, Operation, Planned, PrunedService } from './operations';
-import { CheckedDesired, checkOptions, checkService, CheckedOptions, destinationIndex, diff, operationsOf, Plan, SCAN_LIMIT, Wanted } from './plan';
+import { CheckedDesired, checkOptions, checkService, CheckedOptions, destinationAt, destinationIndex, diff, operationsOf, Plan, SCAN_LIMIT, Wanted } from './plan';
 import { forEachSliced, mapSliced, Slicer } from '../slices';
 import { destinationDiffers, runPlan, serviceDiffers } from './run';
 import { Command } from '../constants';
@@ -257,21 +257,21 @@ export class Reconciler extends EventEmitter {
       this.replaceBroken(w.s.id, d, into);
       const at = destinationAt(w, d.address, d.port);
       const specs = w.specs.slice();
-      if (at >= 0 && sameDestination(w.checked[at], d)) {
+      if (at !== undefined && sameDestination(w.checked[at], d)) {
         // The same settings: the spec is kept (what operations report), nothing to send.
         specs[at] = destination;
         this.desired.wanted.set(w.s.id, { ...w, specs });
         return;
       }
       const checked = w.checked.slice();
-      if (at >= 0) {
+      if (at !== undefined) {
         specs[at] = destination;
         checked[at] = d;
       } else {
         specs.push(destination);
         checked.push(d);
       }
-      this.putWanted(w, specs, checked, at < 0);
+      this.putWanted(w, specs, checked, at === undefined);
     });
   }
 
@@ -281,7 +281,7 @@ export class Reconciler extends EventEmitter {
       const w = this.wantedOf(key);
       const d = toDestinationKey(destination, w.s);
       const at = destinationAt(w, d.address, d.port);
-      if (at < 0) return;
+      if (at === undefined) return;
       this.replaceBroken(w.s.id, d, []);
       const specs = w.specs.slice();
       const checked = w.checked.slice();
@@ -336,11 +336,12 @@ export class Reconciler extends EventEmitter {
     return this.chain(this.intake.then(change));
   }
 
-  private chain(taken: Promise<void>): Promise<ReconcileResult> {
+  /** Queues a change behind those taken before it; `next` (a send by default) follows once it ran. */
+  private chain(taken: Promise<void>, next: () => Promise<ReconcileResult> = () => this.schedule()): Promise<ReconcileResult> {
     this.queued++;
     const done = taken.finally(() => this.queued--);
     this.intake = done.catch(() => undefined);
-    return done.then(() => this.schedule());
+    return done.then(next);
   }
 
   private requireOwned(w: Wanted, name: string): void {
@@ -624,11 +625,23 @@ export class Reconciler extends EventEmitter {
    */
   deleteAll(): Promise<ReconcileResult> {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
-    const taken = this.intake.then(() => {
+    const forget = () => {
       this.desired = { wanted: new Map(), broken: [] };
-    });
-    this.intake = taken.catch(() => undefined);
-    return taken.then(() => (this.settings.ownsAll ? this.flushAll() : this.deleteOwned()));
+    };
+    const teardown = () => (this.settings.ownsAll ? this.flushAll() : this.deleteOwned());
+    // In call order with the changes by key, as take() keeps them.
+    if (this.queued > 0) return this.chain(this.intake.then(forget), teardown);
+    forget();
+    return teardown();
+  }
+
+  /**
+   * Pending changes that deleteAll() makes moot (their services are no longer
+   * desired) are dropped; those of services desired again since it was called
+   * stay, for the send that follows it.
+   */
+  private dropMoot(): void {
+    for (const set of [this.dirty, this.held]) for (const id of set) if (!this.desired.wanted.has(id)) set.delete(id);
   }
 
   /** The objects the model holds (services and their destinations): what deleting them all removes. */
@@ -651,8 +664,7 @@ export class Reconciler extends EventEmitter {
     return this.access.job({ operation: 'deleteAll', object: '' }, async () => {
       // What is not trusted is read first (a lost add may have made a service the model lacks).
       await this.readBackNow();
-      this.dirty.clear();
-      this.held.clear();
+      this.dropMoot();
       this.refuseDeleteAll();
       const planned: Planned[] = [];
       await forEachSliced([...this.model.services], ([id, e]) => {
@@ -664,8 +676,7 @@ export class Reconciler extends EventEmitter {
 
   private flushAll(): Promise<ReconcileResult> {
     return this.access.job({ operation: 'flush', object: '' }, async () => {
-      this.dirty.clear();
-      this.held.clear();
+      this.dropMoot();
       this.readBack.clear();
       this.refuseDeleteAll();
       const entries = [...this.model.services.values()];
@@ -705,13 +716,6 @@ export class Reconciler extends EventEmitter {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
   }
-}
-
-/** The index of the destination at address and port (canonical) in a wanted service's list, or -1. */
-function destinationAt(w: Wanted, address: string, port: number): number {
-  if (w.ids !== null) return w.ids.get(destinationId(address, port)) ?? -1;
-  for (let i = 0; i < w.checked.length; i++) if (w.checked[i].port === port && w.checked[i].address === address) return i;
-  return -1;
 }
 
 /** Adds to `drift` each difference between the model's entry and the kernel's. */

@@ -228,6 +228,22 @@ describe('kernel: reconciler', function () {
     assert.equal(savedRules().length, 2 + 4);
   });
 
+  it('deleteAll() keeps call order with the changes around it: a whole state before it is deleted, a service set after it stays', async () => {
+    for (const owns_ of [owns, 'all' as const]) {
+      r = await h().reconciler({ owns: owns_ });
+      await r.setDesired(desired(3, 2));
+      // Not awaited: a whole state (checked in slices), then deleteAll, then one service.
+      const before = r.setDesired(desired(5, 2));
+      const all = r.deleteAll();
+      const after = r.setService({ ...key(9), scheduler: 'rr', destinations: [backend(1)] });
+      await Promise.all([before, all, after]);
+      assert.deepEqual(savedRules(), [`-A -t ${vip(9)}:80 -s rr`, `-a -t ${vip(9)}:80 -r 198.18.41.1:80 -m -w 1`], String(owns_));
+      await r.deleteAll();
+      await r.close();
+      r = undefined;
+    }
+  });
+
   it('refuses what it does not own and bad input, naming it, sending nothing', async () => {
     r = await h().reconciler({ owns });
     await assert.rejects(r.setService({ protocol: 'tcp', address: '198.18.99.9', port: 80 }), /Expected a service this reconciler owns/);
