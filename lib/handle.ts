@@ -4,7 +4,7 @@
 // loop, in call order relative to every other call on the handle.
 // IpvsHandle (ipvs-handle.ts) adds the desired-state tools on top, through
 // the one narrow interface below (PlanAccess); nothing here knows of them.
-import type { RawDestinationEntry, RawFingerprints, RawHandle, RawRequest, RawServiceEntry, RawServiceKey } from './addon';
+import type { RawDestinationEntry, RawFailure, RawFingerprints, RawHandle, RawRequest, RawServiceEntry, RawServiceKey } from './addon';
 import { connectionsOf, type Connection } from './connections';
 import { Command, Errno, SYNC_STATE_NUMBER } from './constants';
 import {
@@ -73,6 +73,11 @@ export interface PlanAccess {
    * expected, and the ids of those missing reach JavaScript.
    */
   verify(expected: RawFingerprints): Promise<{ differing: RawServiceEntry[]; unexpected: RawServiceEntry[]; missing: string[] }>;
+  /**
+   * Deletes every service named in `owned` (its ids), the requests made on
+   * the addon's worker thread; the deletes not applied, by service id.
+   */
+  deleteServices(owned: RawFingerprints): Promise<Map<string, RawFailure>>;
   /** Sends requests in slices; outcomes in request order. */
   send(requests: Requests, options: SendOptions): Promise<Outcome[]>;
   /** How a call on this object is named in errors. */
@@ -116,6 +121,12 @@ export class KernelHandle {
       verify: async (expected) => {
         const r = await native.verify(expected);
         return { differing: await rawEntries<RawServiceEntry>(r.differing), unexpected: await rawEntries<RawServiceEntry>(r.unexpected), missing: r.missing };
+      },
+      deleteServices: async (owned) => {
+        const r = await native.deleteServices(owned);
+        const failures = new Map<string, RawFailure>();
+        for (let i = 0; i < r.ids.length; i++) failures.set(r.ids[i], r.failures[i]);
+        return failures;
       },
       send: (requests, options) => this.queue.send(requests, options),
       describeCall: (operation, service, spec, destination) => this.describeCall(operation, service, spec, destination),

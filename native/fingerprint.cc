@@ -1,5 +1,7 @@
 #include "fingerprint.h"
 
+#include <arpa/inet.h>
+
 #include <linux/ip_vs.h>
 
 namespace ipvs {
@@ -128,6 +130,47 @@ bool ParseFingerprintText(const std::string& text, Fingerprint* out) {
 std::string ServiceIdOf(const ServiceKey& k) {
   if (k.fwmark) return "fwmark " + std::to_string(k.fwmark) + " " + std::to_string(k.family);
   return std::to_string(k.protocol) + " " + AddressText(k.family, k.address.bytes.data()) + " " + std::to_string(k.port);
+}
+
+namespace {
+
+// A decimal number of at most `max`, nothing else (no sign, no leading zero but "0").
+bool ParseDecimal(const std::string& text, uint32_t max, uint32_t* out) {
+  if (text.empty() || text.size() > 10 || (text.size() > 1 && text[0] == '0')) return false;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (value > max) return false;
+  *out = static_cast<uint32_t>(value);
+  return true;
+}
+
+}  // namespace
+
+bool ParseServiceId(const std::string& id, ServiceKey* out) {
+  const size_t first = id.find(' ');
+  const size_t second = first == std::string::npos ? std::string::npos : id.find(' ', first + 1);
+  if (second == std::string::npos || id.find(' ', second + 1) != std::string::npos) return false;
+  const std::string a = id.substr(0, first), b = id.substr(first + 1, second - first - 1), c = id.substr(second + 1);
+  ServiceKey key;
+  uint32_t number = 0;
+  if (a == "fwmark") {
+    if (!ParseDecimal(b, UINT32_MAX, &key.fwmark) || key.fwmark == 0 || !ParseDecimal(c, 0xffff, &number)) return false;
+    if (number != AF_INET && number != AF_INET6) return false;
+    key.family = key.address.family = static_cast<uint16_t>(number);
+  } else {
+    if (!ParseDecimal(a, 0xffff, &number)) return false;
+    key.protocol = static_cast<uint16_t>(number);
+    key.family = key.address.family = b.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    if (inet_pton(key.family, b.c_str(), key.address.bytes.data()) != 1 || !ParseDecimal(c, 0xffff, &number)) return false;
+    key.port = static_cast<uint16_t>(number);
+  }
+  // Exactly what ServiceIdOf() writes (one spelling per address): nothing else names a service.
+  if (ServiceIdOf(key) != id) return false;
+  *out = key;
+  return true;
 }
 
 }  // namespace ipvs

@@ -37,5 +37,7 @@ bool ParseFingerprintText(const std::string& text, Fingerprint* out);
 
 // lib/convert.ts serviceId(): "fwmark <mark> <family>", or "<protocol> <address> <port>".
 std::string ServiceIdOf(const ServiceKey& key);
+// The inverse: false unless `id` is exactly what ServiceIdOf() writes for some key.
+bool ParseServiceId(const std::string& id, ServiceKey* out);
 
 }  // namespace ipvs

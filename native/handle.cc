@@ -11,8 +11,10 @@
 #include <utility>
 
 #include "addon_data.h"
+#include "batch.h"
 #include "cursor.h"
 #include "dumps.h"
+#include "fingerprint.h"
 #include "fingerprints.h"
 #include "ipvs_message.h"
 #include "js_convert.h"
@@ -109,6 +111,7 @@ Napi::Function Handle::Define(Napi::Env env) {
                          InstanceMethod<&Handle::List>("list"),
                          InstanceMethod<&Handle::ListCursor>("listCursor"),
                          InstanceMethod<&Handle::Verify>("verify"),
+                         InstanceMethod<&Handle::DeleteServices>("deleteServices"),
                          InstanceMethod<&Handle::ListDestinations>("listDestinations"),
                          InstanceMethod<&Handle::GetInfo>("getInfo"),
                          InstanceMethod<&Handle::GetTimeouts>("getTimeouts"),
@@ -206,6 +209,56 @@ Napi::Value Handle::Verify(const Napi::CallbackInfo& info) {
           for (const auto& entry : result.fingerprints) fingerprints.Set(entry.first, entry.second);
           o.Set("fingerprints", fingerprints);
         }
+        return o;
+      });
+}
+
+namespace {
+
+// What deleteServices() did: the requests not applied, and the service id of each.
+struct DeletedServices {
+  std::vector<Failure> failures;
+  std::vector<std::string> ids;
+};
+
+}  // namespace
+
+Napi::Value Handle::DeleteServices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(AddonDataOf(env).fingerprints.Value()))
+    throw Napi::TypeError::New(env, "expected: an addon.Fingerprints");
+  // Copy on write, as verify(): the worker deletes the services of this snapshot.
+  std::shared_ptr<const FingerprintTable> owned = Fingerprints::Unwrap(info[0].As<Napi::Object>())->Snapshot();
+  return SessionWorker<DeletedServices>::Start(
+      env, session_,
+      [owned](NetlinkSession& s) {
+        // One DEL_SERVICE per id, encoded here: no request crosses from JavaScript.
+        std::vector<const std::string*> order;
+        order.reserve(owned->size());
+        BatchBuilder builder;
+        Request request;
+        request.command = IPVS_CMD_DEL_SERVICE;
+        request.serviceKeyOnly = true;
+        request.service.emplace();
+        for (const auto& entry : *owned) {
+          const uint32_t index = static_cast<uint32_t>(order.size());
+          order.push_back(&entry.first);
+          if (ParseServiceId(entry.first, &request.service->key)) builder.Add(index, request);
+          else builder.AddInvalid(index, EINVAL, "not a service id: '" + entry.first + "'");
+        }
+        DeletedServices deleted;
+        Batch batch = builder.Finish();
+        deleted.failures = s.Execute(batch);
+        deleted.ids.reserve(deleted.failures.size());
+        for (const Failure& f : deleted.failures) deleted.ids.push_back(*order[f.index]);
+        return deleted;
+      },
+      [](Napi::Env env, DeletedServices& deleted) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("failures", FromFailures(env, deleted.failures));
+        Napi::Array ids = Napi::Array::New(env, deleted.ids.size());
+        for (size_t i = 0; i < deleted.ids.size(); ++i) ids.Set(static_cast<uint32_t>(i), deleted.ids[i]);
+        o.Set("ids", ids);
         return o;
       });
 }

@@ -26,6 +26,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value ListCursor(const Napi::CallbackInfo& info);
   // verify(expected: Fingerprints, options?): Promise<RawVerifyResult>
   Napi::Value Verify(const Napi::CallbackInfo& info);
+  // deleteServices(owned: Fingerprints): Promise<RawDeleteServicesResult>
+  Napi::Value DeleteServices(const Napi::CallbackInfo& info);
   // listDestinations(key, options): Promise<RawListing>
   Napi::Value ListDestinations(const Napi::CallbackInfo& info);
   // getInfo(): Promise<RawInfo>

@@ -198,6 +198,15 @@ export interface RawHandle {
    * addon.Fingerprints.
    */
   verify(expected: RawFingerprints, options?: RawVerifyOptions): Promise<RawVerifyResult>;
+  /**
+   * Deletes every service named in `owned` (its ids, lib/convert.ts
+   * serviceId()), one DEL_SERVICE each, encoded on the worker thread: no
+   * request is made in JavaScript. The table is taken as it is when this is
+   * called (copy on write, as verify()). Resolves with the requests not
+   * applied, each with its service's id. Throws TypeError unless `owned` is
+   * an addon.Fingerprints.
+   */
+  deleteServices(owned: RawFingerprints): Promise<RawDeleteServicesResult>;
   /** One service's destinations only (an absent service gives an empty list, as the kernel does). */
   listDestinations(key: RawServiceKey, options: { stats: boolean }): Promise<RawListing>;
   getInfo(): Promise<RawInfo>;
@@ -269,6 +278,12 @@ export interface RawFingerprints {
 export interface RawVerifyOptions {
   /** @internal For tests: also return the kernel's fingerprint of every service. */
   fingerprints?: boolean;
+}
+
+/** deleteServices()'s answer: `failures[i]` is the delete of the service `ids[i]` (its index counts the deletes in no set order). */
+export interface RawDeleteServicesResult {
+  failures: RawFailure[];
+  ids: string[];
 }
 
 /** verify()'s answer: all empty when the kernel holds exactly what was expected. */

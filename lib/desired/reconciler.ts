@@ -676,7 +676,7 @@ export class Reconciler extends EventEmitter {
         });
         return this.settle(await this.sendPlan({ planned, draining: [] }));
       }
-      return this.settle(this.takeTeardown(await deleteOwned(this.access, entries, { ...this.opts, onError: this.opts.onError === 'stop' ? 'stop' : 'continue' }), entries.length));
+      return this.settle(this.takeTeardown(await deleteOwned(this.access, entries, this.model.fingerprints, { ...this.opts, onError: this.opts.onError === 'stop' ? 'stop' : 'continue' }), entries.length));
     });
   }
 

@@ -1,12 +1,15 @@
 // Deleting everything a reconciler owns, from its model (no read of the
 // table): one flush when it owns the whole table, else one delete per owned
-// service, sent packed. A service's delete takes its destinations with it,
-// so nothing is planned per destination; and no Planned operations are made
-// (for 20,000 services, making them and recording them one by one was two
-// thirds of deleteAll()'s time): each service's request and result come
-// straight from the model's entry. A rollback needs the general path (each
-// delete's prior, to re-create it): the reconciler keeps runPlan() for it.
-import type { RawFailure, RawRequest, RawServiceEntry, RawServiceKey } from '../addon';
+// service. A service's delete takes its destinations with it, so nothing is
+// planned per destination; no Planned operations are made (for 20,000
+// services, making and recording them was two thirds of deleteAll()'s
+// time); and the deletes themselves are made by the addon from the model's
+// fingerprint table, whose ids name the owned services (JSON.stringify and
+// parse of 20,000 requests were a third of what was left). Each service's
+// result comes straight from the model's entry. A rollback needs the
+// general path (each delete's prior, to re-create it): the reconciler keeps
+// runPlan() for it.
+import type { RawFailure, RawFingerprints, RawRequest, RawServiceEntry, RawServiceKey } from '../addon';
 import { Command } from '../constants';
 import { keyOfEntry, rawKeyOfEntry } from '../convert';
 import { failureError } from '../errors';
@@ -39,58 +42,73 @@ export interface TeardownOptions {
 /** What statusOf() needs to know of each operation here: a service delete. */
 const DELETE_SERVICE: Operation = { operation: 'deleteService', service: { fwmark: 1 } };
 
-/** One delete per owned service, packed; then each one's result. */
-export async function deleteOwned(access: PlanAccess, entries: readonly OwnedEntry[], options: TeardownOptions): Promise<Teardown> {
-  let outcomes: Outcome[] | undefined;
-  if (!options.dryRun && entries.length > 0) {
-    // Made a slice at a time as they are sent (queue.ts Requests).
-    const requests = {
-      length: entries.length,
-      slice(start: number, end: number): RawRequest[] {
-        const out: RawRequest[] = [];
-        for (let i = start; i < end && i < entries.length; i++) out.push({ command: Command.IPVS_CMD_DEL_SERVICE, service: rawKeyOfEntry(entries[i][1]), keyOnly: true });
-        return out;
-      },
-    };
-    const stopOn = options.onError === 'stop' ? (failure: RawFailure) => isFailureStatus(statusOf(DELETE_SERVICE, failure), options.strict) : undefined;
-    outcomes = await access.send(requests, { stopOn });
+/**
+ * One delete per owned service; then each one's result. With onError
+ * 'continue', the addon makes the deletes from `owned` (the model's
+ * fingerprints, named by the same ids) on its worker thread; with 'stop',
+ * they are sent from JavaScript in slices, so that a failure stops the rest.
+ */
+export async function deleteOwned(access: PlanAccess, entries: readonly OwnedEntry[], owned: RawFingerprints, options: TeardownOptions): Promise<Teardown> {
+  if (options.dryRun || entries.length === 0) return reportDeletes(access, entries, () => undefined);
+  if (options.onError === 'continue' && owned.size === entries.length) {
+    const failures = await access.deleteServices(owned);
+    return reportDeletes(access, entries, (_, id) => failures.get(id) ?? APPLIED);
   }
-  return reportDeletes(access, entries, outcomes);
+  // Made a slice at a time as they are sent (queue.ts Requests).
+  const requests = {
+    length: entries.length,
+    slice(start: number, end: number): RawRequest[] {
+      const out: RawRequest[] = [];
+      for (let i = start; i < end && i < entries.length; i++) out.push({ command: Command.IPVS_CMD_DEL_SERVICE, service: rawKeyOfEntry(entries[i][1]), keyOnly: true });
+      return out;
+    },
+  };
+  const stopOn = options.onError === 'stop' ? (failure: RawFailure) => isFailureStatus(statusOf(DELETE_SERVICE, failure), options.strict) : undefined;
+  const outcomes = await access.send(requests, { stopOn });
+  return reportDeletes(access, entries, (i) => outcomes[i]);
 }
 
 /** One flush for a reconciler that owns the whole table; each owned service reported deleted. */
 export async function flushOwned(access: PlanAccess, entries: readonly OwnedEntry[], dryRun: boolean): Promise<Teardown> {
-  if (dryRun) return reportDeletes(access, entries, undefined);
+  if (dryRun) return reportDeletes(access, entries, () => undefined);
   const [outcome] = await access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
   if (isFailure(outcome)) throw failureError(outcome, { operation: 'flush', object: '' });
-  return reportDeletes(access, entries, APPLIED);
+  return reportDeletes(access, entries, () => APPLIED);
 }
 
 /**
- * Each service's operation and result: by its own outcome, or one outcome
- * for all (a flush), or none sent (a dry run: every one skipped).
+ * Each service's operation and result, by the outcome of its delete
+ * (undefined: not sent, a dry run). Most outcomes are the one APPLIED
+ * object: those take the short way (two objects per service; for 20,000
+ * services they are most of a teardown's JavaScript).
  */
-async function reportDeletes(access: PlanAccess, entries: readonly OwnedEntry[], outcomes: Outcome[] | Outcome | undefined): Promise<Teardown> {
+async function reportDeletes(access: PlanAccess, entries: readonly OwnedEntry[], outcomeOf: (index: number, id: string) => Outcome | undefined): Promise<Teardown> {
   const plan: Operation[] = new Array(entries.length);
   const changes: ChangeResult[] = new Array(entries.length);
   const counts = { ...NO_CHANGES };
   const removed: string[] = [];
   const unsure = new Map<string, RawServiceKey>();
   const refused = new Map<string, RawServiceKey>();
-  await forEachSliced(entries, ([id, entry], i) => {
+  await forEachSliced(entries, (owned, i) => {
+    const entry = owned[1];
     const operation: Operation = { operation: 'deleteService', service: serviceKeyOf(entry) };
     plan[i] = operation;
-    const outcome = outcomes === undefined ? undefined : Array.isArray(outcomes) ? outcomes[i] : outcomes;
-    const status = outcome === undefined ? 'skipped' : statusOf(operation, outcome);
-    counts[status]++;
-    if (status === 'applied') removed.push(id);
-    if (status === 'applied' || status === 'skipped') {
+    const outcome = outcomeOf(i, owned[0]);
+    const status = outcome === APPLIED ? 'applied' : outcome === undefined ? 'skipped' : statusOf(operation, outcome);
+    if (status === 'applied') {
+      removed.push(owned[0]);
       changes[i] = { operation, status };
       return;
     }
-    const key = keyOfEntry(entry, id);
+    counts[status]++;
+    if (status === 'skipped') {
+      changes[i] = { operation, status };
+      return;
+    }
+    const key = keyOfEntry(entry, owned[0]);
     changes[i] = { operation, status, error: failureError(outcome as RawFailure, access.describeCall('deleteService', key)) };
-    (status === 'failed' ? refused : unsure).set(id, key.key);
+    (status === 'failed' ? refused : unsure).set(owned[0], key.key);
   });
+  counts.applied += removed.length;
   return { result: { plan, changes, counts, draining: [] }, removed, unsure, refused };
 }

@@ -39,6 +39,11 @@ function spyOn(handle: ipvs.IpvsHandle) {
       calls.requests += requests.length;
       return access.send(requests, options);
     },
+    deleteServices: (owned) => {
+      calls.sends++;
+      calls.requests += owned.size;
+      return access.deleteServices(owned);
+    },
   };
   return { spy, calls };
 }
@@ -135,9 +140,11 @@ describe('kernel: reconciler', function () {
     const { spy, calls } = spyOn(h());
     r = await Reconciler.start(spy, { owns });
     await r.setDesired(desired(4, 2));
+    const before = { ...calls };
     const result = await r.deleteAll();
     assert.equal(result.counts.applied, 4);
     assert.equal(calls.readTable, 1);
+    assert.deepEqual([calls.sends - before.sends, calls.requests - before.requests], [1, 4], 'one send of one delete per service');
     assert.deepEqual(savedRules(), ['-A -t 198.18.99.3:80 -s wlc']);
     await r.close();
     r = await Reconciler.start(spy, { owns: 'all' });
@@ -146,6 +153,23 @@ describe('kernel: reconciler', function () {
     await r.deleteAll();
     assert.equal(calls.sends, sends + 1);
     assert.deepEqual(savedRules(), []);
+  });
+
+  it('deleteAll() by a predicate deletes IPv4, IPv6 and fwmark services alike (the addon makes each delete from its id)', async () => {
+    ipvsadm('-A', '-t', '198.18.99.4:80'); // not its own
+    const mixed = (s: ipvs.PrunedService) => owns(s) || s.fwmark === 77 || s.address === '2001:db8::40';
+    r = await h().reconciler({ owns: mixed });
+    await r.setDesired([
+      ...desired(2, 1),
+      { fwmark: 77, family: 'ipv6', scheduler: 'wrr', destinations: [{ address: '2001:db8::41', weight: 2 }] },
+      { fwmark: 77, scheduler: 'rr', destinations: [backend(3)] },
+      { protocol: 'udp', address: '2001:db8::40', port: 53, scheduler: 'rr', destinations: [{ address: '2001:db8::42', port: 53, forwarding: 'masq' }] },
+    ]);
+    assert.equal(savedRules().filter((l) => l.startsWith('-A')).length, 6);
+    const result = await r.deleteAll();
+    assert.deepEqual(result.counts, { applied: 5, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 0 });
+    assert.deepEqual(result.plan.map((op) => op.service), [key(1), key(2), { fwmark: 77, family: 'ipv6' }, { fwmark: 77, family: 'ipv4' }, { protocol: 'udp', address: '2001:db8::40', port: 53 }]);
+    assert.deepEqual(savedRules(), ['-A -t 198.18.99.4:80 -s wlc']);
   });
 
   it('deleteAll() reports each service: one deleted by hand is answered ESRCH and read back alone; a dry run sends nothing', async () => {
