@@ -3,8 +3,11 @@
 // It makes the document's services as the document says, without changing
 // any checked destination's weight (the kernel's weights are the state a
 // restart starts from), then runs the checks and keeps the weights until
-// SIGINT or SIGTERM, which leave the table as it is. Each state change and
-// each weight that reached the kernel is one line on stdout.
+// SIGINT or SIGTERM, which leave the table as it is. SIGHUP reads FILE again
+// and follows it (HealthKeeper.update: unchanged checks keep their states, so
+// a reload never flaps a destination); a FILE that cannot be read or is
+// refused leaves the running document in place. Each state change and each
+// weight that reached the kernel is one line on stdout.
 //
 // `ipvs check --once FILE` runs each distinct check once, prints every
 // destination's result beside its weight in the kernel, and changes nothing.
@@ -23,11 +26,15 @@ health fields) and keeps each destination's weight: 0 (or out of its service)
 while its check fails, the document's weight once it passes again. The
 document's services are made as it says, but a checked destination keeps the
 weight the kernel has until its checks say otherwise, so a restart changes
-nothing. Runs until SIGINT or SIGTERM, which leave the table as it is.
+nothing. Runs until SIGINT or SIGTERM, which leave the table as it is. SIGHUP
+reloads FILE: the services, weights and checks follow it, unchanged checks
+keep their states (a down destination stays at 0); a FILE that cannot be read
+or is refused is reported (reload-error) and the running one stays.
 Prints one line per event: up, down (with the reason), weight (a change that
 reached the kernel), quorum, refusal (the depool threshold kept a destination
 in), check-error (a check that could not run), notify (a notify command that
-failed), send-error (a batch the kernel refused: sent again).
+failed), send-error (a batch the kernel refused: sent again), reload,
+reload-error.
   --once                  run each check once, print every destination's result
                           and its weight in the kernel, change nothing; exit 0
                           if every check passed, 1 if any failed
@@ -166,7 +173,9 @@ async function keep(ctx: Context, handle: IpvsHandle, desired: Parameters<typeof
         (server ? `; metrics at http://${endpoint(options.metrics!.address, (server.address() as net.AddressInfo).port)}/metrics` : '') +
         `${ctx.netns ? ` (network namespace ${ctx.netns})` : ''}\n`,
     );
+    const reloading = reloadOnHangup(ctx, options.file, keeper, line);
     const signal = await untilStopped();
+    await reloading.stop();
     await keeper.stop();
     ctx.io.out(`ipvs check: stopped (${signal}); the table is left as it is\n`);
     return 0;
@@ -176,4 +185,42 @@ async function keep(ctx: Context, handle: IpvsHandle, desired: Parameters<typeof
       await new Promise<void>((resolve) => server!.close(() => resolve()));
     }
   }
+}
+
+/**
+ * SIGHUP: FILE read again and followed, one reload at a time (a SIGHUP
+ * during a reload makes one more after it). A document that cannot be read,
+ * parsed or checked changes nothing; one the kernel refuses in part is
+ * reported with what failed (the reconciler reads those services back).
+ */
+function reloadOnHangup(ctx: Context, file: string, keeper: HealthKeeper, line: (text: string) => void): { stop(): Promise<void> } {
+  let chain: Promise<void> = Promise.resolve();
+  const reload = async () => {
+    let text: string;
+    try {
+      text = await ctx.io.readFile(file);
+    } catch (error) {
+      line(`reload-error cannot read ${file}: ${(error as Error).message}; the running document stays`);
+      return;
+    }
+    try {
+      const { desired, health } = splitHealth(readApplyDocument(text, file), file);
+      const result = await keeper.update(desired, health);
+      const c = result.counts;
+      const failed = c.failed + c.unknown + c.unsent;
+      line(`reload ${file}: ${keeper.monitor.checkCount} checks, ${c.applied} changes sent` + (failed > 0 ? `, ${failed} not applied: ${result.changes.find((x) => x.error)?.error?.message}` : ''));
+    } catch (error) {
+      line(`reload-error ${(error as Error).message}; the running document stays`);
+    }
+  };
+  const onHangup = () => {
+    chain = chain.then(reload);
+  };
+  process.on('SIGHUP', onHangup);
+  return {
+    stop: async () => {
+      process.off('SIGHUP', onHangup);
+      await chain;
+    },
+  };
 }

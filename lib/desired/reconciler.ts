@@ -200,13 +200,8 @@ export class Reconciler extends EventEmitter {
    */
   setDesired(desired: readonly DesiredService[]): Promise<ReconcileResult> {
     return this.take(async () => {
-      if (!Array.isArray(desired)) throw new TypeError(`Expected an array of services for desired but received ${describe(desired)}`);
-      const next: CheckedDesired = { wanted: new Map(), broken: [] };
+      const next = await this.checkDesired(desired);
       const slicer = new Slicer();
-      for (let i = 0; i < desired.length; i++) {
-        this.requireOwned(checkService(this.access, desired[i], `desired[${i}]`, next), `desired[${i}]`);
-        if (slicer.due()) await slicer.pause();
-      }
       for (const id of this.desired.wanted.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
       for (const id of this.model.services.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
       for (const [id, w] of next.wanted) {
@@ -216,6 +211,27 @@ export class Reconciler extends EventEmitter {
       this.desired.wanted = next.wanted;
       this.desired.broken = next.broken;
     });
+  }
+
+  /**
+   * Checks a whole desired state as setDesired() would (every service owned,
+   * every field valid), changing and sending nothing: a caller about to make
+   * several changes that belong together (a reload) checks first, so that
+   * none is made when one would be refused.
+   */
+  async check(desired: readonly DesiredService[]): Promise<void> {
+    await this.checkDesired(desired);
+  }
+
+  private async checkDesired(desired: readonly DesiredService[]): Promise<CheckedDesired> {
+    if (!Array.isArray(desired)) throw new TypeError(`Expected an array of services for desired but received ${describe(desired)}`);
+    const next: CheckedDesired = { wanted: new Map(), broken: [] };
+    const slicer = new Slicer();
+    for (let i = 0; i < desired.length; i++) {
+      this.requireOwned(checkService(this.access, desired[i], `desired[${i}]`, next), `desired[${i}]`);
+      if (slicer.due()) await slicer.pause();
+    }
+    return next;
   }
 
   /** One service's desired state (with its destinations), by its key. */
@@ -667,16 +683,17 @@ export class Reconciler extends EventEmitter {
       await this.readBackNow();
       this.dropMoot();
       this.refuseDeleteAll();
-      const entries = [...this.model.services];
       if (this.opts.onError === 'rollback' && !this.opts.dryRun) {
         // A rollback re-creates what was deleted: each delete carries its prior (the service as the model holds it).
         const planned: Planned[] = [];
-        await forEachSliced(entries, ([id, e]) => {
+        await forEachSliced([...this.model.services], ([id, e]) => {
           planned.push(new Planned({ operation: 'deleteService', service: serviceKeyOf(e) }, keyOfEntry(e, id), undefined, e));
         });
         return this.settle(await this.sendPlan({ planned, draining: [] }));
       }
-      return this.settle(this.takeTeardown(await deleteOwned(this.access, entries, this.model.fingerprints, { ...this.opts, onError: this.opts.onError === 'stop' ? 'stop' : 'continue' }), entries.length));
+      const options = { ...this.opts, onError: this.opts.onError === 'stop' ? ('stop' as const) : ('continue' as const) };
+      const operations = this.model.services.size;
+      return this.settle(this.takeTeardown(await deleteOwned(this.access, this.model.services, this.model.fingerprints, options), operations));
     });
   }
 
@@ -685,7 +702,7 @@ export class Reconciler extends EventEmitter {
       this.dropMoot();
       this.readBack.clear();
       this.refuseDeleteAll();
-      return this.takeTeardown(await flushOwned(this.access, [...this.model.services], this.opts.dryRun), 1).result;
+      return this.takeTeardown(await flushOwned(this.access, this.model.services, this.opts.dryRun), 1).result;
     });
   }
 

@@ -16,12 +16,12 @@ import { failureError } from '../errors';
 import type { PlanAccess } from '../handle';
 import { serviceKeyOf } from '../listing';
 import { APPLIED, isFailure, type Outcome } from '../queue';
-import { forEachSliced } from '../slices';
+import { Slicer } from '../slices';
 import { NO_CHANGES, type ApplyResult, type ChangeResult, type Operation } from './operations';
 import { isFailureStatus, statusOf } from './run';
 
-/** An owned service: its id and the model's entry. */
-export type OwnedEntry = readonly [id: string, entry: RawServiceEntry];
+/** The owned services: the model's entries by service id. */
+export type Owned = ReadonlyMap<string, RawServiceEntry>;
 
 export interface Teardown {
   result: ApplyResult;
@@ -44,71 +44,78 @@ const DELETE_SERVICE: Operation = { operation: 'deleteService', service: { fwmar
 
 /**
  * One delete per owned service; then each one's result. With onError
- * 'continue', the addon makes the deletes from `owned` (the model's
- * fingerprints, named by the same ids) on its worker thread; with 'stop',
- * they are sent from JavaScript in slices, so that a failure stops the rest.
+ * 'continue', the addon makes the deletes from `fingerprints` (the model's,
+ * named by the same ids) on its worker thread; with 'stop', they are sent
+ * from JavaScript in slices, so that a failure stops the rest.
  */
-export async function deleteOwned(access: PlanAccess, entries: readonly OwnedEntry[], owned: RawFingerprints, options: TeardownOptions): Promise<Teardown> {
-  if (options.dryRun || entries.length === 0) return reportDeletes(access, entries, () => undefined);
-  if (options.onError === 'continue' && owned.size === entries.length) {
-    const failures = await access.deleteServices(owned);
-    return reportDeletes(access, entries, (_, id) => failures.get(id) ?? APPLIED);
+export async function deleteOwned(access: PlanAccess, owned: Owned, fingerprints: RawFingerprints, options: TeardownOptions): Promise<Teardown> {
+  if (options.dryRun || owned.size === 0) return reportDeletes(access, owned, undefined);
+  if (options.onError === 'continue' && fingerprints.size === owned.size) {
+    const failures = await access.deleteServices(fingerprints);
+    return reportDeletes(access, owned, failures.size === 0 ? APPLIED : (_, id) => failures.get(id) ?? APPLIED);
   }
+  const entries = [...owned.values()];
   // Made a slice at a time as they are sent (queue.ts Requests).
   const requests = {
     length: entries.length,
     slice(start: number, end: number): RawRequest[] {
       const out: RawRequest[] = [];
-      for (let i = start; i < end && i < entries.length; i++) out.push({ command: Command.IPVS_CMD_DEL_SERVICE, service: rawKeyOfEntry(entries[i][1]), keyOnly: true });
+      for (let i = start; i < end && i < entries.length; i++) out.push({ command: Command.IPVS_CMD_DEL_SERVICE, service: rawKeyOfEntry(entries[i]), keyOnly: true });
       return out;
     },
   };
   const stopOn = options.onError === 'stop' ? (failure: RawFailure) => isFailureStatus(statusOf(DELETE_SERVICE, failure), options.strict) : undefined;
   const outcomes = await access.send(requests, { stopOn });
-  return reportDeletes(access, entries, (i) => outcomes[i]);
+  return reportDeletes(access, owned, (i) => outcomes[i]);
 }
 
 /** One flush for a reconciler that owns the whole table; each owned service reported deleted. */
-export async function flushOwned(access: PlanAccess, entries: readonly OwnedEntry[], dryRun: boolean): Promise<Teardown> {
-  if (dryRun) return reportDeletes(access, entries, () => undefined);
+export async function flushOwned(access: PlanAccess, owned: Owned, dryRun: boolean): Promise<Teardown> {
+  if (dryRun) return reportDeletes(access, owned, undefined);
   const [outcome] = await access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
   if (isFailure(outcome)) throw failureError(outcome, { operation: 'flush', object: '' });
-  return reportDeletes(access, entries, () => APPLIED);
+  return reportDeletes(access, owned, APPLIED);
 }
 
 /**
- * Each service's operation and result, by the outcome of its delete
- * (undefined: not sent, a dry run). Most outcomes are the one APPLIED
- * object: those take the short way (two objects per service; for 20,000
- * services they are most of a teardown's JavaScript).
+ * Each service's operation and result, by the outcome of its delete: one
+ * for all (a flush, or no failure), or each its own; undefined: not sent (a
+ * dry run). Most outcomes are the one APPLIED object: those take the short
+ * way (two objects per service; for 20,000 services they are most of a
+ * teardown's JavaScript).
  */
-async function reportDeletes(access: PlanAccess, entries: readonly OwnedEntry[], outcomeOf: (index: number, id: string) => Outcome | undefined): Promise<Teardown> {
-  const plan: Operation[] = new Array(entries.length);
-  const changes: ChangeResult[] = new Array(entries.length);
+async function reportDeletes(access: PlanAccess, owned: Owned, outcomes: Outcome | ((index: number, id: string) => Outcome) | undefined): Promise<Teardown> {
+  const plan: Operation[] = new Array(owned.size);
+  const changes: ChangeResult[] = new Array(owned.size);
   const counts = { ...NO_CHANGES };
   const removed: string[] = [];
   const unsure = new Map<string, RawServiceKey>();
   const refused = new Map<string, RawServiceKey>();
-  await forEachSliced(entries, (owned, i) => {
-    const entry = owned[1];
+  // Two flat arrays (made by the engine's own Map iteration) walked by index: faster than iterating the map's entries.
+  const ids = [...owned.keys()];
+  const entries = [...owned.values()];
+  const slicer = new Slicer();
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    const entry = entries[i];
     const operation: Operation = { operation: 'deleteService', service: serviceKeyOf(entry) };
     plan[i] = operation;
-    const outcome = outcomeOf(i, owned[0]);
+    const outcome = typeof outcomes === 'function' ? outcomes(i, id) : outcomes;
     const status = outcome === APPLIED ? 'applied' : outcome === undefined ? 'skipped' : statusOf(operation, outcome);
     if (status === 'applied') {
-      removed.push(owned[0]);
+      removed.push(id);
       changes[i] = { operation, status };
-      return;
-    }
-    counts[status]++;
-    if (status === 'skipped') {
+    } else if (status === 'skipped') {
+      counts.skipped++;
       changes[i] = { operation, status };
-      return;
+    } else {
+      counts[status]++;
+      const key = keyOfEntry(entry, id);
+      changes[i] = { operation, status, error: failureError(outcome as RawFailure, access.describeCall('deleteService', key)) };
+      (status === 'failed' ? refused : unsure).set(id, key.key);
     }
-    const key = keyOfEntry(entry, owned[0]);
-    changes[i] = { operation, status, error: failureError(outcome as RawFailure, access.describeCall('deleteService', key)) };
-    (status === 'failed' ? refused : unsure).set(owned[0], key.key);
-  });
+    if (slicer.due()) await slicer.pause();
+  }
   counts.applied += removed.length;
   return { result: { plan, changes, counts, draining: [] }, removed, unsure, refused };
 }

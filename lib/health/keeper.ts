@@ -115,9 +115,18 @@ export class HealthKeeper extends EventEmitter {
   async update(desired: readonly DesiredService[], health: readonly HealthService[]): Promise<ReconcileResult> {
     const ids = desired.map((s, i) => serviceIdOf(s, `desired[${i}]`));
     const plain = withSorryServers(desired, health);
-    const table = await this.handle.list();
     // Owned now: the new services, and (until this send deletes them) the dropped ones.
+    const ownedBefore = [...this.owned];
     for (const id of ids) this.owned.add(id);
+    try {
+      // Checked whole first: a document the reconciler would refuse changes nothing (no override, no service).
+      await this.reconciler.check(plain);
+    } catch (error) {
+      this.owned.clear();
+      for (const id of ownedBefore) this.owned.add(id);
+      throw error;
+    }
+    const table = await this.handle.list();
     const before = new Map(this.health.map((s) => [s.id, s]));
     const after = new Map(health.map((s) => [s.id, s]));
     const changes = [...new Set([...before.keys(), ...after.keys()])].map((id) => ({ before: before.get(id), after: after.get(id) }));

@@ -2,7 +2,8 @@
 // are unchanged keep their state (a destination they hold down stays at
 // weight 0: no flap back to its configured weight), the desired state follows
 // the document (weights, added and dropped services), and a destination that
-// loses its check is released to its configured weight. The checks are TCP
+// loses its check is released to its configured weight; a document the
+// reconciler refuses changes nothing. The checks are TCP
 // connects to destination addresses nothing answers on in the VM (down); the
 // table is read with ipvsadm -Sn.
 import assert from 'assert/strict';
@@ -63,6 +64,15 @@ describe('kernel: HealthKeeper.update() (a new document without a restart)', fun
     await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.ok(savedRules().includes(down));
     assert.deepEqual(flaps, []);
+
+    // A document the reconciler refuses (a scheduler name it cannot be) changes nothing: no override released, no weight sent.
+    const refused = document({ weight: 9, checked: false, other: true }) as Array<{ scheduler: string }>;
+    refused[1].scheduler = 'no such';
+    const bad = splitHealth(refused);
+    const before = savedRules();
+    await assert.rejects(keeper.update(bad.desired, bad.health), /scheduler/);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(savedRules(), before, 'a refused update changed the table');
 
     const third = splitHealth(document({ weight: 7, checked: false, other: false }));
     await keeper.update(third.desired, third.health);

@@ -3,8 +3,10 @@
 // through the restart) until a check says so; quorum lost sends the traffic
 // to the sorry server, and it leaves only once quorum is regained past the
 // hysteresis; a depool threshold of 0.5 with three of four backends down
-// depools two and keeps one, and the metrics count one refusal.
+// depools two and keeps one, and the metrics count one refusal; SIGHUP
+// reloads the document without flapping what the checks hold down.
 import assert from 'assert/strict';
+import * as fs from 'fs';
 import * as http from 'http';
 import type * as ipvs from '../../lib';
 import { Topology } from '../../lib/testing/topology';
@@ -158,6 +160,41 @@ describe('traffic: health checks across restarts, quorum and the depool threshol
     assert.equal(kernelWeight(vip, b2.ipv4), 2);
     const names = await topo.requests(vip, 80, 4);
     assert.deepEqual(Object.keys(tally(names)).sort(), [b1.name, b2.name], `quorum regained: the sorry server leaves (${names})`);
+  });
+
+  it('reloads FILE on SIGHUP: weights follow it, a destination held down stays at 0; a FILE it cannot take changes nothing', async () => {
+    const vip = '198.18.71.4';
+    await topo.addVip(vip);
+    const [b1, b2] = topo.backends;
+    const document = (weight: number) => [
+      { protocol: 'tcp', address: vip, port: 80, scheduler: 'wrr', check: CHECK, destinations: [b1, b2].map((b) => ({ address: b.ipv4, forwarding: 'masq', weight })) },
+    ];
+    await servers[0].stop();
+    const running = (check = await CheckProcess.start(document(4)));
+    await running.waitFor(weightLine(b1.ipv4, 0, vip));
+
+    fs.writeFileSync(running.file, JSON.stringify(document(6)));
+    let from = running.lines.length;
+    running.child.kill('SIGHUP');
+    const reloaded = await running.waitFor(/ reload /, 60_000, from);
+    note(reloaded.text);
+    assert.equal(kernelWeight(vip, b2.ipv4), 6, 'the passing destination at the new weight');
+    assert.equal(kernelWeight(vip, b1.ipv4), 0, 'the failing one held down across the reload');
+    assert.deepEqual(running.lines.slice(from).filter((l) => / up service /.test(l.text)), [], 'no destination came up on the reload');
+
+    // A document the reconciler refuses: reported, nothing changed, still running.
+    fs.writeFileSync(running.file, JSON.stringify([{ ...document(9)[0], scheduler: 'no such' }]));
+    const before = kernelWeights();
+    from = running.lines.length;
+    running.child.kill('SIGHUP');
+    note((await running.waitFor(/ reload-error /, 60_000, from)).text);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(kernelWeights(), before, 'a refused reload changed the table');
+
+    // The failing backend back: up at the weight of the last document taken.
+    await servers[0].start();
+    await running.waitFor(weightLine(b1.ipv4, 6, vip), 60_000, from);
+    assert.equal(kernelWeight(vip, b1.ipv4), 6);
   });
 
   it('with a depool threshold of 0.5, three of four down depools two and counts one refusal', async () => {
