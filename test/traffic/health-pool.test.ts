@@ -171,7 +171,9 @@ describe('traffic: health checks across restarts, quorum and the depool threshol
     ];
     await servers[0].stop();
     const running = (check = await CheckProcess.start(document(4)));
-    await running.waitFor(weightLine(b1.ipv4, 0, vip));
+    // Both start down (absent from the kernel); the passing one is up after rise.
+    await running.waitFor(weightLine(b2.ipv4, 4, vip));
+    assert.equal(kernelWeight(vip, b1.ipv4), 0);
 
     fs.writeFileSync(running.file, JSON.stringify(document(6)));
     let from = running.lines.length;
