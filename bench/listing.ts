@@ -7,7 +7,7 @@
 //   node --expose-gc dist/bench/listing.js NETNS open|list|services|verify
 //
 // list: handle.list(), the whole table held at once (as its callers hold it);
-// services: handle.services({ batchSize: 256 }), each batch counted and
+// services: handle.services() in its default batches, each batch counted and
 // dropped; verify: a reconciler owning the whole table adopts it (not timed),
 // then one no-op verify() is timed, with the JS heap sampled every 5 ms.
 // Prints one JSON line: the time, the objects read, the peak RSS in MiB, and
@@ -73,7 +73,8 @@ function mark(what: string): void {
   if (process.env.IPVS_BENCH_BLOCKS === '1') console.error(`${what} at ${performance.now().toFixed(0)} ms`);
 }
 
-export const STREAM_BATCH = 256;
+/** The library's default batch (SERVICES_BATCH). */
+export const STREAM_BATCH = ipvs.SERVICES_BATCH;
 
 function peakRssMiB(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));

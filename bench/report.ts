@@ -2,6 +2,7 @@
 // (shared by bench/guest.ts, which prints the tables, and bench/run.ts, which
 // writes bench/results.md and bench/chart.svg). No dependencies.
 import type { Baseline } from './baseline';
+import { STREAM_BATCH } from './listing';
 
 export type Method = 'apply' | 'reconciler' | 'reconciler-all' | 'calls' | 'stream' | 'ipvsadm' | 'ceiling';
 export type Phase = 'create' | 'adopt' | 'noop' | 'verify' | 'churn' | 'one-change' | 'delete' | 'list' | 'stream';
@@ -81,7 +82,7 @@ export const METHOD_PHASE_NOTE: Record<Method, Partial<Record<Phase, string>>> =
     list: 'list()',
     stream: 'list(), held at once',
   },
-  stream: { list: 'services({ batchSize: 256 })', stream: 'services({ batchSize: 256 })' },
+  stream: { list: `services({ batchSize: ${STREAM_BATCH} })`, stream: `services({ batchSize: ${STREAM_BATCH} })` },
   ipvsadm: {
     create: 'ipvsadm -R',
     adopt: 'ipvsadm -Sn',
@@ -219,7 +220,7 @@ function extrasText(result: BenchResult): string[] {
   for (const [size, r] of Object.entries(rss))
     out.push(
       `- peak RSS (VmHWM) of a fresh process at ${size}: opening a handle only ${r.open.toFixed(0)} MiB; list() ${r.list.toFixed(0)} MiB (+${(r.list - r.open).toFixed(0)}); ` +
-        `services({ batchSize: 256 }) ${r.services.toFixed(0)} MiB (+${(r.services - r.open).toFixed(0)})`,
+        `services({ batchSize: ${STREAM_BATCH} }) ${r.services.toFixed(0)} MiB (+${(r.services - r.open).toFixed(0)})`,
     );
   for (const r of result.rows.filter((x) => x.method === 'reconciler' && x.detail !== undefined)) {
     const d = r.detail as { heapGrowthMiB?: number; sends?: number; operations?: number };

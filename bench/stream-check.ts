@@ -8,8 +8,8 @@
 // fresh network namespace, then each of these runs in a fresh process of its
 // own (peak RSS is a process's lifetime mark, and a fresh process runs cold
 // code, as a CLI or a restarted agent does): the idle loop (bench/baseline.ts
-// --idle), a process that only opens a handle, list(), services() in batches
-// of 256, and a reconciler's no-op verify() (bench/listing.ts). It prints
+// --idle), a process that only opens a handle, list(), services() in its
+// default batches, and a reconciler's no-op verify() (bench/listing.ts). It prints
 // each one's JSON line and then the bounds: services()'s peak RSS growth over
 // the open-only process at most a fifth of list()'s; the longest block of
 // services() and of verify() at most the idle loop's + 20 ms; verify()'s JS

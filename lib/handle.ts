@@ -51,6 +51,15 @@ const LIST_FIELDS = new Set(['stats']);
 /** What services() takes. */
 const SERVICES_FIELDS = new Set(['stats', 'batchSize']);
 
+/**
+ * services()'s default batch: 64 services (640 destinations at 10 a service).
+ * What a batch holds is what V8's young generation must copy when a
+ * collection finds it alive, and what it copies makes it grow: streaming
+ * 20,000 x 10 in a fresh process grew the peak RSS by 46 MiB at 256 a batch,
+ * 26 MiB at 64 and 15 MiB at 16 (list(): 151 MiB), in about the same time.
+ */
+export const SERVICES_BATCH = 64;
+
 function versionText(code: number): string {
   return `${(code >> 16) & 0xff}.${(code >> 8) & 0xff}.${code & 0xff}`;
 }
@@ -198,9 +207,9 @@ export class KernelHandle {
 
   /**
    * Every service with its destinations, in batches of at most `batchSize`
-   * (default 256) services, for tables too large to hold at once: memory
-   * stays bounded by the batch, and the next batch is read while the caller
-   * works on the last. `stats: false` leaves the counters out (every stats
+   * (default SERVICES_BATCH, 64) services, for tables too large to hold at
+   * once: memory stays bounded by the batch, and the next batch is read
+   * while the caller works on the last. `stats: false` leaves the counters out (every stats
    * null). Not a snapshot: each batch's destinations are read when it is
    * (a service deleted meanwhile is left out). Ending the loop early frees it.
    *
@@ -209,7 +218,7 @@ export class KernelHandle {
   async *services(options?: { batchSize?: number; stats?: boolean }): AsyncGenerator<Service[], void, undefined> {
     const o = options === undefined ? {} : fields(options, 'options', SERVICES_FIELDS);
     const stats = expectBoolean(o.stats, 'options.stats', true);
-    const batchSize = o.batchSize === undefined ? 256 : expectInteger(o.batchSize, 'options.batchSize', 1, 65536);
+    const batchSize = o.batchSize === undefined ? SERVICES_BATCH : expectInteger(o.batchSize, 'options.batchSize', 1, 65536);
     const call = { operation: 'services', object: '' };
     const cursor = await this.job(call, async () => this.native.listCursor({ destinations: true, stats, batchSize }));
     const next = () => this.job(call, async () => cursor.next());

@@ -4,6 +4,7 @@ import { createHandle, IpvsHandle } from './ipvs-handle';
 
 export { open, IpvsHandle } from './ipvs-handle';
 export type { OpenOptions } from './ipvs-handle';
+export { SERVICES_BATCH } from './handle';
 export { Scheduler, ForwardingMethod, Protocol, Family, TunnelType, DEFAULT_PERSISTENCE_TIMEOUT } from './constants';
 export type { TunnelChecksum } from './constants';
 export { IpvsError, IPVS_UNAVAILABLE, HANDLE_CLOSED, OUTCOME_UNKNOWN, NOT_SENT, TOO_MANY_DELETES } from './errors';
