@@ -194,7 +194,8 @@ export interface Plan {
  * operation keeps the kernel's entry it changes (its `prior`, for rollback).
  */
 export async function diff(wanted: Map<string, Wanted>, current: Map<string, RawServiceEntry>, opts: CheckedOptions, clock: DrainClock): Promise<Plan> {
-  const slicer = new Slicer();
+  // A service at a time: each diffs all its destinations.
+  const slicer = new Slicer(4);
   const now = Date.now();
   /** Destinations found draining, by service: their clocks are kept. */
   const seenDraining = new Map<string, Set<string>>();
