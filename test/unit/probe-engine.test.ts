@@ -223,6 +223,14 @@ describe('unit: native probe engine', function () {
     assert.deepEqual(new Set((await Promise.all(results)).map((r) => r.reason)), new Set(['aborted']));
   });
 
+  it('says a run it cannot start could not run', async () => {
+    assert.deepEqual(await probes.start(tcp(), { address: 'backend.example', port: 80 }).result, {
+      ok: false,
+      cannotRun: true,
+      reason: 'checker failed: Expected an IPv4 or IPv6 address for address but received backend.example',
+    });
+  });
+
   it('refuses bad arguments by name', () => {
     const raw = new addon.ProbeEngine(() => undefined);
     try {

@@ -84,8 +84,14 @@ export class NativeProbes {
     const id = this.nextId;
     this.nextId = (id + 1) >>> 0;
     const run = new NativeRun(this, id, check);
-    if (check.type === 'tcp') this.engine.start(id, 'tcp', target.address, target.port, check.timeoutMs);
-    else this.engine.start(id, 'http', target.address, target.port, check.timeoutMs, requestText(check, target));
+    try {
+      if (check.type === 'tcp') this.engine.start(id, 'tcp', target.address, target.port, check.timeoutMs);
+      else this.engine.start(id, 'http', target.address, target.port, check.timeoutMs, requestText(check, target));
+    } catch (error) {
+      // As runProbe() words a probe that throws: the checker could not run it (said, never silent).
+      run.resolve({ ok: false, cannotRun: true, reason: `checker failed: ${(error as Error).message}` });
+      return run;
+    }
     this.runs.set(id, run);
     return run;
   }
