@@ -316,15 +316,20 @@ export function destinationIn(have: RawServiceEntry | null | undefined, d: { add
 
 // --- From the kernel's own entries (never refused) ------------------------------------
 
+/** A listed service's key fields alone, every one set (what a delete or a destination request sends). */
+export function rawKeyOfEntry(entry: RawServiceEntry): RawServiceKey {
+  return entry.fwmark
+    ? { family: entry.family, fwmark: entry.fwmark, protocol: 0, address: '', port: 0 }
+    : { family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: 0 };
+}
+
 /** A listed service as a checked one: its exact settings, no rule applied (it is what the kernel holds). */
 export function serviceOfEntry(entry: RawServiceEntry): CheckedService {
   const raw: RawService = {
     family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: entry.fwmark,
     scheduler: entry.scheduler, flags: entry.flags, timeout: entry.timeout, netmask: entry.netmask, persistenceEngine: entry.persistenceEngine,
   };
-  const key = entry.fwmark
-    ? { family: entry.family, fwmark: entry.fwmark, protocol: 0, address: '', port: 0 }
-    : { family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: 0 };
+  const key = rawKeyOfEntry(entry);
   return { raw, key, family: entry.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4', name: serviceName(key), id: serviceId(key) };
 }
 
@@ -333,10 +338,7 @@ export function serviceOfEntry(entry: RawServiceEntry): CheckedService {
  * delete needs (its name, for errors only, is made when asked for).
  */
 export function keyOfEntry(entry: RawServiceEntry, id: string): CheckedKey {
-  const key: RawServiceKey = entry.fwmark
-    ? { family: entry.family, fwmark: entry.fwmark, protocol: 0, address: '', port: 0 }
-    : { family: entry.family, protocol: entry.protocol, address: entry.address, port: entry.port, fwmark: 0 };
-  return new EntryKey(key, entry.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4', id);
+  return new EntryKey(rawKeyOfEntry(entry), entry.family === FAMILY_NUMBER.ipv6 ? 'ipv6' : 'ipv4', id);
 }
 
 class EntryKey implements CheckedKey {

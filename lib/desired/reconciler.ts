@@ -18,6 +18,7 @@ import { serviceKeyOf, serviceSpecOf, destinationSettings } from '../listing';
 import type { DesiredService, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
 import { describe, expectInteger, expectObject, refuseUnknown } from '../validate';
 import { DrainClock } from './drain-clock';
+import { deleteOwned, flushOwned, Teardown } from './teardown';
 import { TableModel } from './model';
 import { ApplyOptions, ApplyResult, ChangeResult, ChangeStatus, NO_CHANGES, Operation, Planned, PrunedService } from './operations';
 import { CheckedDesired, checkOptions, checkService, CheckedOptions, destinationAt, destinationIndex, diff, operationsOf, Plan, SCAN_LIMIT, Wanted } from './plan';
@@ -666,11 +667,16 @@ export class Reconciler extends EventEmitter {
       await this.readBackNow();
       this.dropMoot();
       this.refuseDeleteAll();
-      const planned: Planned[] = [];
-      await forEachSliced([...this.model.services], ([id, e]) => {
-        planned.push(new Planned({ operation: 'deleteService', service: serviceKeyOf(e) }, keyOfEntry(e, id), undefined, e));
-      });
-      return this.settle(await this.sendPlan({ planned, draining: [] }));
+      const entries = [...this.model.services];
+      if (this.opts.onError === 'rollback' && !this.opts.dryRun) {
+        // A rollback re-creates what was deleted: each delete carries its prior (the service as the model holds it).
+        const planned: Planned[] = [];
+        await forEachSliced(entries, ([id, e]) => {
+          planned.push(new Planned({ operation: 'deleteService', service: serviceKeyOf(e) }, keyOfEntry(e, id), undefined, e));
+        });
+        return this.settle(await this.sendPlan({ planned, draining: [] }));
+      }
+      return this.settle(this.takeTeardown(await deleteOwned(this.access, entries, { ...this.opts, onError: this.opts.onError === 'stop' ? 'stop' : 'continue' }), entries.length));
     });
   }
 
@@ -679,24 +685,18 @@ export class Reconciler extends EventEmitter {
       this.dropMoot();
       this.readBack.clear();
       this.refuseDeleteAll();
-      const entries = [...this.model.services.values()];
-      const status: ChangeStatus = this.opts.dryRun ? 'skipped' : 'applied';
-      if (!this.opts.dryRun) {
-        const [outcome] = await this.access.send([{ command: Command.IPVS_CMD_FLUSH }], {});
-        if (isFailure(outcome)) throw failureError(outcome, { operation: 'flush', object: '' });
-        this.model.clear();
-        this.counters.sends++;
-        this.counters.operations++;
-      }
-      const plan: Operation[] = new Array(entries.length);
-      const changes: ChangeResult[] = new Array(entries.length);
-      await forEachSliced(entries, (e, i) => {
-        const operation: Operation = { operation: 'deleteService', service: serviceKeyOf(e) };
-        plan[i] = operation;
-        changes[i] = { operation, status };
-      });
-      return { plan, changes, counts: { ...NO_CHANGES, [status]: entries.length }, draining: [] };
+      return this.takeTeardown(await flushOwned(this.access, [...this.model.services], this.opts.dryRun), 1).result;
     });
+  }
+
+  /** Takes a teardown's deletes into the model and the counters. */
+  private takeTeardown(t: Teardown, operations: number): Sent {
+    if (this.opts.dryRun) return { result: t.result, unsure: t.unsure, refused: t.refused };
+    if (t.removed.length === this.model.services.size) this.model.clear();
+    else for (const id of t.removed) this.model.set(id, null);
+    this.counters.sends++;
+    this.counters.operations += operations;
+    return { result: t.result, unsure: t.unsure, refused: t.refused };
   }
 
   /** Stops its timers; waits for a send under way. Its table is left as it is. */

@@ -8,7 +8,7 @@ import { errnoName, failureError } from '../errors';
 import type { PlanAccess } from '../handle';
 import { Outcome } from '../queue';
 import { mapSliced } from '../slices';
-import { BatchResult, ChangeCounts, ChangeResult, ChangeStatus, isAdd, isDelete, NO_CHANGES, Planned } from './operations';
+import { BatchResult, ChangeCounts, ChangeResult, ChangeStatus, isAdd, isDelete, NO_CHANGES, Operation, Planned } from './operations';
 
 export interface RunOptions {
   onError: 'continue' | 'stop' | 'rollback';
@@ -37,7 +37,7 @@ export function destinationDiffers(want: RawDestination, have: RawDestinationEnt
 // --- Outcomes -------------------------------------------------------------------------
 
 /** The status of an operation by its request's outcome. */
-function statusOf(p: Planned, outcome: Outcome): ChangeStatus {
+export function statusOf(operation: Operation, outcome: Outcome): ChangeStatus {
   switch (outcome.outcome) {
     case 'applied':
       return 'applied';
@@ -48,8 +48,8 @@ function statusOf(p: Planned, outcome: Outcome): ChangeStatus {
     case 'unsent':
       return 'unsent';
     case 'refused':
-      if (isAdd(p.operation) && outcome.errno === Errno.EEXIST) return 'already';
-      if (isDelete(p.operation) && (outcome.errno === Errno.ESRCH || errnoName(outcome.errno) === 'ENOENT')) return 'already';
+      if (isAdd(operation) && outcome.errno === Errno.EEXIST) return 'already';
+      if (isDelete(operation) && (outcome.errno === Errno.ESRCH || errnoName(outcome.errno) === 'ENOENT')) return 'already';
       return 'failed';
     default:
       return 'failed';
@@ -57,12 +57,12 @@ function statusOf(p: Planned, outcome: Outcome): ChangeStatus {
 }
 
 /** Whether a status stops a plan (onError 'stop' / 'rollback') and calls for its rollback. */
-function isFailureStatus(status: ChangeStatus, strict: boolean): boolean {
+export function isFailureStatus(status: ChangeStatus, strict: boolean): boolean {
   return status === 'failed' || status === 'unknown' || status === 'unsent' || (strict && status === 'already');
 }
 
 function resultOf(access: PlanAccess, p: Planned, outcome: Outcome): ChangeResult {
-  const status = statusOf(p, outcome);
+  const status = statusOf(p.operation, outcome);
   if (status === 'applied' || status === 'skipped') return { operation: p.operation, status };
   const call = access.describeCall(p.operation.operation, p.service, p.settings(), p.destination?.name);
   return { operation: p.operation, status, error: failureError(outcome as RawFailure, call) };
@@ -81,7 +81,7 @@ async function send(access: PlanAccess, plan: Planned[], options: RunOptions): P
   };
   const stops = options.onError !== 'continue';
   const outcomes = await access.send(requests, {
-    stopOn: stops ? (failure, index) => isFailureStatus(statusOf(plan[index], failure), options.strict) : undefined,
+    stopOn: stops ? (failure, index) => isFailureStatus(statusOf(plan[index].operation, failure), options.strict) : undefined,
     onProgress: options.onProgress && ((done) => options.onProgress!(done, plan.length)),
   });
   const counts: ChangeCounts = { ...NO_CHANGES };

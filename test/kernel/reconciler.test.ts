@@ -148,6 +148,31 @@ describe('kernel: reconciler', function () {
     assert.deepEqual(savedRules(), []);
   });
 
+  it('deleteAll() reports each service: one deleted by hand is answered ESRCH and read back alone; a dry run sends nothing', async () => {
+    const { spy, calls } = spyOn(h());
+    await h().apply(desired(3, 2));
+    r = await Reconciler.start(spy, { owns, dryRun: true });
+    const before = savedRules();
+    const sends = calls.sends;
+    const dry = await r.deleteAll();
+    assert.deepEqual(dry.counts, { applied: 0, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 3 });
+    assert.equal(calls.sends, sends, 'a dry run sends nothing');
+    assert.deepEqual(savedRules(), before);
+    await r.close();
+
+    r = await Reconciler.start(spy, { owns });
+    ipvsadm('-D', '-t', `${vip(2)}:80`); // behind its back: its delete is answered ESRCH
+    calls.readService.length = 0;
+    const result = await r.deleteAll();
+    assert.deepEqual(result.counts, { applied: 2, already: 1, failed: 0, unknown: 0, unsent: 0, skipped: 0 });
+    const gone = result.changes.find((c) => c.status === 'already')!;
+    assert.deepEqual(gone.operation, { operation: 'deleteService', service: key(2) });
+    assert.equal(gone.error?.code, 'ESRCH');
+    assert.deepEqual(calls.readService, [`${vip(2)}:80`], 'the service answered ESRCH is read back, alone');
+    assert.deepEqual(savedRules(), []);
+    assert.equal((await r.verify()).drift.length, 0, 'the model agrees with the kernel');
+  });
+
   it('overrides (health decisions) hold a weight across resyncs, never fight a drain, and let go on null', async () => {
     r = await h().reconciler({ owns, drain: true });
     const table = desired(2, 3);
