@@ -49,8 +49,9 @@ export interface HealthMonitorOptions {
    */
   batchWindowMs?: number;
   /**
-   * The longest a change waits while changes keep coming (default 1500 ms):
-   * a long burst leaves in a send per this delay, never held back for good.
+   * The longest a change waits while changes keep coming (default 1500 ms,
+   * or batchWindowMs if longer): a long burst leaves in a send per this
+   * delay, never held back for good.
    */
   batchMaxDelayMs?: number;
   /** The most results that change a state in one batch (default 10,000; the rest neither open a window nor count). */
@@ -171,7 +172,7 @@ export class HealthMonitor extends EventEmitter {
     super();
     this.sink = options.sink;
     this.batchWindowMs = options.batchWindowMs ?? 100;
-    this.batchMaxDelayMs = options.batchMaxDelayMs ?? 1500;
+    this.batchMaxDelayMs = options.batchMaxDelayMs ?? Math.max(1500, this.batchWindowMs);
     this.batchMax = options.batchMax ?? 10000;
     if (!(this.batchMaxDelayMs >= this.batchWindowMs))
       throw new RangeError(`Expected a batchMaxDelayMs of at least batchWindowMs (${this.batchWindowMs}) but received ${this.batchMaxDelayMs}`);
