@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <mutex>
 #include <set>
 #include <string>
@@ -297,9 +296,8 @@ class ProbeCore {
       return Emit(command.id, kSocketError, kConnectPhase, error);
     }
     int64_t deadline = NowUs() + static_cast<int64_t>(command.timeout_ms) * 1000;
-    Run& run = runs_[command.id] = Run{fd, command.http, kConnectPhase, deadline, std::move(command.request), 0, {}};
+    runs_[command.id] = Run{fd, command.http, kConnectPhase, deadline, std::move(command.request), 0, {}};
     deadlines_.emplace(deadline, command.id);
-    (void)run;
   }
 
   void CancelRun(uint32_t id) {
