@@ -16,7 +16,8 @@
         "native/cursor.cc",
         "native/fingerprint.cc",
         "native/fingerprints.cc",
-        "native/verify.cc"
+        "native/verify.cc",
+        "native/probe_engine.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

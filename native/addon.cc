@@ -1,4 +1,4 @@
-// Registration only: the addon exports the Handle and Fingerprints classes,
+// Registration only: the addon exports the Handle, Fingerprints and ProbeEngine classes,
 // release(),
 // and the kernel's numbers the facade needs to agree on.
 #include <linux/ip_vs.h>
@@ -10,6 +10,7 @@
 #include "fingerprints.h"
 #include "handle.h"
 #include "js_convert.h"
+#include "probe_engine.h"
 
 namespace {
 
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->fingerprints = Napi::Persistent(fingerprints);
   exports.Set("Fingerprints", fingerprints);
   data->cursor = Napi::Persistent(ipvs::Cursor::Define(env));
+  exports.Set("ProbeEngine", ipvs::ProbeEngine::Define(env));
   exports.Set("release", Napi::Function::New<ipvs::Release>(env, "release"));
 
   Napi::Object constants = Napi::Object::New(env);

@@ -333,9 +333,35 @@ export interface RawDestinationEntry {
   stats: number | null;
 }
 
+/**
+ * The health checks' probe engine (native/probe_engine.cc): TCP connect and
+ * plain HTTP runs on a thread of its own, results delivered in batches.
+ */
+export interface RawProbeEngine {
+  /**
+   * Starts a run: connect to address:port (IPv4 or IPv6); for 'http', write
+   * `request` and read the response head. The whole exchange is under one
+   * deadline of timeoutMs. Throws TypeError/RangeError naming a bad argument,
+   * Error after stop().
+   */
+  start(id: number, kind: 'tcp' | 'http', address: string, port: number, timeoutMs: number, request?: string): void;
+  /** Closes the run's socket; no result comes for it. */
+  cancel(id: number): void;
+  /** Closes every socket and joins the engine's thread: no callback comes after it. */
+  stop(): void;
+}
+
+/**
+ * A batch of results: four numbers per run (id, outcome, phase, value: see
+ * lib/health/probes/native.ts), and for a run at index i whose outcome
+ * carries text, details[i] (latin1, as received); undefined when none does.
+ */
+export type RawProbeResults = (results: Uint32Array, details: Array<string | undefined> | undefined) => void;
+
 export interface RawAddon {
   Handle: new () => RawHandle;
   Fingerprints: new () => RawFingerprints;
+  ProbeEngine: new (onResults: RawProbeResults) => RawProbeEngine;
   /**
    * Frees a RawListing's chunk text or counters now (the view is empty
    * afterwards), rather than when the GC next collects it; only a view of its

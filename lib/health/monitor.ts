@@ -2,9 +2,12 @@
 // share the destination (keepalived #2111 ran one per virtual server), feeds
 // every result to the rise/fall state of each destination it covers, and
 // sends the weights the pools decide to a sink, packed: results that change a
-// state gather for `batchWindowMs` or `batchMax` of them (seesaw's 100 ms or 100), then the
-// services they touched are evaluated once and all their weight changes go
-// in one setWeights() call. Only changes go, and never two calls at once.
+// state gather until none has come for `batchWindowMs` (a burst of failures
+// arrives spread over an interval, by the checks' phases: a fixed window cut
+// 500 downs into 10 sends), for `batchMaxDelayMs` at most, or until
+// `batchMax` of them; then the services they touched are evaluated once and
+// all their weight changes go in one setWeights() call. Only changes go, and
+// never two calls at once.
 //
 // Restarts do not flap: each destination starts in the state its kernel
 // weight says (weight > 0: up, so `fall` failures before it goes; 0 or
@@ -16,7 +19,7 @@ import type { ServiceKey } from '../types';
 import type { HealthDestination, HealthService } from './document';
 import { HealthMetrics } from './metrics';
 import { Member, Pool, SORRY_ID } from './pool';
-import { ProbeResult, ProbeTarget, startRun } from './probes';
+import { ProbeResult, ProbeTarget, Run, startRun } from './probes';
 import { Scheduled, Scheduler } from './scheduler';
 import type { CheckedCheck, CheckType } from './spec';
 import { CheckState } from './state';
@@ -40,9 +43,18 @@ export interface HealthMonitorOptions {
   sink: WeightSink;
   /** The kernel's table at start; destinations missing from it start down (weight 0 or absent). */
   initial?: InitialTable;
-  /** Default 100 ms. */
+  /**
+   * A batch is sent once no state has changed for this long (default 100 ms):
+   * an isolated change waits this long, and a burst waits until it is quiet.
+   */
   batchWindowMs?: number;
-  /** Default 100 results that change a state (the rest neither open a window nor count). */
+  /**
+   * The longest a change waits while changes keep coming (default 1500 ms,
+   * or batchWindowMs if longer): a long burst leaves in a send per this
+   * delay, never held back for good.
+   */
+  batchMaxDelayMs?: number;
+  /** The most results that change a state in one batch (default 10,000; the rest neither open a window nor count). */
   batchMax?: number;
   /** Runs going at once at most. Default 256. */
   concurrency?: number;
@@ -106,6 +118,8 @@ interface Checker extends Scheduled {
   members: MemberRuntime[];
   /** Not yet given to the scheduler. */
   fresh: boolean;
+  /** The run going now, if any. */
+  run: Run | undefined;
 }
 
 /** One check runs per (address, port, check). */
@@ -140,10 +154,14 @@ export class HealthMonitor extends EventEmitter {
   private readonly scheduler: Scheduler<Checker>;
   private readonly sink: WeightSink;
   private readonly batchWindowMs: number;
+  private readonly batchMaxDelayMs: number;
   private readonly batchMax: number;
   private readonly dirty = new Set<ServiceRuntime>();
   private pending = 0;
   private windowTimer: NodeJS.Timeout | undefined;
+  /** When the open batch's first and latest changes came (performance.now()). */
+  private windowOpened = 0;
+  private lastChange = 0;
   private stepTimer: NodeJS.Timeout | undefined;
   private stepAt = Infinity;
   private inFlight: Promise<void> | undefined;
@@ -154,7 +172,10 @@ export class HealthMonitor extends EventEmitter {
     super();
     this.sink = options.sink;
     this.batchWindowMs = options.batchWindowMs ?? 100;
-    this.batchMax = options.batchMax ?? 100;
+    this.batchMaxDelayMs = options.batchMaxDelayMs ?? Math.max(1500, this.batchWindowMs);
+    this.batchMax = options.batchMax ?? 10000;
+    if (!(this.batchMaxDelayMs >= this.batchWindowMs))
+      throw new RangeError(`Expected a batchMaxDelayMs of at least batchWindowMs (${this.batchWindowMs}) but received ${this.batchMaxDelayMs}`);
     this.metrics = options.metrics ?? new HealthMetrics();
     this.scheduler = new Scheduler<Checker>((c) => this.runCheck(c), options.concurrency ?? 256, options.random);
     this.metrics.watch(this.scheduler.stats);
@@ -237,7 +258,7 @@ export class HealthMonitor extends EventEmitter {
           checker = checkersBefore.get(key);
           checkersBefore.delete(key);
           if (checker !== undefined) checker.members = [];
-          else checker = { check: d.check, target, members: [], intervalMs: d.check.intervalMs, jitterMs: d.check.jitterMs, due: now, slot: -1, removed: false, fresh: true };
+          else checker = { check: d.check, target, members: [], intervalMs: d.check.intervalMs, jitterMs: d.check.jitterMs, due: now, slot: -1, removed: false, fresh: true, run: undefined };
           byCheck.set(key, checker);
         }
         checker.members.push(m);
@@ -254,7 +275,11 @@ export class HealthMonitor extends EventEmitter {
       for (const m of gone.members) this.metrics.up.remove(m.labels);
       this.dirty.delete(gone);
     }
-    for (const c of checkersBefore.values()) this.scheduler.remove(c);
+    for (const c of checkersBefore.values()) {
+      this.scheduler.remove(c);
+      // Its socket closed now (a native run), not at its deadline: its result has no one to go to.
+      c.run?.cancel?.();
+    }
     this.services.splice(0, this.services.length, ...services2);
     this.byId.clear();
     for (const s of services2) this.byId.set(s.spec.id, s);
@@ -292,7 +317,10 @@ export class HealthMonitor extends EventEmitter {
   async stop(): Promise<void> {
     this.running = false;
     this.scheduler.stop();
-    for (const c of this.checkers) this.scheduler.remove(c);
+    for (const c of this.checkers) {
+      this.scheduler.remove(c);
+      c.run?.cancel?.();
+    }
     if (this.windowTimer) clearTimeout(this.windowTimer);
     if (this.stepTimer) clearTimeout(this.stepTimer);
     this.windowTimer = this.stepTimer = undefined;
@@ -326,11 +354,21 @@ export class HealthMonitor extends EventEmitter {
   private async runCheck(c: Checker): Promise<number | undefined> {
     const started = performance.now();
     const run = startRun(c.check, c.target);
+    c.run = run;
     const result = await run.result;
+    c.run = undefined;
     this.metrics.duration.observe({ check: c.check.type, result: result.cannotRun ? 'error' : result.ok ? 'up' : 'down' }, (performance.now() - started) / 1000);
     // A check dropped by update() while it ran: its result has no one to go to.
     if (this.running && !c.removed) this.deliver(c, result);
-    // The next run waits until this one's work is over (a command's process group killed and reaped).
+    const failing = c.members.some((m) => m.state?.failing === true);
+    const delay = failing && c.check.retryDelayMs !== c.check.intervalMs ? c.check.retryDelayMs : undefined;
+    // The next run waits until this one's work is over. Only a command's can take long after
+    // its result (its process group killed, then reaped; a socket is closed by then): only
+    // those are watched, since a timer per run would cost every check.
+    if (c.check.type !== 'command') {
+      await run.settled;
+      return delay;
+    }
     let late: NodeJS.Timeout | undefined;
     const stuck = new Promise<void>((resolve) => {
       late = setTimeout(() => {
@@ -342,8 +380,7 @@ export class HealthMonitor extends EventEmitter {
     await Promise.race([run.settled, stuck]);
     await run.settled;
     clearTimeout(late);
-    const failing = c.members.some((m) => m.state?.failing === true);
-    return failing && c.check.retryDelayMs !== c.check.intervalMs ? c.check.retryDelayMs : undefined;
+    return delay;
   }
 
   private deliver(c: Checker, result: ProbeResult): void {
@@ -373,12 +410,28 @@ export class HealthMonitor extends EventEmitter {
         changed = true;
       }
     }
-    // Only results that change something open a window or count toward batchMax: at
-    // thousands of checks a second, counting every result would cut a burst of
-    // changes into a send per batchMax results.
+    // Only results that change something open a window, extend it or count toward batchMax:
+    // at thousands of checks a second, every result would keep the window open.
     if (!changed) return;
+    this.lastChange = now;
     if (++this.pending >= this.batchMax) void this.flush();
-    else if (this.windowTimer === undefined) this.windowTimer = setTimeout(() => void this.flush(), this.batchWindowMs);
+    else if (this.windowTimer === undefined) {
+      this.windowOpened = now;
+      this.windowTimer = setTimeout(() => this.windowEnds(), this.batchWindowMs);
+    }
+  }
+
+  /**
+   * The window's timer: sends if no change has come for batchWindowMs or the
+   * first has waited batchMaxDelayMs, else waits for the sooner of the two.
+   * One timer per batch, moved only when it fires: not one per change.
+   */
+  private windowEnds(): void {
+    const now = performance.now();
+    // Timers fire up to a millisecond early in their own rounding.
+    const at = Math.min(this.lastChange + this.batchWindowMs, this.windowOpened + this.batchMaxDelayMs);
+    if (at <= now + 1) void this.flush();
+    else this.windowTimer = setTimeout(() => this.windowEnds(), at - now);
   }
 
   /** Evaluates the services that changed and sends their weight changes as one batch (tests call it to skip the window). */

@@ -243,4 +243,62 @@ describe('unit: health monitor', function () {
     assert.equal(refusals.length, 1);
     assert.match(await monitor.metrics.registry.metrics(), /ipvs_health_depool_refusals_total\{service="service tcp 198\.18\.0\.10:80"\} 1/);
   });
+
+  describe('batches: one send per burst', () => {
+    /**
+     * `count` destinations that fail at their first run (fall 1, a closed
+     * port), the first runs spread evenly over `spreadSeconds` by the start
+     * jitter: a change every spreadSeconds / count.
+     */
+    async function failing(count: number, spreadSeconds: number, options: { batchWindowMs: number; batchMaxDelayMs?: number }) {
+      const port = await closedPort();
+      const addresses = Array.from({ length: count }, (_, i) => `127.0.3.${i + 1}`);
+      const check = { type: 'tcp', interval: 60, timeout: 1, fall: 1, jitter: spreadSeconds };
+      const { health } = splitHealth([service('198.18.0.20', addresses.map((address) => ({ address, port, weight: 100, check })))]);
+      const sink = new RecordingSink();
+      const downs: number[] = [];
+      const sends: number[] = [];
+      let next = 0;
+      const monitor = new HealthMonitor(health, {
+        ...options,
+        sink: { setWeights: async (changes) => void (sends.push(performance.now()), await sink.setWeights(changes)) },
+        initial: [{ protocol: 'tcp', address: '198.18.0.20', port: 80, destinations: addresses.map((address) => ({ address, port, weight: 100 })) }],
+        random: () => next++ / count,
+      });
+      monitor.on('down', () => downs.push(performance.now()));
+      cleanup.push(() => monitor.stop());
+      monitor.start();
+      await until(() => downs.length === count, `${count} down events`);
+      await until(() => sink.calls.reduce((n, c) => n + c.length, 0) === count, `${count} weight changes sent`);
+      return { sink, downs, sends, addresses };
+    }
+
+    it('sends an isolated change once, a window after it', async () => {
+      const { sink, downs, sends } = await failing(1, 0, { batchWindowMs: 200 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(sink.calls.length, 1);
+      // Not a speed bound: the batch is held for the window (timers fire up to a millisecond early).
+      assert.ok(sends[0] - downs[0] >= 199, `sent ${sends[0] - downs[0]} ms after the change`);
+    });
+
+    it('sends a stream of changes once, when it has been quiet for the window', async () => {
+      // A change every 80 ms for 720 ms, a 300 ms window: a fixed window would have sent 3 times.
+      const { sink, addresses } = await failing(10, 0.8, { batchWindowMs: 300 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(sink.calls.length, 1);
+      assert.deepEqual(sink.calls[0].map((c) => [c.destination.address, c.weight]).sort(), addresses.map((a) => [a, 0]).sort());
+    });
+
+    it('sends a stream that never goes quiet at the maximum delay', async () => {
+      // A change every 80 ms for 720 ms, a 300 ms window, at most 400 ms: the stream is cut.
+      const { sink, addresses } = await failing(10, 0.8, { batchWindowMs: 300, batchMaxDelayMs: 400 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.ok(sink.calls.length >= 2, `${sink.calls.length} sends`);
+      assert.deepEqual(sink.calls.flat().map((c) => c.destination.address).sort(), [...addresses].sort());
+    });
+
+    it('refuses a maximum delay shorter than the window', () => {
+      assert.throws(() => new HealthMonitor([], { sink: new RecordingSink(), batchWindowMs: 200, batchMaxDelayMs: 100 }), /batchMaxDelayMs of at least batchWindowMs \(200\) but received 100/);
+    });
+  });
 });

@@ -232,6 +232,7 @@ function lineIn(data: Buffer): { text: string; next: number } | undefined {
   return { text: data.toString('latin1', 0, end), next: lf + 1 };
 }
 
-function notHttp(text: string): string {
+/** 'response is not HTTP: "SSH-2.0-OpenSSH_9.2p1"': the first line of what came, at most 40 characters. */
+export function notHttp(text: string): string {
   return `response is not HTTP: ${JSON.stringify(text.split(/\r?\n/)[0].slice(0, 40))}`;
 }

@@ -34,7 +34,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** The results of a status with no body to judge: the same objects every run. */
 const STATUS_RESULTS = new Map<number, ProbeResult>();
 
-function statusResult(ok: boolean, status: number): ProbeResult {
+export function statusResult(ok: boolean, status: number): ProbeResult {
   const key = ok ? status : -status;
   let result = STATUS_RESULTS.get(key);
   if (result === undefined) {
@@ -44,7 +44,7 @@ function statusResult(ok: boolean, status: number): ProbeResult {
   return result;
 }
 
-function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
+export function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
   for (const r of ranges) if (status >= r.low && status <= r.high) return true;
   return false;
 }

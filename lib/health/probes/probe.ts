@@ -45,6 +45,8 @@ export type Probe<C extends CheckedCheck = CheckedCheck> = (check: C, target: Pr
 export interface Run {
   result: Promise<ProbeResult>;
   settled: Promise<void>;
+  /** Ends the run now (its check was removed, the monitor stopped): its result is 'aborted'. Native runs only. */
+  cancel?(): void;
 }
 
 /** Error codes that say the checker itself is short of something, not that the destination failed. */
