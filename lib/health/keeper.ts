@@ -13,16 +13,14 @@ import type { Reconciler, ReconcilerOptions, ReconcileResult } from '../desired/
 import type { DesiredService } from '../types';
 import { serviceIdOf, type HealthService } from './document';
 import type { HealthMetrics } from './metrics';
-import { HealthMonitor, type HealthEvent } from './monitor';
+import { HealthMonitor, type HealthEvent, type HealthMonitorOptions } from './monitor';
 import { runNotify, type NotifyOutcome } from './notify';
 import type { InitialTable } from './monitor';
 import { initialOverrides, overrideSink, withSorryServers, type OverrideChange } from './sink';
 
-export interface HealthKeeperOptions extends Pick<ReconcilerOptions, 'drain'> {
+export interface HealthKeeperOptions extends Pick<ReconcilerOptions, 'drain'>, Pick<HealthMonitorOptions, 'batchWindowMs' | 'batchMaxDelayMs'> {
   /** Where the health metrics go (default: a registry of their own, `keeper.monitor.metrics.registry`). */
   metrics?: HealthMetrics;
-  /** Milliseconds results gather before their weight changes leave as one send (default 100). */
-  batchWindowMs?: number;
 }
 
 /** A notify command that ran: the event it was for and how it ended. */
@@ -93,6 +91,7 @@ export class HealthKeeper extends EventEmitter {
       sink: { setWeights: (changes) => overrideSink(reconciler, keeper?.health ?? health).setWeights(changes).then(() => void keeper?.emit('weights', changes)) },
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.batchWindowMs === undefined ? {} : { batchWindowMs: options.batchWindowMs }),
+      ...(options.batchMaxDelayMs === undefined ? {} : { batchMaxDelayMs: options.batchMaxDelayMs }),
     });
     keeper = new HealthKeeper(handle, owned, health, reconciler, monitor, adopted);
     for (const state of ['up', 'down'] as const) {
