@@ -193,6 +193,41 @@ export function formatTables(result: BenchResult): string {
   return out.join('\n');
 }
 
+/** bench/health-scale.ts's figures (run natively after the VM part), as a table and the burst's line. */
+interface HealthScale {
+  checks: number;
+  seconds: number;
+  runsPerSecond: number;
+  period: { p1Ms: number; p50Ms: number; p99Ms: number; maxMs: number; withinTenPercent: number };
+  cpuMicrosecondsPerCheck: number;
+  cpuPercentOfOneCore: number;
+  maxOpenFds: number;
+  eventLoop: { maxBlockMs: number; maxCpuBoundBlockMs: number };
+  scheduler: { skippedPeriods: number };
+  burst: { listenersStopped: number; sinkCalls: number; weightChanges: number; firstCallAfterMs: number };
+  loadBefore: number;
+}
+
+function healthScaleText(result: BenchResult): string[] {
+  const h = (result.extras as { healthScale?: HealthScale }).healthScale;
+  if (h === undefined) return [];
+  const ok = (met: boolean) => (met ? 'met' : '**missed**');
+  const within = h.period.withinTenPercent;
+  return [
+    `${h.checks.toLocaleString('en-US')} checks (half TCP connects, half HTTP GETs) every 1 s against listeners on 127.0.0.0/8, natively on the host (checking needs no IPVS), ${h.seconds} s measured; the 1-minute load before it was ${h.loadBefore.toFixed(2)}. \`node dist/bench/health-scale.js\` runs it alone.`,
+    '',
+    '| measured | result | target | |',
+    '|---|---|---|---|',
+    `| runs per second | ${Math.round(h.runsPerSecond).toLocaleString('en-US')} | ${h.checks.toLocaleString('en-US')} | |`,
+    `| real period between two checks of a backend (p1 / p50 / p99, max) | ${h.period.p1Ms.toFixed(0)} / ${h.period.p50Ms.toFixed(0)} / ${h.period.p99Ms.toFixed(0)} ms, ${h.period.maxMs.toFixed(0)} ms | within 10 % of 1 s | ${ok(within === 1)}: ${(within * 100).toFixed(1)} % within |`,
+    `| periods skipped (a run still going at the next due time) | ${h.scheduler.skippedPeriods} | | |`,
+    `| CPU per check (the checker's process) | ${h.cpuMicrosecondsPerCheck.toFixed(0)} µs (${h.cpuPercentOfOneCore.toFixed(0)} % of one core) | stated | |`,
+    `| open file descriptors, at most | ${h.maxOpenFds} | bounded | ${ok(h.maxOpenFds < 1024)} |`,
+    `| longest event-loop block (wall; the loop thread's own CPU in it) | ${h.eventLoop.maxBlockMs.toFixed(1)} ms (${h.eventLoop.maxCpuBoundBlockMs.toFixed(1)} ms) | < 20 ms | ${ok(h.eventLoop.maxBlockMs < 20)} |`,
+    `| weight-change sends for a burst of ${h.burst.listenersStopped} listeners closed at once | ${h.burst.sinkCalls} (${h.burst.weightChanges} changes, the first ${(h.burst.firstCallAfterMs / 1000).toFixed(1)} s after the close) | one | ${ok(h.burst.sinkCalls === 1)} |`,
+  ];
+}
+
 function extrasText(result: BenchResult): string[] {
   const out: string[] = [];
   const e = result.extras as {
@@ -346,6 +381,8 @@ export function markdown(result: BenchResult, command: string): string {
   }
   const targets = mustShow(result);
   if (targets.length) out.push("## Issue 17's targets (the reconciler's steady state)", '', ...targets, '');
+  const health = healthScaleText(result);
+  if (health.length) out.push("## Health checks at scale (issue 18)", '', ...health, '');
   const ex = extrasText(result);
   if (ex.length) out.push('## Other measurements', '', ...ex, '');
   if (result.notes.length) out.push('## Notes', '', ...result.notes.map((n) => `- ${n.split('\n')[0]}`), '');

@@ -12,6 +12,9 @@
 //                                  writes bench/results.quick.{json,md} and
 //                                  bench/chart.quick.svg (not committed)
 //   npm run bench -- --chart-only  redraw chart.svg and results.md from results.json
+//   npm run bench -- --health-only run only the health checks at scale (natively,
+//                                  bench/health-scale.ts; after the VM part in
+//                                  every run unless --no-health) into results.json
 //   npm run bench -- --from-log F  rebuild them from a saved VM output (e.g. of a
 //                                  run that was stopped early: marked partial)
 //   --name NAME                    write bench/results.NAME.{json,md} and
@@ -45,6 +48,7 @@
 // under emulation, so ratios against C are pessimistic for the library).
 import { spawn, execFileSync } from 'child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { loadavg } from 'os';
 import { join } from 'path';
 import { chartSvg, formatTables, markdown, type BenchResult, type Row } from './report';
 
@@ -106,7 +110,28 @@ function parseOutput(text: string, why: string): BenchResult | null {
   return result;
 }
 
+/**
+ * Issue 18's scale figures: bench/health-scale.ts natively on the host
+ * (checking needs no IPVS), run after the VM has exited so that the two do
+ * not share the machine. The 1-minute load before it is kept beside them.
+ */
+function healthScale(): Record<string, unknown> {
+  const args = quick ? ['--checks', '1000', '--seconds', '10'] : ['--checks', '10000', '--seconds', '20'];
+  const load = loadavg()[0];
+  console.log(`health checks at scale, natively on the host: ${args.join(' ')} (1-minute load before: ${load.toFixed(2)})`);
+  const out = execFileSync(process.execPath, [join(ROOT, 'dist', 'bench', 'health-scale.js'), ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
+  const figures = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+  return { ...figures, loadBefore: load };
+}
+
 async function main(): Promise<void> {
+  if (flag('health-only')) {
+    // Added to the results already there (the VM part not run again).
+    const result = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResult;
+    result.extras.healthScale = healthScale();
+    writeOutputs(result);
+    return;
+  }
   const fromLog = opt('from-log');
   if (fromLog) {
     const result = parseOutput(readFileSync(fromLog, 'utf8'), `the run in ${fromLog} stopped`);
@@ -170,6 +195,7 @@ async function main(): Promise<void> {
       return;
     }
   }
+  if (!flag('no-health')) result.extras.healthScale = healthScale();
   writeOutputs(result);
   if (code !== 0) process.exitCode = code;
 }

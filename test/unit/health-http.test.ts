@@ -9,6 +9,7 @@ import * as net from 'net';
 import { startRun, toCheck } from '../../lib/health';
 import type { ProbeResult } from '../../lib/health';
 import { MAX_BODY, MAX_HEAD, ResponseReader, Step } from '../../lib/health/probes/http-response';
+import { answeringServer, inPieces as writePieces } from './raw-http';
 
 /** Feeds `text` to a reader in pieces of `size` bytes; the steps that were not 'more', in order. */
 function feed(reader: ResponseReader, text: string | Buffer, size: number, readBody = true): Step[] {
@@ -133,31 +134,12 @@ describe('unit: health HTTP probe against raw servers', function () {
 
   /** A server on 127.0.0.4 that answers each request with `answer(socket, request)`. */
   function rawServer(answer: (socket: net.Socket, request: string) => void): Promise<number> {
-    const server = net.createServer((socket) => {
-      let request = '';
-      socket.on('error', () => undefined);
-      socket.on('data', (chunk) => {
-        request += chunk.toString('latin1');
-        if (request.includes('\r\n\r\n')) answer(socket, request);
-      });
-    });
-    servers.push(server);
-    return new Promise((resolve) => server.listen(0, '127.0.0.4', () => resolve((server.address() as net.AddressInfo).port)));
+    return answeringServer(servers, '127.0.0.4', answer);
   }
 
   /** Writes `pieces` one at a time, a few milliseconds apart, then closes. */
   function inPieces(socket: net.Socket, pieces: string[]): void {
-    let i = 0;
-    const timer = setInterval(() => {
-      if (i < pieces.length) socket.write(pieces[i++]);
-      else {
-        clearInterval(timer);
-        timers.delete(timer);
-        socket.end();
-      }
-    }, 5);
-    timers.add(timer);
-    socket.on('close', () => clearInterval(timer));
+    writePieces(timers, socket, pieces);
   }
 
   function run(spec: Record<string, unknown>, port: number): Promise<ProbeResult> {

@@ -13,9 +13,9 @@ import { addon } from '../../lib/addon';
 import { toCheck } from '../../lib/health';
 import { NativeCheck, NativeProbes } from '../../lib/health/probes/native';
 
-function listen(server: net.Server, address = '127.0.0.6'): Promise<number> {
-  return new Promise((resolve) => server.listen(0, address, () => resolve((server.address() as net.AddressInfo).port)));
-}
+import { answeringServer, inPieces as writePieces, listen as listenOn } from './raw-http';
+
+const listen = (server: net.Server, address = '127.0.0.6') => listenOn(server, address);
 
 const tcp = (timeout = 2) => toCheck({ type: 'tcp', interval: 5, timeout }, 'check') as NativeCheck;
 const http = (spec: Record<string, unknown> = {}) => toCheck({ type: 'http', interval: 5, timeout: 2, ...spec }, 'check') as NativeCheck;
@@ -35,31 +35,12 @@ describe('unit: native probe engine', function () {
 
   /** A server that answers each request (once its head is in) with `answer`. */
   function httpServer(answer: (socket: net.Socket, request: string) => void, address = '127.0.0.6'): Promise<number> {
-    const server = net.createServer((socket) => {
-      let request = '';
-      socket.on('error', () => undefined);
-      socket.on('data', (chunk) => {
-        request += chunk.toString('latin1');
-        if (request.includes('\r\n\r\n')) answer(socket, request);
-      });
-    });
-    servers.push(server);
-    return listen(server, address);
+    return answeringServer(servers, address, answer);
   }
 
   /** Writes `pieces` a few milliseconds apart, then closes. */
   function inPieces(socket: net.Socket, pieces: string[], gapMs = 5): void {
-    let i = 0;
-    const timer = setInterval(() => {
-      if (i < pieces.length) socket.write(pieces[i++]);
-      else {
-        clearInterval(timer);
-        timers.delete(timer);
-        socket.end();
-      }
-    }, gapMs);
-    timers.add(timer);
-    socket.on('close', () => clearInterval(timer));
+    writePieces(timers, socket, pieces, gapMs);
   }
 
   async function closedPort(): Promise<number> {
