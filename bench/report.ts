@@ -2,7 +2,6 @@
 // (shared by bench/guest.ts, which prints the tables, and bench/run.ts, which
 // writes bench/results.md and bench/chart.svg). No dependencies.
 import type { Baseline } from './baseline';
-import { STREAM_BATCH } from './listing';
 
 export type Method = 'apply' | 'reconciler' | 'reconciler-all' | 'calls' | 'stream' | 'ipvsadm' | 'ceiling';
 export type Phase = 'create' | 'adopt' | 'noop' | 'verify' | 'churn' | 'one-change' | 'delete' | 'list' | 'stream';
@@ -24,6 +23,8 @@ export interface Row {
 }
 
 export interface BenchResult {
+  /** How it was run (what results.md says reproduces it). */
+  command?: string;
   kernel: string;
   node: string;
   date: string;
@@ -82,7 +83,7 @@ export const METHOD_PHASE_NOTE: Record<Method, Partial<Record<Phase, string>>> =
     list: 'list()',
     stream: 'list(), held at once',
   },
-  stream: { list: `services({ batchSize: ${STREAM_BATCH} })`, stream: `services({ batchSize: ${STREAM_BATCH} })` },
+  stream: { list: 'services() in batches', stream: 'services() in batches' },
   ipvsadm: {
     create: 'ipvsadm -R',
     adopt: 'ipvsadm -Sn',
@@ -152,7 +153,7 @@ function tableLines(result: BenchResult, phase: Phase): TableLine[] {
         const ceil = find(rows, 'ceiling', phase, n, m);
         lines.push({
           method,
-          what: METHOD_PHASE_NOTE[method][phase] ?? '',
+          what: method === 'stream' ? `services({ batchSize: ${streamBatch(result)} })` : METHOD_PHASE_NOTE[method][phase] ?? '',
           n,
           m,
           median: fmtMs(r.medianMs),
@@ -191,6 +192,11 @@ export function formatTables(result: BenchResult): string {
   if (ex.length) out.push('', '## other measurements', ...ex);
   if (result.notes.length) out.push('', '## notes', ...result.notes.map((n) => `- ${n}`));
   return out.join('\n');
+}
+
+/** The services() batch of a run's stream phases (runs before it was recorded used 256). */
+function streamBatch(result: BenchResult): number {
+  return (result.extras as { streamBatch?: number }).streamBatch ?? 256;
 }
 
 /** bench/health-scale.ts's figures (run natively after the VM part), as a table and the burst's line. */
@@ -255,7 +261,7 @@ function extrasText(result: BenchResult): string[] {
   for (const [size, r] of Object.entries(rss))
     out.push(
       `- peak RSS (VmHWM) of a fresh process at ${size}: opening a handle only ${r.open.toFixed(0)} MiB; list() ${r.list.toFixed(0)} MiB (+${(r.list - r.open).toFixed(0)}); ` +
-        `services({ batchSize: ${STREAM_BATCH} }) ${r.services.toFixed(0)} MiB (+${(r.services - r.open).toFixed(0)})`,
+        `services({ batchSize: ${streamBatch(result)} }) ${r.services.toFixed(0)} MiB (+${(r.services - r.open).toFixed(0)})`,
     );
   for (const r of result.rows.filter((x) => x.method === 'reconciler' && x.detail !== undefined)) {
     const d = r.detail as { heapGrowthMiB?: number; sends?: number; operations?: number };

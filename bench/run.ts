@@ -72,9 +72,12 @@ const rerun = argv.filter((a, i) => !['--from-log', '--chart-only', '--force'].i
 const command = `npm run bench${rerun.length ? ` -- ${rerun.join(' ')}` : ''}`;
 
 function writeOutputs(result: BenchResult): void {
+  // A redraw or an added health run keeps the command of the run it redraws.
+  if (flag('health-only') || flag('chart-only') || opt('from-log') !== undefined) result.command ??= 'npm run bench';
+  else result.command = command;
   writeFileSync(resultsPath, JSON.stringify(result, null, 1) + '\n');
   writeFileSync(chartPath, chartSvg(result));
-  writeFileSync(mdPath, markdown(result, command));
+  writeFileSync(mdPath, markdown(result, result.command));
   console.log(`wrote ${resultsPath}, ${mdPath}, ${chartPath}`);
 }
 
