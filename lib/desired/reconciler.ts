@@ -20,13 +20,11 @@ import { describe, expectInteger, expectObject, refuseUnknown } from '../validat
 import { DrainClock } from './drain-clock';
 import { deleteOwned, flushOwned, Teardown } from './teardown';
 import { TableModel } from './model';
-import { ApplyOptions, ApplyResult, ChangeResult, ChangeStatus, NO_CHANGES, Operation, Planned, PrunedService } from './operations';
+import { ApplyOptions, ApplyResult, ChangeResult, NO_CHANGES, Planned, PrunedService } from './operations';
 import { CheckedDesired, checkOptions, checkService, CheckedOptions, destinationAt, destinationIndex, diff, operationsOf, Plan, SCAN_LIMIT, Wanted } from './plan';
 import { forEachSliced, mapSliced, Slicer } from '../slices';
 import { destinationDiffers, runPlan, serviceDiffers } from './run';
-import { Command } from '../constants';
-import { failureError, IpvsError, TOO_MANY_DELETES } from '../errors';
-import { isFailure } from '../queue';
+import { IpvsError, TOO_MANY_DELETES } from '../errors';
 
 export interface ReconcilerOptions extends Pick<ApplyOptions, 'drain' | 'maxDeletes' | 'onError' | 'dryRun'> {
   /**
@@ -708,11 +706,12 @@ export class Reconciler extends EventEmitter {
 
   /** Takes a teardown's deletes into the model and the counters. */
   private takeTeardown(t: Teardown, operations: number): Sent {
-    if (this.opts.dryRun) return { result: t.result, unsure: t.unsure, refused: t.refused };
-    if (t.removed.length === this.model.services.size) this.model.clear();
-    else for (const id of t.removed) this.model.set(id, null);
-    this.counters.sends++;
-    this.counters.operations += operations;
+    if (!this.opts.dryRun) {
+      if (t.removed.length === this.model.services.size) this.model.clear();
+      else for (const id of t.removed) this.model.set(id, null);
+      this.counters.sends++;
+      this.counters.operations += operations;
+    }
     return { result: t.result, unsure: t.unsure, refused: t.refused };
   }
 
