@@ -40,9 +40,21 @@ function run(command, args, env = process.env) {
         const m = new RegExp(`^\\s*(\\d+) ${word}\\b`, 'm').exec(text);
         return m ? Number(m[1]) : 0;
       };
-      resolve({ code: code ?? (signal ? 128 : 1), passed: count('passing'), failed: count('failing'), skipped: count('pending') });
+      resolve({ code: code ?? (signal ? 128 : 1), passed: count('passing'), failed: count('failing'), skipped: count('pending'), failures: failuresOf(text) });
     });
   });
+}
+
+/**
+ * Mocha's failure report ("N failing" and what follows), cut to its first
+ * 60 lines: the summary repeats it, so that the end of a long log names
+ * what failed.
+ */
+function failuresOf(text) {
+  const at = text.search(/^\s*\d+ failing\b/m);
+  if (at < 0) return '';
+  const lines = text.slice(at).split('\n');
+  return lines.slice(0, 60).join('\n') + (lines.length > 60 ? `\n  ... (${lines.length - 60} more lines above in the log)` : '');
 }
 
 /** Whether scripts/sandbox will use a network namespace on the host kernel. */
@@ -113,6 +125,9 @@ async function main() {
     await suite(`package (npm pack; node ${[process.versions.node, ...others.map((o) => o.version)].join(', ')})`, path.join(root, 'scripts', 'test-package'), []);
   }
 
+  for (const r of results) {
+    if (r.failures) console.log(`\n--- what failed in ${r.name} ---\n${r.failures}`);
+  }
   console.log('\n=== summary ===');
   let ok = true;
   const total = { passed: 0, failed: 0, skipped: 0 };
