@@ -304,9 +304,19 @@ async function timed(body: () => unknown, watch: boolean): Promise<Sample & { va
   }
   return { ms, loopMaxMs, loopP99Ms, value };
 }
-function gc(): void {
+/**
+ * A full collection before a timed part, then a pause: V8 finishes a forced
+ * collection's sweeping on other threads and on the main thread's next
+ * allocations, and on the VM's one vCPU that lands in what is timed next
+ * (one setDestination at 20,000 x 10 took 64-163 ms right after gc(), 19-24
+ * ms after gc() and 1 s; its longest event-loop block 23-34 ms against 6-10 ms).
+ * The previous phase's garbage is that phase's cost, not the next one's.
+ */
+async function gc(): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
+  await sleep(GC_SETTLE_MS);
 }
+const GC_SETTLE_MS = 1000;
 
 function spawnTimed(args: string[], inputFile?: string): { ms: number; stdout: string } {
   const fd = inputFile ? openSync(inputFile, 'r') : 'ignore';
@@ -418,13 +428,13 @@ async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks
   // While the table is full: the library's list() and ipvsadm -Sn of it.
   const handle = await ipvs.open({ netns: ns });
   try {
-    gc();
+    await gc();
     const listed = await timed(() => handle.list(), true);
     const count = (listed.value as ipvs.Service[]).reduce((x, s) => x + 1 + s.destinations.length, 0);
     if (count !== opsOf(c, 'list')) throw new Error(`list() returned ${count} objects, expected ${opsOf(c, 'list')}`);
     out.listCalls = { ms: listed.ms, loopMaxMs: listed.loopMaxMs, loopP99Ms: listed.loopP99Ms };
     listed.value = null;
-    gc();
+    await gc();
     const streamed = await timed(async () => {
       let objects = 0;
       for await (const batch of handle.services({ batchSize: STREAM_BATCH })) for (const s of batch) objects += 1 + s.destinations.length;
@@ -432,7 +442,7 @@ async function runCeiling(c: Case, ns: string, out: PhaseSamples, checks: Checks
     }, true);
     if (streamed.value !== opsOf(c, 'list')) throw new Error(`services() returned ${streamed.value} objects, expected ${opsOf(c, 'list')}`);
     out.listStream = { ms: streamed.ms, loopMaxMs: streamed.loopMaxMs, loopP99Ms: streamed.loopP99Ms };
-    gc();
+    await gc();
     // Each way of reading in a fresh process of its own (peak RSS is a lifetime mark).
     const fresh: Partial<Record<ListingFigures['how'], ListingFigures>> = {};
     for (const how of ['open', 'list', 'services'] as const) {
@@ -511,7 +521,7 @@ async function runApply(c: Case, ns: string, out: PhaseSamples, checks: Checks):
   const apply = (handle as unknown as { apply: (d: unknown[], o?: unknown) => Promise<{ counts?: unknown }> }).apply.bind(handle);
   try {
     const step = async (desired: unknown[], options?: unknown): Promise<Sample> => {
-      gc();
+      await gc();
       const t = await timed(() => apply(desired, options), true);
       return { ms: t.ms, loopMaxMs: t.loopMaxMs, loopP99Ms: t.loopP99Ms, detail: (t.value as { counts?: unknown })?.counts };
     };
@@ -544,7 +554,7 @@ async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks, 
   const handle = await ipvs.open({ netns: ns });
   try {
     const step = async (body: () => Promise<unknown>): Promise<Sample> => {
-      gc();
+      await gc();
       const t = await timed(body, true);
       return { ms: t.ms, loopMaxMs: t.loopMaxMs, loopP99Ms: t.loopP99Ms, detail: t.value };
     };
@@ -609,7 +619,7 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
     try {
       /** Times body; the detail says how many sends and operations it took. */
       const step = async (body: () => Promise<unknown>, detail?: (value: unknown) => Record<string, unknown>): Promise<Sample> => {
-        gc();
+        await gc();
         const before = { ...r.counters };
         const t = await timed(body, true);
         const counted = { sends: r.counters.sends - before.sends, operations: r.counters.operations - before.operations };
@@ -622,23 +632,27 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
       out.noop = await step(async () => settled([await r.setDesired(same)], 'setDesired(same)'));
       if ((out.noop.detail as { sends: number }).sends !== 0) throw new Error(`setDesired(same) sent: ${JSON.stringify(out.noop.detail)}`);
 
-      // The no-op verify, with the JS heap sampled every 5 ms.
-      gc();
+      // The no-op verify, twice: timed alone (sampling the heap every 5 ms took
+      // 30-50 % of its time on the VM's one vCPU), then again with the JS heap
+      // sampled every 5 ms for its growth.
+      const verified = await step(
+        () => r.verify(),
+        (v) => ({ drift: (v as ipvs.VerifyResult).drift.length, repair: (v as ipvs.VerifyResult).repair.plan.length }),
+      );
+      await gc();
       const heapBefore = process.memoryUsage().heapUsed;
       let heapPeak = heapBefore;
       const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 5);
-      let verified: Sample;
+      let sampled: ipvs.VerifyResult;
       try {
-        verified = await step(
-          () => r.verify(),
-          (v) => ({ drift: (v as ipvs.VerifyResult).drift.length, repair: (v as ipvs.VerifyResult).repair.plan.length }),
-        );
+        sampled = await r.verify();
       } finally {
         clearInterval(sampler);
       }
       heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
       const found = verified.detail as { drift: number; repair: number };
-      if (found.drift !== 0 || found.repair !== 0) throw new Error(`a no-op verify found ${found.drift} drift(s) and planned ${found.repair} repair(s)`);
+      if (found.drift !== 0 || found.repair !== 0 || sampled.drift.length !== 0)
+        throw new Error(`a no-op verify found ${found.drift + sampled.drift.length} drift(s) and planned ${found.repair} repair(s)`);
       out.verify = { ...verified, detail: { ...found, heapGrowthMiB: Math.round(((heapPeak - heapBefore) / 2 ** 20) * 10) / 10 } };
 
       const change = (op: ChurnOp): Promise<ipvs.ReconcileResult> => {
@@ -772,18 +786,18 @@ async function runReconcilerAll(c: Case, ns: string, out: PhaseSamples, checks: 
   checks.adopt = check(ns, c.base);
   const handle = await ipvs.open({ netns: ns });
   try {
-    gc();
+    await gc();
     const adopted = await timed(() => handle.reconciler({ owns: 'all', ...RECONCILER_OPTIONS }), true);
     const r = adopted.value as ipvs.Reconciler;
     try {
       if (r.size !== c.n) throw new Error(`adopted ${r.size} services, expected ${c.n}`);
       out.adopt = { ms: adopted.ms, loopMaxMs: adopted.loopMaxMs, loopP99Ms: adopted.loopP99Ms, detail: { services: r.size } };
       const desired = desiredOf(c.base, false) as ipvs.DesiredService[];
-      gc();
+      await gc();
       const same = await timed(async () => settled([await r.setDesired(desired)], 'setDesired after adopting'), true);
       if (r.counters.sends !== 0) throw new Error(`adopting a table equal to the desired state made ${r.counters.sends} send(s)`);
       out.noop = { ms: same.ms, loopMaxMs: same.loopMaxMs, loopP99Ms: same.loopP99Ms, detail: { sends: r.counters.sends } };
-      gc();
+      await gc();
       const flushed = await timed(async () => settled([await r.deleteAll()], 'deleteAll (flush)'), true);
       out.delete = { ms: flushed.ms, loopMaxMs: flushed.loopMaxMs, loopP99Ms: flushed.loopP99Ms };
       checks.delete = check(ns, []);

@@ -265,7 +265,7 @@ function extrasText(result: BenchResult): string[] {
     );
   for (const r of result.rows.filter((x) => x.method === 'reconciler' && x.detail !== undefined)) {
     const d = r.detail as { heapGrowthMiB?: number; sends?: number; operations?: number };
-    if (r.phase === 'verify' && d.heapGrowthMiB !== undefined) out.push(`- reconciler verify() at ${r.n}x${r.m}: JS heap growth ${d.heapGrowthMiB.toFixed(1)} MiB (sampled every 5 ms)`);
+    if (r.phase === 'verify' && d.heapGrowthMiB !== undefined) out.push(`- reconciler verify() at ${r.n}x${r.m}: JS heap growth ${d.heapGrowthMiB.toFixed(1)} MiB (sampled every 5 ms in a second verify; the timed one is not sampled)`);
     if ((r.phase === 'churn' || r.phase === 'one-change') && d.sends !== undefined)
       out.push(`- reconciler ${r.phase} at ${r.n}x${r.m}: ${r.ops} calls left in ${d.sends} send(s) of ${d.operations} operation(s)`);
   }
