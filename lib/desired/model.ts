@@ -6,7 +6,7 @@
 import { addon, type RawDestination, type RawDestinationEntry, type RawFingerprints, type RawServiceEntry } from '../addon';
 import { FAMILY_NUMBER, FORWARDING_NUMBER } from '../constants';
 import { destinationOfEntry, type CheckedDestination, type CheckedService } from '../convert';
-import { fingerprint } from '../fingerprint';
+import { addDestination, noDestinations, serviceFingerprint, type DestinationSums } from '../fingerprint';
 import { Slicer } from '../slices';
 import type { ChangeResult } from './operations';
 import type { Planned } from './operations';
@@ -57,15 +57,20 @@ function serviceEntry(s: CheckedService, destinations: RawDestinationEntry[]): R
 const FLUSH_AT = 1024;
 
 /**
- * A service's destinations as fingerprint() reads them: the entries
- * themselves, but tunnel ones (the only fields fingerprint() reads that an
- * entry names otherwise: its tunnel settings), which are converted.
+ * A destination entry as the fingerprint reads it: the entry itself, but a
+ * tunnel one (the only fields the fingerprint reads that an entry names
+ * otherwise: its tunnel settings), which is converted.
  */
-function destinationsOf(entry: RawServiceEntry): RawDestination[] {
+function printed(entry: RawDestinationEntry): RawDestination {
+  return entry.forwarding === FORWARDING_NUMBER.tunnel ? destinationOfEntry(entry) : (entry as unknown as RawDestination);
+}
+
+/** The fingerprint sums of a service entry's destinations. */
+function sumsOf(entry: RawServiceEntry): DestinationSums {
   const list = entry.destinations ?? [];
-  let tunnels = false;
-  for (let i = 0; i < list.length; i++) if (list[i].forwarding === FORWARDING_NUMBER.tunnel) tunnels = true;
-  return tunnels ? list.map(destinationOfEntry) : (list as readonly unknown[] as RawDestination[]);
+  const sums = noDestinations();
+  for (let i = 0; i < list.length; i++) addDestination(sums, printed(list[i]), 1);
+  return sums;
 }
 
 function indexOf(list: RawDestinationEntry[], d: { address: string; port: number }): number {
@@ -82,6 +87,12 @@ export class TableModel {
    * reach it in batches (see fingerprints).
    */
   private readonly table = new addon.Fingerprints();
+  /**
+   * Each service's destination sums (fingerprint.ts), changed with each of
+   * its destinations: a service's fingerprint then costs the same whatever
+   * its number of destinations (a churn touches one destination of each).
+   */
+  private readonly sums = new Map<string, DestinationSums>();
   /** Fingerprint changes not yet handed to the addon: lines 'id\tfingerprint' or 'id\t-'. */
   private pending: string[] = [];
 
@@ -97,14 +108,20 @@ export class TableModel {
 
   /** Replaces what is known of one service (a read-back); null: absent. */
   set(id: string, entry: RawServiceEntry | null): void {
-    if (entry === null) this.services.delete(id);
-    else this.services.set(id, entry);
+    if (entry === null) {
+      this.services.delete(id);
+      this.sums.delete(id);
+    } else {
+      this.services.set(id, entry);
+      this.sums.set(id, sumsOf(entry));
+    }
     this.touch(id);
   }
 
   /** Removes every service. */
   clear(): void {
     this.services.clear();
+    this.sums.clear();
     this.pending = [];
     this.table.clear();
   }
@@ -112,7 +129,7 @@ export class TableModel {
   /** Makes one service's fingerprint match its entry again (at the next flush). */
   private touch(id: string): void {
     const entry = this.services.get(id);
-    this.pending.push(entry === undefined ? `${id}\t-` : `${id}\t${fingerprint(entry, destinationsOf(entry))}`);
+    this.pending.push(entry === undefined ? `${id}\t-` : `${id}\t${serviceFingerprint(entry, this.sums.get(id)!)}`);
     if (this.pending.length >= FLUSH_AT) this.flush();
   }
 
@@ -145,8 +162,8 @@ export class TableModel {
       this.apply(p);
       touched.add(p.service.id);
     }
-    // A fingerprint reads the whole service: a few at a time.
-    const services = new Slicer(4);
+    // A few services at a time (each one's fingerprint reads its own fields and its sums).
+    const services = new Slicer(16);
     for (const id of touched) {
       this.touch(id);
       if (services.due()) await services.pause();
@@ -160,22 +177,31 @@ export class TableModel {
     switch (p.operation.operation) {
       case 'addService':
         this.services.set(id, serviceEntry(p.service as CheckedService, []));
+        this.sums.set(id, noDestinations());
         return;
       case 'editService':
         this.services.set(id, serviceEntry(p.service as CheckedService, have?.destinations ?? []));
+        if (have === undefined) this.sums.set(id, noDestinations());
         return;
       case 'deleteService':
         this.services.delete(id);
+        this.sums.delete(id);
         return;
       default: {
         if (have === undefined) return;
         const list = (have.destinations ??= []);
+        const sums = this.sums.get(id)!;
         const d = p.destination as CheckedDestination;
         const at = indexOf(list, d);
+        if (at >= 0) addDestination(sums, printed(list[at]), -1);
         if (p.operation.operation === 'deleteDestination') {
           if (at >= 0) list.splice(at, 1);
-        } else if (at >= 0) list[at] = destinationEntry(d, list[at]);
-        else list.push(destinationEntry(d));
+          return;
+        }
+        const entry = destinationEntry(d, at >= 0 ? list[at] : undefined);
+        if (at >= 0) list[at] = entry;
+        else list.push(entry);
+        addDestination(sums, printed(entry), 1);
       }
     }
   }

@@ -636,7 +636,8 @@ export class Reconciler extends EventEmitter {
    * Deletes everything it owns, from the model (no read): one flush when it
    * owns the whole table, else one delete per service, packed. Its
    * operations name each service by its key (the model's services are many,
-   * and what they held is gone).
+   * and what they held is gone). Its counts are there at once; its `plan`
+   * and `changes` (one per service) are made when first read.
    */
   deleteAll(): Promise<ReconcileResult> {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));

@@ -168,6 +168,11 @@ describe('kernel: reconciler', function () {
     assert.equal(savedRules().filter((l) => l.startsWith('-A')).length, 6);
     const result = await r.deleteAll();
     assert.deepEqual(result.counts, { applied: 5, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 0 });
+    // Made when first read (here by JSON.stringify), then kept.
+    const json = JSON.parse(JSON.stringify(result)) as ipvs.ReconcileResult;
+    assert.deepEqual(json.changes.map((c) => c.status), ['applied', 'applied', 'applied', 'applied', 'applied']);
+    assert.equal(result.changes, result.changes);
+    result.changes.forEach((c, i) => assert.equal(c.operation, result.plan[i]));
     assert.deepEqual(result.plan.map((op) => op.service), [key(1), key(2), { fwmark: 77, family: 'ipv6' }, { fwmark: 77, family: 'ipv4' }, { protocol: 'udp', address: '2001:db8::40', port: 53 }]);
     assert.deepEqual(savedRules(), ['-A -t 198.18.99.4:80 -s wlc']);
   });
@@ -180,6 +185,9 @@ describe('kernel: reconciler', function () {
     const sends = calls.sends;
     const dry = await r.deleteAll();
     assert.deepEqual(dry.counts, { applied: 0, already: 0, failed: 0, unknown: 0, unsent: 0, skipped: 3 });
+    // In the model's order (the kernel's listing order at adoption).
+    const byAddress = (x: [ipvs.ServiceKey, string], y: [ipvs.ServiceKey, string]) => String(x[0].address).localeCompare(String(y[0].address));
+    assert.deepEqual(dry.changes.map((c): [ipvs.ServiceKey, string] => [c.operation.service, c.status]).sort(byAddress), [1, 2, 3].map((i) => [key(i), 'skipped']));
     assert.equal(calls.sends, sends, 'a dry run sends nothing');
     assert.deepEqual(savedRules(), before);
     await r.close();
@@ -192,6 +200,12 @@ describe('kernel: reconciler', function () {
     const gone = result.changes.find((c) => c.status === 'already')!;
     assert.deepEqual(gone.operation, { operation: 'deleteService', service: key(2) });
     assert.equal(gone.error?.code, 'ESRCH');
+    // The per-service report is made when first read: the same each time, one operation object per change, and in JSON.
+    assert.equal(result.changes, result.changes);
+    result.changes.forEach((c, i) => assert.equal(c.operation, result.plan[i]));
+    const json = JSON.parse(JSON.stringify(result)) as ipvs.ReconcileResult;
+    assert.deepEqual(json.changes.map((c) => c.status).sort(), ['already', 'applied', 'applied']);
+    assert.deepEqual(json.plan, result.plan);
     assert.deepEqual(calls.readService, [`${vip(2)}:80`], 'the service answered ESRCH is read back, alone');
     assert.deepEqual(savedRules(), []);
     assert.equal((await r.verify()).drift.length, 0, 'the model agrees with the kernel');

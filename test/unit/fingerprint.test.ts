@@ -5,7 +5,7 @@
 import assert from 'assert/strict';
 import fc from 'fast-check';
 import type { RawDestination, RawService } from '../../lib/addon';
-import { fingerprint } from '../../lib/fingerprint';
+import { addDestination, destinationSums, fingerprint, noDestinations, serviceFingerprint } from '../../lib/fingerprint';
 
 const service: RawService = {
   family: 2, protocol: 6, address: '198.18.100.1', port: 80, fwmark: 0,
@@ -108,6 +108,37 @@ describe('unit: fingerprint()', () => {
     fc.assert(fc.property(listAndPermutation, ([list, permuted]) => {
       return fingerprint(service, permuted) === fingerprint(service, list);
     }), { seed: 7, numRuns: 300 });
+  });
+
+  it('destination sums changed one destination at a time give the fingerprint of the list they end with (property)', () => {
+    const destination = fc.record({
+      family: fc.constant(2), address: fc.ipV4(), port: fc.integer({ min: 0, max: 65535 }),
+      forwarding: fc.integer({ min: 0, max: 4 }), weight: fc.integer({ min: 0, max: 0x7fffffff }),
+      upperThreshold: fc.nat(), lowerThreshold: fc.nat(),
+      tunnelType: fc.integer({ min: 0, max: 2 }), tunnelPort: fc.integer({ min: 0, max: 65535 }), tunnelFlags: fc.integer({ min: 0, max: 2 }),
+    });
+    // Each step adds a destination, or takes out or replaces the one at an index.
+    const step = fc.tuple(fc.constantFrom('add', 'remove', 'replace'), fc.nat(), destination);
+    fc.assert(fc.property(fc.array(destination, { maxLength: 8 }), fc.array(step, { maxLength: 20 }), (start, steps) => {
+      const list = [...start];
+      const sums = destinationSums(list);
+      for (const [kind, at, d] of steps) {
+        const i = list.length === 0 ? -1 : at % list.length;
+        if (kind === 'add' || i < 0) {
+          list.push(d);
+          addDestination(sums, d, 1);
+        } else {
+          addDestination(sums, list[i], -1);
+          if (kind === 'remove') list.splice(i, 1);
+          else {
+            list[i] = d;
+            addDestination(sums, d, 1);
+          }
+        }
+      }
+      return serviceFingerprint(service, sums) === fingerprint(service, list) && sums.count === list.length;
+    }), { seed: 11, numRuns: 300 });
+    assert.equal(serviceFingerprint({ ...service, address: '198.18.100.5' }, noDestinations()), '20aa4de4923b54f6');
   });
 
   it('tells apart strings that would run together, and non-ASCII text', () => {

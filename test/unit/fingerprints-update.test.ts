@@ -3,7 +3,9 @@
 // involved: the table is the addon's own.
 import assert from 'assert/strict';
 import { addon } from '../../lib/addon';
+import { toDestination, toService, destinationOfEntry } from '../../lib/convert';
 import { TableModel } from '../../lib/desired/model';
+import { Planned, type ChangeResult } from '../../lib/desired/operations';
 import { fingerprint } from '../../lib/fingerprint';
 import type { RawServiceEntry } from '../../lib/addon';
 
@@ -54,5 +56,35 @@ describe('addon.Fingerprints.update()', () => {
     assert.equal(actual.size, expected.size);
     for (const id of model.services.keys()) assert.equal(actual.get(id), expected.get(id), id);
     assert.equal(actual.get('6 198.18.0.1 80'), undefined);
+  });
+
+  it("record(): destinations added, changed (tunnel ones too) and deleted keep each service's fingerprint equal to one made afresh", async () => {
+    const model = new TableModel();
+    const spec = { protocol: 'tcp' as const, address: '198.18.0.7', port: 80, scheduler: 'rr' };
+    const s = toService(spec);
+    model.set(s.id, entry(7, 1));
+    const dest = (address: string, extra: object) => toDestination({ address, port: 8080, ...extra }, s);
+    const steps: Array<[Planned['operation']['operation'], ReturnType<typeof dest>]> = [
+      ['editDestination', dest('198.19.1.7', { forwarding: 'masq', weight: 5 })],
+      ['addDestination', dest('198.19.3.7', { port: 80, forwarding: 'tunnel', weight: 2, tunnel: { type: 'gue', port: 6080 } })],
+      ['editDestination', dest('198.19.3.7', { port: 80, forwarding: 'tunnel', weight: 4, tunnel: { type: 'gre', checksum: 'checksum' } })],
+      ['deleteDestination', dest('198.19.2.7', { forwarding: 'masq' })],
+      ['addDestination', dest('198.19.4.7', { port: 80, forwarding: 'route', weight: 0, upperThreshold: 9 })],
+      ['deleteDestination', dest('198.19.3.7', { port: 80, forwarding: 'masq' })],
+    ];
+    for (const [operation, d] of steps) {
+      const p = new Planned({ operation, service: spec, destination: { address: d.address, port: d.port } } as Planned['operation'], s, d);
+      await model.record([p], [{ operation: p.operation, status: 'applied' } as ChangeResult]);
+      const e = model.services.get(s.id)!;
+      assert.equal(model.fingerprints.get(s.id), fingerprint(e, e.destinations!.map(destinationOfEntry)), `after ${operation} ${d.address}`);
+    }
+    assert.deepEqual(model.services.get(s.id)!.destinations!.map((d) => [d.address, d.weight]), [['198.19.1.7', 5], ['198.19.4.7', 0]]);
+    // The service edited and deleted: its fingerprint follows.
+    const edited = toService({ ...spec, scheduler: 'wlc' });
+    await model.record([new Planned({ operation: 'editService', service: { ...spec, scheduler: 'wlc' } }, edited)], [{ operation: { operation: 'editService', service: spec }, status: 'applied' }]);
+    const e = model.services.get(s.id)!;
+    assert.equal(model.fingerprints.get(s.id), fingerprint(e, e.destinations!.map(destinationOfEntry)));
+    await model.record([new Planned({ operation: 'deleteService', service: spec }, s)], [{ operation: { operation: 'deleteService', service: spec }, status: 'applied' }]);
+    assert.equal(model.fingerprints.get(s.id), undefined);
   });
 });
