@@ -59,6 +59,14 @@ export class DrainClock {
     byDestination.set(destination, at);
   }
 
+  /** @internal Forgets the drain of one destination (by id) of a service (by id), if it is on the clock. */
+  forgetOne(service: string, destination: string): void {
+    const byDestination = this.starts.get(service);
+    if (byDestination === undefined || !byDestination.delete(destination)) return;
+    this.count--;
+    if (byDestination.size === 0) this.starts.delete(service);
+  }
+
   /**
    * @internal Forgets the drains of the `covered` services but those in
    * `still` (by service, the destinations an apply() found draining).

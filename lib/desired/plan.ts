@@ -189,11 +189,29 @@ export interface Plan {
 }
 
 /**
+ * The destinations changes by key touched, by service id (addresses
+ * canonical, each once): the diff of such a service covers those
+ * destinations alone. For the reconciler, whose model already equals its
+ * desired state in the rest of such a service: a weight change costs one
+ * destination's diff, not its service's.
+ */
+export type Scope = ReadonlyMap<string, ReadonlyArray<{ address: string; port: number }>>;
+
+/**
  * The operations that make `current` (by service id) equal `wanted`, for the
  * services in `wanted`, and for the others those `prune` says to delete. Each
  * operation keeps the kernel's entry it changes (its `prior`, for rollback).
+ * A service in `scope` that `current` holds is diffed in the destinations
+ * named there only (its service settings and other destinations as `current`
+ * holds them; their drains neither reported nor forgotten).
  */
-export async function diff(wanted: Map<string, Wanted>, current: Map<string, RawServiceEntry>, opts: CheckedOptions, clock: DrainClock): Promise<Plan> {
+export async function diff(
+  wanted: Map<string, Wanted>,
+  current: Map<string, RawServiceEntry>,
+  opts: CheckedOptions,
+  clock: DrainClock,
+  scope?: Scope,
+): Promise<Plan> {
   // A service at a time: each diffs all its destinations.
   const slicer = new Slicer(4);
   const now = Date.now();
@@ -208,10 +226,71 @@ export async function diff(wanted: Map<string, Wanted>, current: Map<string, Raw
   const deleteServices: Planned[] = [];
   const draining: ApplyResult['draining'] = [];
   let removed = 0;
+  /** Services diffed whole: the drains of theirs not found draining are forgotten. */
+  const covered: string[] = [];
+  /** Destinations diffed alone (a scope's), by service id and destination id: the same for each. */
+  const coveredDestinations: Array<[string, string]> = [];
+
+  /** A destination of the kernel's that is not wanted: deleted, or drained (weight 0 until idle or timed out). */
+  const leave = (spec: ServiceSpec, s: CheckedService, hd: RawDestinationEntry): void => {
+    const before = destinationSettings(hd);
+    removed++;
+    if (opts.drain === null) {
+      deleteDestinations.push(new Planned({ operation: 'deleteDestination', service: spec, destination: before }, s, destinationOfEntry(hd), hd));
+      return;
+    }
+    const drainId = destinationId(hd.address, hd.port);
+    let seen = seenDraining.get(s.id);
+    if (seen === undefined) seenDraining.set(s.id, (seen = new Set()));
+    seen.add(drainId);
+    if (hd.weight > 0) {
+      const weightZero = destinationOfEntry(hd);
+      weightZero.weight = 0;
+      const spec0 = { ...before, weight: 0 };
+      drains.push(new Planned({ operation: 'drainDestination', service: spec, destination: spec0, before }, s, weightZero, hd));
+      if (!opts.dryRun) clock.start(s.id, drainId, now);
+      draining.push({ service: spec, destination: spec0, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(now) });
+      return;
+    }
+    const recorded = clock.since(s.id, drainId);
+    const since = recorded ?? now;
+    if (recorded === undefined && !opts.dryRun) clock.start(s.id, drainId, now);
+    if (hd.activeConnections + hd.inactiveConnections === 0 || now - since >= opts.drain.timeoutMs) {
+      deleteDestinations.push(new Planned({ operation: 'deleteDestination', service: spec, destination: before }, s, destinationOfEntry(hd), hd));
+    } else {
+      removed--; // still draining: nothing removed by this apply
+      draining.push({ service: spec, destination: before, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(since) });
+    }
+  };
 
   for (const { spec, s, specs, checked, ids } of wanted.values()) {
     if (slicer.due()) await slicer.pause();
     const have = current.get(s.id);
+    const only = have === undefined ? undefined : scope?.get(s.id);
+    if (only !== undefined) {
+      // The destinations changed by key, alone: the rest of the service is as `current` holds it.
+      const list = have!.destinations ?? [];
+      for (let k = 0; k < only.length; k++) {
+        const { address, port } = only[k];
+        const j = destinationAt({ checked, ids }, address, port);
+        let hd: RawDestinationEntry | undefined;
+        for (let h = 0; h < list.length; h++)
+          if (list[h].port === port && list[h].address === address) {
+            hd = list[h];
+            break;
+          }
+        if (j !== undefined && hd === undefined)
+          destinationChanges.push(new Planned({ operation: 'addDestination', service: spec, destination: specs[j] }, s, checked[j], null));
+        else if (j !== undefined && destinationDiffers(checked[j], hd!))
+          destinationChanges.push(
+            new Planned({ operation: 'editDestination', service: spec, destination: specs[j], before: destinationSettings(hd!) }, s, checked[j], hd!),
+          );
+        else if (j === undefined && hd !== undefined) leave(spec, s, hd);
+        coveredDestinations.push([s.id, destinationId(address, port)]);
+      }
+      continue;
+    }
+    covered.push(s.id);
     if (have === undefined) {
       addServices.push(new Planned({ operation: 'addService', service: spec }, s, undefined, null));
       for (let j = 0; j < checked.length; j++)
@@ -236,37 +315,7 @@ export async function diff(wanted: Map<string, Wanted>, current: Map<string, Raw
         );
     }
     // Leaving destinations are built from the kernel's own entries (never refused: see convert.ts).
-    for (let k = 0; leaving !== null && k < leaving.length; k++) {
-      const hd = leaving[k];
-      const before = destinationSettings(hd);
-      removed++;
-      if (opts.drain === null) {
-        deleteDestinations.push(new Planned({ operation: 'deleteDestination', service: spec, destination: before }, s, destinationOfEntry(hd), hd));
-        continue;
-      }
-      const drainId = destinationId(hd.address, hd.port);
-      let seen = seenDraining.get(s.id);
-      if (seen === undefined) seenDraining.set(s.id, (seen = new Set()));
-      seen.add(drainId);
-      if (hd.weight > 0) {
-        const weightZero = destinationOfEntry(hd);
-        weightZero.weight = 0;
-        const spec0 = { ...before, weight: 0 };
-        drains.push(new Planned({ operation: 'drainDestination', service: spec, destination: spec0, before }, s, weightZero, hd));
-        if (!opts.dryRun) clock.start(s.id, drainId, now);
-        draining.push({ service: spec, destination: spec0, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(now) });
-        continue;
-      }
-      const recorded = clock.since(s.id, drainId);
-      const since = recorded ?? now;
-      if (recorded === undefined && !opts.dryRun) clock.start(s.id, drainId, now);
-      if (hd.activeConnections + hd.inactiveConnections === 0 || now - since >= opts.drain.timeoutMs) {
-        deleteDestinations.push(new Planned({ operation: 'deleteDestination', service: spec, destination: before }, s, destinationOfEntry(hd), hd));
-      } else {
-        removed--; // still draining: nothing removed by this apply
-        draining.push({ service: spec, destination: before, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(since) });
-      }
-    }
+    for (let k = 0; leaving !== null && k < leaving.length; k++) leave(spec, s, leaving[k]);
   }
   const pruned = new Set<string>();
   for (const [id, have] of current) {
@@ -280,8 +329,9 @@ export async function diff(wanted: Map<string, Wanted>, current: Map<string, Raw
   }
   // The drains of the services covered that are not draining any more are forgotten; others' are kept.
   if (!opts.dryRun) {
-    clock.forget(wanted.keys(), seenDraining);
+    clock.forget(covered, seenDraining);
     clock.forget(pruned, seenDraining);
+    for (const [service, destination] of coveredDestinations) if (seenDraining.get(service)?.has(destination) !== true) clock.forgetOne(service, destination);
   }
 
   if (removed > opts.maxDeletes)

@@ -59,6 +59,8 @@ function checkOverride(value: unknown, name: string): Override | null {
 }
 
 const OVERRIDE_FIELDS = new Set(['weight', 'remove']);
+/** Destinations of one service changed by key between two sends past which the service is diffed whole (one pass over it beats a scan per change). */
+const SCOPE_LIMIT = 8;
 
 /** A copy of a checked destination at another weight. */
 function withWeight(d: CheckedDestination, weight: number): CheckedDestination {
@@ -124,6 +126,14 @@ export class Reconciler extends EventEmitter {
   private desired: CheckedDesired = { wanted: new Map(), broken: [] };
   /** Services whose desired state or model changed since the last send. */
   private dirty = new Set<string>();
+  /**
+   * Dirty services whose every change since the last send was by key, with
+   * the destinations those touched: their diff covers those alone (plan.ts
+   * Scope). The rest of such a service is as the model holds it, since every
+   * other way a service becomes dirty (a whole service, a read-back, a
+   * verify, an override, a held change) makes it whole (markWhole).
+   */
+  private scope = new Map<string, Array<{ address: string; port: number }>>();
   /** Changes refused before anything was sent (maxDeletes): sent again with the next change. */
   private readonly held = new Set<string>();
   /** Services to read back before the next diff (their model is not trusted). */
@@ -200,10 +210,10 @@ export class Reconciler extends EventEmitter {
     return this.take(async () => {
       const next = await this.checkDesired(desired);
       const slicer = new Slicer();
-      for (const id of this.desired.wanted.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
-      for (const id of this.model.services.keys()) if (!next.wanted.has(id)) this.dirty.add(id);
+      for (const id of this.desired.wanted.keys()) if (!next.wanted.has(id)) this.markWhole(id);
+      for (const id of this.model.services.keys()) if (!next.wanted.has(id)) this.markWhole(id);
       for (const [id, w] of next.wanted) {
-        if (!sameWanted(this.desired.wanted.get(id), w)) this.dirty.add(id);
+        if (!sameWanted(this.desired.wanted.get(id), w)) this.markWhole(id);
         if (slicer.due()) await slicer.pause();
       }
       this.desired.wanted = next.wanted;
@@ -244,7 +254,7 @@ export class Reconciler extends EventEmitter {
     // The rules this service breaks replace those it broke before.
     if (into.broken.length > 0 || this.desired.broken.length > 0)
       this.desired.broken = [...this.desired.broken.filter((b) => b.service.id !== w.s.id), ...into.broken];
-    if (!sameWanted(this.desired.wanted.get(w.s.id), w)) this.dirty.add(w.s.id);
+    if (!sameWanted(this.desired.wanted.get(w.s.id), w)) this.markWhole(w.s.id);
     this.desired.wanted.set(w.s.id, w);
   }
 
@@ -254,7 +264,7 @@ export class Reconciler extends EventEmitter {
       const id = toServiceKey(key).id;
       this.desired.wanted.delete(id);
       if (this.desired.broken.length > 0) this.desired.broken = this.desired.broken.filter((b) => b.service.id !== id);
-      this.dirty.add(id);
+      this.markWhole(id);
     });
   }
 
@@ -286,7 +296,7 @@ export class Reconciler extends EventEmitter {
         specs.push(destination);
         checked.push(d);
       }
-      this.putWanted(w, specs, checked, at === undefined);
+      this.putWanted(w, specs, checked, at === undefined, d);
     });
   }
 
@@ -302,7 +312,7 @@ export class Reconciler extends EventEmitter {
       const checked = w.checked.slice();
       specs.splice(at, 1);
       checked.splice(at, 1);
-      this.putWanted(w, specs, checked, true);
+      this.putWanted(w, specs, checked, true, d);
     });
   }
 
@@ -314,11 +324,29 @@ export class Reconciler extends EventEmitter {
     return w;
   }
 
-  /** A service's destination lists replaced (new arrays: a send under way keeps the ones it diffs). */
-  private putWanted(w: Wanted, specs: DestinationSpec[], checked: CheckedDestination[], moved: boolean): void {
+  /** A service to diff whole at the next send. */
+  private markWhole(id: string): void {
+    this.dirty.add(id);
+    this.scope.delete(id);
+  }
+
+  /** One destination of a service to diff at the next send (the service's other changes pending, if any, keep theirs). */
+  private markDestination(id: string, d: { address: string; port: number }): void {
+    if (this.dirty.has(id) && !this.scope.has(id)) return; // diffed whole already
+    let list = this.scope.get(id);
+    if (list === undefined) this.scope.set(id, (list = []));
+    for (let k = 0; k < list.length; k++) if (list[k].port === d.port && list[k].address === d.address) return;
+    // Many changes to one service: one diff of it is cheaper than a scan per change.
+    if (list.length >= SCOPE_LIMIT) return this.markWhole(id);
+    list.push({ address: d.address, port: d.port });
+    this.dirty.add(id);
+  }
+
+  /** A service's destination lists replaced (new arrays: a send under way keeps the ones it diffs); `touched` is the one changed. */
+  private putWanted(w: Wanted, specs: DestinationSpec[], checked: CheckedDestination[], moved: boolean, touched: { address: string; port: number }): void {
     const ids = moved || (w.ids === null) !== (checked.length <= SCAN_LIMIT) ? destinationIndex(checked) : w.ids;
     this.desired.wanted.set(w.s.id, { spec: w.spec, s: w.s, specs, checked, ids });
-    this.dirty.add(w.s.id);
+    this.markDestination(w.s.id, touched);
   }
 
   /** The library rules one destination of a service breaks (none: `into` empty) replace those it broke before. */
@@ -395,7 +423,7 @@ export class Reconciler extends EventEmitter {
         if (c.override === null) map?.delete(c.destination);
         else (map ??= this.overrides.set(c.id, new Map()).get(c.id)!).set(c.destination, c.override);
         if (map?.size === 0) this.overrides.delete(c.id);
-        this.dirty.add(c.id);
+        this.markWhole(c.id);
       }
     });
   }
@@ -430,7 +458,7 @@ export class Reconciler extends EventEmitter {
   /** A promise of the send that will carry the changes made so far. */
   private schedule(): Promise<ReconcileResult> {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
-    for (const id of this.held) this.dirty.add(id);
+    for (const id of this.held) this.markWhole(id);
     this.held.clear();
     const promise = new Promise<ReconcileResult>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (this.firstPending === 0) this.firstPending = Date.now();
@@ -503,14 +531,18 @@ export class Reconciler extends EventEmitter {
       const entry = await this.access.readService(key);
       this.counters.readBacks++;
       this.model.set(id, entry !== null && this.owned(entry) ? entry : null);
-      this.dirty.add(id);
+      this.markWhole(id);
     }
     this.readBack.clear();
   }
 
   private async sendDirty(): Promise<Sent> {
     const dirty = this.dirty;
+    const scope = this.scope;
     this.dirty = new Set();
+    this.scope = new Map();
+    // A held service (its last diff refused) is diffed whole: what was refused is tried again with it.
+    for (const id of this.held) scope.delete(id);
     if (dirty.size === 0) return { result: EMPTY_RESULT(), unsure: new Map(), refused: new Map() };
     const wanted = new Map<string, Wanted>();
     const current = new Map<string, RawServiceEntry>();
@@ -528,7 +560,7 @@ export class Reconciler extends EventEmitter {
         (id) => current.get(id),
       );
       // Every service in `current` is owned: those no longer wanted are deleted.
-      plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock);
+      plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock, scope);
     } catch (error) {
       // Refused before anything was sent (maxDeletes, a rule): the changes are held, not lost,
       // and tried again with the next change or verify (not at once: they would be refused again).
@@ -596,7 +628,7 @@ export class Reconciler extends EventEmitter {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
     return this.access.job({ operation: 'verify', object: '' }, async () => {
       this.counters.verifies++;
-      for (const id of this.held) this.dirty.add(id);
+      for (const id of this.held) this.markWhole(id);
       this.held.clear();
       const drift: Drift[] = [];
       const found = await this.access.verify(this.model.fingerprints);
@@ -627,7 +659,7 @@ export class Reconciler extends EventEmitter {
 
   private takeTruth(id: string, entry: RawServiceEntry | null): void {
     this.model.set(id, entry);
-    this.dirty.add(id);
+    this.markWhole(id);
   }
 
   // --- Teardown ---------------------------------------------------------------------------------
@@ -658,6 +690,7 @@ export class Reconciler extends EventEmitter {
    */
   private dropMoot(): void {
     for (const set of [this.dirty, this.held]) for (const id of set) if (!this.desired.wanted.has(id)) set.delete(id);
+    for (const id of this.scope.keys()) if (!this.dirty.has(id)) this.scope.delete(id);
   }
 
   /** The objects the model holds (services and their destinations): what deleting them all removes. */
