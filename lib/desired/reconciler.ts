@@ -560,7 +560,8 @@ export class Reconciler extends EventEmitter {
         (id) => current.get(id),
       );
       // Every service in `current` is owned: those no longer wanted are deleted.
-      plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock, scope);
+      // A dry run never brings the model to the desired state, so each send diffs its services whole.
+      plan = await diff(wanted, current, { ...this.opts, prune: () => true }, this.clock, this.opts.dryRun ? undefined : scope);
     } catch (error) {
       // Refused before anything was sent (maxDeletes, a rule): the changes are held, not lost,
       // and tried again with the next change or verify (not at once: they would be refused again).
