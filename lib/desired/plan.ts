@@ -133,9 +133,9 @@ export function destinationAt(w: Pick<Wanted, 'checked' | 'ids'>, address: strin
   return w.ids === null ? scan(w.checked, w.checked.length, address, port) : w.ids.get(destinationId(address, port));
 }
 
-/** The index of the destination at address and port among the first `count` checked ones (addresses canonical). */
-function scan(checked: CheckedDestination[], count: number, address: string, port: number): number | undefined {
-  for (let k = 0; k < count; k++) if (checked[k].port === port && checked[k].address === address) return k;
+/** The index of the destination at address and port among the first `count` of a list (checked or the kernel's; addresses canonical). */
+function scan(list: ReadonlyArray<{ address: string; port: number }>, count: number, address: string, port: number): number | undefined {
+  for (let k = 0; k < count; k++) if (list[k].port === port && list[k].address === address) return k;
   return undefined;
 }
 
@@ -273,12 +273,8 @@ export async function diff(
       for (let k = 0; k < only.length; k++) {
         const { address, port } = only[k];
         const j = destinationAt({ checked, ids }, address, port);
-        let hd: RawDestinationEntry | undefined;
-        for (let h = 0; h < list.length; h++)
-          if (list[h].port === port && list[h].address === address) {
-            hd = list[h];
-            break;
-          }
+        const h = scan(list, list.length, address, port);
+        const hd = h === undefined ? undefined : list[h];
         if (j !== undefined && hd === undefined)
           destinationChanges.push(new Planned({ operation: 'addDestination', service: spec, destination: specs[j] }, s, checked[j], null));
         else if (j !== undefined && destinationDiffers(checked[j], hd!))
