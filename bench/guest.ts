@@ -37,10 +37,11 @@
 // return, in a fresh process
 // and the end state is checked against `ipvsadm -Sn` after create, after
 // one-change (which includes churn) and after delete.
-// Before the first run of 'reconciler' and of 'calls', once per process, a
-// warm-up runs the same kinds of changes by key on a table of its own in a
-// scratch namespace, untimed (see warmUp()): a controller's steady state runs
-// warm code; its first round is kept as the cold figure.
+// Before the first run of 'reconciler' and of 'calls' at each size, a
+// warm-up runs rounds of the churn's kinds and count of changes by key on a
+// table of the same size in a scratch namespace, untimed (see warmUp()): a
+// controller's steady state runs warm code; its first round is kept as the
+// cold figure.
 //
 // Methods: 'apply' (handle.apply(), when the library has it), 'reconciler'
 // and 'reconciler-all' (handle.reconciler(), above), 'calls' (the library,
@@ -701,52 +702,65 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
 // ----------------------------------------------------------------- warm-up --
 /**
  * A controller's steady state runs warm code: its change-by-key path has run
- * thousands of times before. A fresh bench process has not, and under
- * software emulation V8's first few thousand calls of a path (interpreted,
- * then compiled on the one vCPU) cost several times what they cost later. So,
- * once per process and before the first timed run of each JavaScript method,
- * the same kinds of changes run, untimed, on a table of their own in a
- * scratch namespace (never the measured one): drains, adds and reweights by
- * key (the reconciler), or the same as awaited calls (calls). The first
- * round's time is kept as the cold figure ('warm-up' in the results' extras).
- * ipvsadm and the ceiling are C: nothing to warm.
+ * thousands of times before, at its table's size. A fresh bench process has
+ * not, and under software emulation V8's first few thousand calls of a path
+ * (interpreted, then compiled on the one vCPU) cost several times what they
+ * cost later: at 20,000 x 10 the reconciler's first rounds of the churn took
+ * 1.1-1.5 s, and 0.2-0.45 s from the fifth on (a reproduction, one
+ * boot); after a warm-up on a 400-service table (the bench's until then)
+ * the timed churn took 1.5-2.4 s. So, before the first timed run of each
+ * JavaScript method at each size, WARM_ROUNDS rounds of the timed churn's
+ * own kinds and count of changes (drain / add / reweight, one per service)
+ * run, untimed, on a table of the same size in a scratch namespace (never
+ * the measured one; the ceiling makes it), each round on other services.
+ * Every round's time is kept ('warm-up' in the results' extras): the first
+ * is the cold figure. ipvsadm and the ceiling are C: nothing to warm.
  */
-const WARM_SERVICES = 400;
-const WARM_DESTINATIONS = 10;
-const WARM_ROUNDS = 6;
-const warmed = new Set<Method>();
+const WARM_ROUNDS = 8;
+const warmed = new Set<string>();
 
-/** Round r's changes to service i: even rounds drain the last destination, add one, reweight the first; odd rounds undo them. */
-function warmChanges(i: number, r: number): Array<{ kind: 'drain' | 'set'; dest: Dest }> {
-  const last = { address: destAddress(i, WARM_DESTINATIONS - 1), port: DEST_PORT, weight: 1 };
-  const extra = { address: destAddress(i, WARM_DESTINATIONS), port: DEST_PORT, weight: 1 };
-  const first = { address: destAddress(i, 0), port: DEST_PORT, weight: r % 2 === 0 ? 2 : 1 };
-  return r % 2 === 0
-    ? [{ kind: 'drain', dest: last }, { kind: 'set', dest: extra }, { kind: 'set', dest: first }]
-    : [{ kind: 'set', dest: last }, { kind: 'drain', dest: extra }, { kind: 'set', dest: first }];
+/**
+ * Round r's changes: the timed churn's, each moved r + 1 services on (the
+ * churn spaces its services at least 9 apart at 20,000 x 10, 50 at one
+ * destination a service: every round changes services of its own).
+ */
+function warmPlan(c: Case, round: number): ChurnOp[] {
+  return c.plan.map((op) => {
+    const i = (op.svc + round + 1) % c.n;
+    const s = c.base[i];
+    if (op.kind === 'drain') return { kind: op.kind, svc: i, dest: { ...s.dests[s.dests.length - 1], weight: 0 } };
+    if (op.kind === 'add') return { kind: op.kind, svc: i, dest: { address: destAddress(i, c.m), port: DEST_PORT, weight: 1 } };
+    return { kind: op.kind, svc: i, dest: { ...s.dests[0], weight: 2 } };
+  });
 }
 
-async function warmUp(method: Method): Promise<void> {
-  if (warmed.has(method) || (method !== 'reconciler' && method !== 'calls')) return;
-  warmed.add(method);
+async function warmUp(method: Method, c: Case): Promise<void> {
+  const what = `${method} ${c.n}x${c.m}`;
+  if (warmed.has(what) || (method !== 'reconciler' && method !== 'calls')) return;
+  warmed.add(what);
   const ns = newNamespace();
-  const base = baseTable(WARM_SERVICES, WARM_DESTINATIONS);
   const rounds: number[] = [];
   try {
+    createByCeiling(c, ns);
     const handle = await ipvs.open({ netns: ns });
     try {
       if (method === 'reconciler') {
         const r = await handle.reconciler({ owns: ownsBench, ...RECONCILER_OPTIONS });
         try {
-          await r.setDesired(desiredOf(base, false) as ipvs.DesiredService[]);
+          settled([await r.setDesired(desiredOf(c.base, false) as ipvs.DesiredService[])], 'warm-up setDesired');
           for (let round = 0; round < WARM_ROUNDS; round++) {
             const t0 = performance.now();
             const pending: Promise<ipvs.ReconcileResult>[] = [];
-            for (let i = 0; i < base.length; i++)
-              for (const c of warmChanges(i, round)) {
-                const k = key(base[i]);
-                pending.push(c.kind === 'drain' ? r.deleteDestination(k, c.dest) : r.setDestination(k, { ...c.dest, forwarding: 'masq' }));
+            let slice = performance.now();
+            for (const op of warmPlan(c, round)) {
+              const k = key(c.base[op.svc]);
+              const d = { address: op.dest.address, port: op.dest.port };
+              pending.push(op.kind === 'drain' ? r.deleteDestination(k, d) : r.setDestination(k, { ...d, forwarding: 'masq', weight: op.dest.weight }));
+              if (performance.now() - slice >= 2) {
+                await new Promise((resolve) => setImmediate(resolve));
+                slice = performance.now();
               }
+            }
             settled(await Promise.all(pending), 'warm-up');
             rounds.push(performance.now() - t0);
           }
@@ -754,19 +768,13 @@ async function warmUp(method: Method): Promise<void> {
           await r.close();
         }
       } else {
-        for (const s of base) {
-          await handle.addService({ ...key(s), scheduler: 'rr' });
-          for (const d of s.dests) await handle.addDestination(key(s), { ...d, forwarding: 'masq' });
-        }
-        for (let round = 0; round < WARM_ROUNDS / 2; round++) {
+        for (let round = 0; round < WARM_ROUNDS; round++) {
           const t0 = performance.now();
-          for (let i = 0; i < base.length; i++)
-            for (const c of warmChanges(i, round)) {
-              const d = { ...c.dest, forwarding: 'masq' as const, weight: c.kind === 'drain' ? 0 : c.dest.weight };
-              // The extra destination is added on the first round, edited after.
-              if (round === 0 && c.dest.address === destAddress(i, WARM_DESTINATIONS)) await handle.addDestination(key(base[i]), d);
-              else await handle.editDestination(key(base[i]), d);
-            }
+          for (const op of warmPlan(c, round)) {
+            const d = { address: op.dest.address, port: op.dest.port, forwarding: 'masq' as const, weight: op.dest.weight };
+            if (op.kind === 'add') await handle.addDestination(key(c.base[op.svc]), d);
+            else await handle.editDestination(key(c.base[op.svc]), d);
+          }
           rounds.push(performance.now() - t0);
         }
       }
@@ -776,9 +784,8 @@ async function warmUp(method: Method): Promise<void> {
   } finally {
     await deleteNamespace(ns);
   }
-  const changes = WARM_SERVICES * 3;
-  extras[`warm-up:${method}`] = { changesPerRound: changes, roundsMs: rounds.map((x) => Math.round(x)) };
-  log(`warm-up ${method}: ${rounds.length} rounds of ${changes} changes by key, ${rounds.map((x) => x.toFixed(0)).join(' / ')} ms (the first is the cold figure)`);
+  extras[`warm-up:${method}:${c.n}x${c.m}`] = { changesPerRound: c.plan.length, roundsMs: rounds.map((x) => Math.round(x)) };
+  log(`warm-up ${what}: ${rounds.length} rounds of ${c.plan.length} changes by key, ${rounds.map((x) => x.toFixed(0)).join(' / ')} ms (the first is the cold figure)`);
 }
 
 async function runReconcilerAll(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
@@ -883,7 +890,7 @@ async function main(): Promise<void> {
           const out: PhaseSamples = {};
           const checks: Checks = {};
           try {
-            await warmUp(method);
+            await warmUp(method, c);
             if (method === 'ceiling') await runCeiling(c, ns, out, checks, probes);
             else if (method === 'ipvsadm') await runIpvsadm(c, ns, out, checks);
             else if (method === 'apply') await runApply(c, ns, out, checks);
