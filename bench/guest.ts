@@ -312,9 +312,19 @@ async function timed(body: () => unknown, watch: boolean): Promise<Sample & { va
  * (one setDestination at 20,000 x 10 took 64-163 ms right after gc(), 19-24
  * ms after gc() and 1 s; its longest event-loop block 23-34 ms against 6-10 ms).
  * The previous phase's garbage is that phase's cost, not the next one's.
+ *
+ * `young`: a young-generation collection only, before the churn of changes
+ * by key. A full one deoptimizes the code the churn runs (V8 drops optimized
+ * code whose embedded objects died, "weak objects" in --trace-deopt: diff,
+ * Planned, the model's record, the slicer), which a controller does not
+ * collect away before each burst; under emulation the churn then pays for
+ * compiling it again. In a reproduction at 20,000 x 10 (one boot, rounds of
+ * the churn after the warm-up): 580-1,345 ms a round after a full
+ * collection and 1 s, 9-18 optimizing compiles a round; 234-444 ms after a
+ * young one, as without any (316-487 ms, 0-4 compiles).
  */
-async function gc(): Promise<void> {
-  (globalThis as { gc?: () => void }).gc?.();
+async function gc(young = false): Promise<void> {
+  (globalThis as { gc?: (options?: { type: 'minor' }) => void }).gc?.(young ? { type: 'minor' } : undefined);
   await sleep(GC_SETTLE_MS);
 }
 const GC_SETTLE_MS = 1000;
@@ -554,8 +564,8 @@ function createByCeiling(c: Case, ns: string): void {
 async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks, precreated = false): Promise<void> {
   const handle = await ipvs.open({ netns: ns });
   try {
-    const step = async (body: () => Promise<unknown>): Promise<Sample> => {
-      await gc();
+    const step = async (body: () => Promise<unknown>, young = false): Promise<Sample> => {
+      await gc(young);
       const t = await timed(body, true);
       return { ms: t.ms, loopMaxMs: t.loopMaxMs, loopP99Ms: t.loopP99Ms, detail: t.value };
     };
@@ -581,7 +591,7 @@ async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks, 
     };
     out.churn = await step(async () => {
       for (const op of c.plan) await change(op);
-    });
+    }, true);
     out['one-change'] = await step(() => change(c.one));
     checks['one-change'] = check(ns, c.final);
     out.delete = await step(async () => {
@@ -619,8 +629,8 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
     const r = await handle.reconciler({ owns: ownsBench, ...RECONCILER_OPTIONS });
     try {
       /** Times body; the detail says how many sends and operations it took. */
-      const step = async (body: () => Promise<unknown>, detail?: (value: unknown) => Record<string, unknown>): Promise<Sample> => {
-        await gc();
+      const step = async (body: () => Promise<unknown>, detail?: (value: unknown) => Record<string, unknown>, young = false): Promise<Sample> => {
+        await gc(young);
         const before = { ...r.counters };
         const t = await timed(body, true);
         const counted = { sends: r.counters.sends - before.sends, operations: r.counters.operations - before.operations };
@@ -673,7 +683,7 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
           }
         }
         return settled(await Promise.all(pending), 'churn');
-      });
+      }, undefined, true);
       // One change is a few milliseconds against stalls of the emulated machine that reach
       // 100 ms: the median of ONE_CHANGES, weights alternating, the last one c.one's.
       const ones: Sample[] = [];
@@ -712,7 +722,8 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
  * JavaScript method at each size, WARM_ROUNDS rounds of the timed churn's
  * own kinds and count of changes (drain / add / reweight, one per service)
  * run, untimed, on a table of the same size in a scratch namespace (never
- * the measured one; the ceiling makes it), each round on other services.
+ * the measured one), made as the timed run makes it (the reconciler's
+ * setDesired; the ceiling for the calls), each round on other services.
  * Every round's time is kept ('warm-up' in the results' extras): the first
  * is the cold figure. ipvsadm and the ceiling are C: nothing to warm.
  */
@@ -741,7 +752,9 @@ async function warmUp(method: Method, c: Case): Promise<void> {
   const ns = newNamespace();
   const rounds: number[] = [];
   try {
-    createByCeiling(c, ns);
+    // The table made as the timed run makes it (the reconciler's model then
+    // holds the objects it made itself, not those a listing parsed), or by the ceiling.
+    if (method !== 'reconciler') createByCeiling(c, ns);
     const handle = await ipvs.open({ netns: ns });
     try {
       if (method === 'reconciler') {

@@ -111,7 +111,9 @@ interface Sent {
   refused: Map<string, ServiceKeyRaw>;
 }
 
-interface Waiter {
+/** The send that will carry the changes made so far: one promise, shared by every change it carries. */
+interface NextSend {
+  promise: Promise<ReconcileResult>;
   resolve: (result: ReconcileResult) => void;
   reject: (error: unknown) => void;
 }
@@ -138,7 +140,7 @@ export class Reconciler extends EventEmitter {
   private readonly held = new Set<string>();
   /** Services to read back before the next diff (their model is not trusted). */
   private readonly readBack = new Map<string, ServiceKeyRaw>();
-  private waiters: Waiter[] = [];
+  private next: NextSend | null = null;
   private timer: NodeJS.Timeout | null = null;
   private firstPending = 0;
   private lastSendEnd = 0;
@@ -460,7 +462,17 @@ export class Reconciler extends EventEmitter {
     if (this.closed) return Promise.reject(new Error('the reconciler is closed'));
     for (const id of this.held) this.markWhole(id);
     this.held.clear();
-    const promise = new Promise<ReconcileResult>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    // One promise per send, not per change: a burst of 2,200 changes keeps 2,200 fewer objects alive until it leaves.
+    if (this.next === null) {
+      let resolve!: NextSend['resolve'];
+      let reject!: NextSend['reject'];
+      const promise = new Promise<ReconcileResult>((yes, no) => {
+        resolve = yes;
+        reject = no;
+      });
+      this.next = { promise, resolve, reject };
+    }
+    const promise = this.next.promise;
     if (this.firstPending === 0) this.firstPending = Date.now();
     this.arm();
     return promise;
@@ -481,21 +493,21 @@ export class Reconciler extends EventEmitter {
       this.running = this.send().finally(() => {
         this.running = null;
         this.lastSendEnd = Date.now();
-        if (this.waiters.length > 0 || this.dirty.size > 0) this.arm();
+        if (this.next !== null || this.dirty.size > 0) this.arm();
       });
     }, at - now);
   }
 
   private async send(): Promise<void> {
-    const waiters = this.waiters;
-    this.waiters = [];
+    const next = this.next;
+    this.next = null;
     this.firstPending = 0;
     try {
       const result = await this.access.job({ operation: 'reconcile', object: '' }, () => this.round());
-      for (const w of waiters) w.resolve(result);
+      next?.resolve(result);
     } catch (error) {
-      for (const w of waiters) w.reject(error);
-      if (waiters.length === 0) this.background(Promise.reject(error));
+      if (next !== null) next.reject(error);
+      else this.background(Promise.reject(error));
     }
   }
 
@@ -756,8 +768,8 @@ export class Reconciler extends EventEmitter {
     for (const t of [this.timer, this.verifyTimer, this.drainTimer]) if (t !== null) clearTimeout(t);
     if (this.verifyTimer !== null) clearInterval(this.verifyTimer);
     this.timer = this.verifyTimer = this.drainTimer = null;
-    for (const w of this.waiters) w.reject(new Error('the reconciler is closed'));
-    this.waiters = [];
+    this.next?.reject(new Error('the reconciler is closed'));
+    this.next = null;
     await this.running;
   }
 
