@@ -37,11 +37,10 @@
 // return, in a fresh process
 // and the end state is checked against `ipvsadm -Sn` after create, after
 // one-change (which includes churn) and after delete.
-// Before the first run of 'reconciler' and of 'calls' at each size, a
-// warm-up runs rounds of the churn's kinds and count of changes by key on a
-// table of the same size in a scratch namespace, untimed (see warmUp()): a
-// controller's steady state runs warm code; its first round is kept as the
-// cold figure.
+// Right before the timed churn of 'reconciler' and of 'calls', a warm-up
+// runs rounds of the churn's kinds and count of changes on other services of
+// the same table, untimed (see warmUp()): a controller's steady state runs
+// warm code; its first round is kept as the cold figure.
 //
 // Methods: 'apply' (handle.apply(), when the library has it), 'reconciler'
 // and 'reconciler-all' (handle.reconciler(), above), 'calls' (the library,
@@ -351,6 +350,9 @@ interface Case {
   churned: Svc[];
   one: ChurnOp;
   final: Svc[];
+  /** The warm-up's rounds of changes (see warmPlan()), and the table after them, the churn and the one change (the JavaScript methods' end state). */
+  warm: ChurnOp[][];
+  finalWarmed: Svc[];
   files: Record<string, string>;
 }
 type PhaseSamples = Partial<Record<Phase | 'listCalls' | 'listStream' | 'listIpvsadm' | 'streamList' | 'streamServices', Sample>>;
@@ -362,6 +364,8 @@ function makeCase(n: number, m: number): Case {
   const churned = applyChurn(base, plan);
   const one = oneChangeOp(churned);
   const final = applyChurn(churned, [one]);
+  const warm = Array.from({ length: WARM_ROUNDS }, (_, round) => warmPlan(base, plan, m, round));
+  const finalWarmed = applyChurn(final, warm.flat());
   const files: Record<string, string> = {};
   const f = (name: string) => (files[name] = `${TMP}/${n}x${m}.${name}`);
   execFileSync('mkdir', ['-p', TMP]);
@@ -373,7 +377,7 @@ function makeCase(n: number, m: number): Case {
   opsFile(f('churn.ops'), plan.map((op) => [op.kind === 'add' ? CMD.NEW_DEST : CMD.SET_DEST, base[op.svc], op.dest]));
   opsFile(f('one.ops'), [[CMD.SET_DEST, churned[one.svc], one.dest]]);
   opsFile(f('delete.ops'), base.map((s) => [CMD.DEL_SERVICE, s, null]));
-  return { n, m, base, plan, churned, one, final, files };
+  return { n, m, base, plan, churned, one, final, warm, finalWarmed, files };
 }
 
 function opsOf(c: Case, phase: Phase): number {
@@ -589,11 +593,14 @@ async function runCalls(c: Case, ns: string, out: PhaseSamples, checks: Checks, 
       if (op.kind === 'add') await handle.addDestination(key(s), d);
       else await handle.editDestination(key(s), d);
     };
+    await warmUp('calls', c, async (ops) => {
+      for (const op of ops) await change(op);
+    });
     out.churn = await step(async () => {
       for (const op of c.plan) await change(op);
     }, true);
     out['one-change'] = await step(() => change(c.one));
-    checks['one-change'] = check(ns, c.final);
+    checks['one-change'] = check(ns, c.finalWarmed);
     out.delete = await step(async () => {
       for (const s of c.base) await handle.deleteService(key(s));
     });
@@ -671,19 +678,23 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
         if (op.kind === 'drain') return r.deleteDestination(k, { address: op.dest.address, port: op.dest.port });
         return r.setDestination(k, { address: op.dest.address, port: op.dest.port, forwarding: 'masq', weight: op.dest.weight });
       };
-      out.churn = await step(async () => {
-        // As changes arrive to an event-driven caller: not awaited one by one, the loop yielded every 2 ms.
+      // As changes arrive to an event-driven caller: not awaited one by one, the loop yielded every 2 ms.
+      const burst = async (ops: ChurnOp[], what: string): Promise<Counts> => {
         const pending: Promise<ipvs.ReconcileResult>[] = [];
         let slice = performance.now();
-        for (const op of c.plan) {
+        for (const op of ops) {
           pending.push(change(op));
           if (performance.now() - slice >= 2) {
             await new Promise((resolve) => setImmediate(resolve));
             slice = performance.now();
           }
         }
-        return settled(await Promise.all(pending), 'churn');
-      }, undefined, true);
+        return settled(await Promise.all(pending), what);
+      };
+      await warmUp('reconciler', c, async (ops) => {
+        await burst(ops, 'warm-up');
+      });
+      out.churn = await step(() => burst(c.plan, 'churn'), undefined, true);
       // One change is a few milliseconds against stalls of the emulated machine that reach
       // 100 ms: the median of ONE_CHANGES, weights alternating, the last one c.one's.
       const ones: Sample[] = [];
@@ -698,7 +709,7 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
         loopP99Ms: Math.max(...ones.map((x) => x.loopP99Ms!)),
         detail: { ...(mid.detail as object), samplesMs: ones.map((x) => Math.round(x.ms * 100) / 100) },
       };
-      checks['one-change'] = check(ns, c.final);
+      checks['one-change'] = check(ns, c.finalWarmed);
       out.delete = await step(async () => settled([await r.deleteAll()], 'deleteAll'));
       checks.delete = check(ns, []);
     } finally {
@@ -712,93 +723,53 @@ async function runReconciler(c: Case, ns: string, out: PhaseSamples, checks: Che
 // ----------------------------------------------------------------- warm-up --
 /**
  * A controller's steady state runs warm code: its change-by-key path has run
- * thousands of times before, at its table's size. A fresh bench process has
- * not, and under software emulation V8's first few thousand calls of a path
- * (interpreted, then compiled on the one vCPU) cost several times what they
- * cost later: at 20,000 x 10 the reconciler's first rounds of the churn took
- * 1.1-1.5 s, and 0.2-0.45 s from the fifth on (a reproduction, one
- * boot); after a warm-up on a 400-service table (the bench's until then)
- * the timed churn took 1.5-2.4 s. So, before the first timed run of each
- * JavaScript method at each size, WARM_ROUNDS rounds of the timed churn's
- * own kinds and count of changes (drain / add / reweight, one per service)
- * run, untimed, on a table of the same size in a scratch namespace (never
- * the measured one), made as the timed run makes it (the reconciler's
- * setDesired; the ceiling for the calls), each round on other services.
- * Every round's time is kept ('warm-up' in the results' extras): the first
- * is the cold figure. ipvsadm and the ceiling are C: nothing to warm.
+ * thousands of times before, in the same process and on the same objects. A
+ * bench process has not, and under software emulation V8's first thousands
+ * of calls of a path (interpreted, then compiled on the one vCPU) cost
+ * several times what they cost later: at 20,000 x 10 the reconciler's first
+ * rounds of the churn took 1.0-1.5 s, and 0.23-0.45 s from the fifth on (a
+ * reproduction, one boot). A warm-up in another namespace, on a reconciler
+ * of its own, does not carry over: V8 drops optimized code whose embedded
+ * objects died ("weak objects" in --trace-deopt), and the warm-up's
+ * reconciler dies before the timed one is made (the timed churn took
+ * 0.89-1.02 s after one at 20,000 x 10). So, right before the timed churn of
+ * each JavaScript method, on the table and the reconciler (or handle) it
+ * times, WARM_ROUNDS untimed rounds of the churn's own kinds and count of
+ * changes (drain / add / reweight, by key or as awaited calls) change other
+ * services of the table: each round those the churn changes, moved on by the
+ * round's number plus one (never a churned service, nor the one change's).
+ * The end state checked includes them (Case.finalWarmed). Every round's time
+ * is kept ('warm-up' in the results' extras): the first is the cold figure.
+ * ipvsadm and the ceiling are C: nothing to warm.
  */
 const WARM_ROUNDS = 8;
-const warmed = new Set<string>();
 
-/**
- * Round r's changes: the timed churn's, each moved r + 1 services on (the
- * churn spaces its services at least 9 apart at 20,000 x 10, 50 at one
- * destination a service: every round changes services of its own).
- */
-function warmPlan(c: Case, round: number): ChurnOp[] {
-  return c.plan.map((op) => {
-    const i = (op.svc + round + 1) % c.n;
-    const s = c.base[i];
-    if (op.kind === 'drain') return { kind: op.kind, svc: i, dest: { ...s.dests[s.dests.length - 1], weight: 0 } };
-    if (op.kind === 'add') return { kind: op.kind, svc: i, dest: { address: destAddress(i, c.m), port: DEST_PORT, weight: 1 } };
-    return { kind: op.kind, svc: i, dest: { ...s.dests[0], weight: 2 } };
-  });
+/** Round r's changes of the warm-up (see above): the churn's, each moved r + 1 services on, less those that land on a churned service or the one change's. */
+function warmPlan(base: Svc[], plan: ChurnOp[], m: number, round: number): ChurnOp[] {
+  const churned = new Set(plan.map((op) => op.svc));
+  const out: ChurnOp[] = [];
+  for (const op of plan) {
+    const i = (op.svc + round + 1) % base.length;
+    if (churned.has(i) || i === ONE_SVC) continue;
+    const s = base[i];
+    if (op.kind === 'drain') out.push({ kind: op.kind, svc: i, dest: { ...s.dests[s.dests.length - 1], weight: 0 } });
+    else if (op.kind === 'add') out.push({ kind: op.kind, svc: i, dest: { address: destAddress(i, m), port: DEST_PORT, weight: 1 } });
+    else out.push({ kind: op.kind, svc: i, dest: { ...s.dests[0], weight: 2 } });
+  }
+  return out;
 }
 
-async function warmUp(method: Method, c: Case): Promise<void> {
-  const what = `${method} ${c.n}x${c.m}`;
-  if (warmed.has(what) || (method !== 'reconciler' && method !== 'calls')) return;
-  warmed.add(what);
-  const ns = newNamespace();
+/** Runs the warm-up's rounds (each through `round`), keeps their times in the extras, logs them. */
+async function warmUp(method: Method, c: Case, round: (ops: ChurnOp[]) => Promise<void>): Promise<void> {
+  if (c.warm.every((ops) => ops.length === 0)) return; // a one-service table (the one change's comparison): no other service
   const rounds: number[] = [];
-  try {
-    // The table made as the timed run makes it (the reconciler's model then
-    // holds the objects it made itself, not those a listing parsed), or by the ceiling.
-    if (method !== 'reconciler') createByCeiling(c, ns);
-    const handle = await ipvs.open({ netns: ns });
-    try {
-      if (method === 'reconciler') {
-        const r = await handle.reconciler({ owns: ownsBench, ...RECONCILER_OPTIONS });
-        try {
-          settled([await r.setDesired(desiredOf(c.base, false) as ipvs.DesiredService[])], 'warm-up setDesired');
-          for (let round = 0; round < WARM_ROUNDS; round++) {
-            const t0 = performance.now();
-            const pending: Promise<ipvs.ReconcileResult>[] = [];
-            let slice = performance.now();
-            for (const op of warmPlan(c, round)) {
-              const k = key(c.base[op.svc]);
-              const d = { address: op.dest.address, port: op.dest.port };
-              pending.push(op.kind === 'drain' ? r.deleteDestination(k, d) : r.setDestination(k, { ...d, forwarding: 'masq', weight: op.dest.weight }));
-              if (performance.now() - slice >= 2) {
-                await new Promise((resolve) => setImmediate(resolve));
-                slice = performance.now();
-              }
-            }
-            settled(await Promise.all(pending), 'warm-up');
-            rounds.push(performance.now() - t0);
-          }
-        } finally {
-          await r.close();
-        }
-      } else {
-        for (let round = 0; round < WARM_ROUNDS; round++) {
-          const t0 = performance.now();
-          for (const op of warmPlan(c, round)) {
-            const d = { address: op.dest.address, port: op.dest.port, forwarding: 'masq' as const, weight: op.dest.weight };
-            if (op.kind === 'add') await handle.addDestination(key(c.base[op.svc]), d);
-            else await handle.editDestination(key(c.base[op.svc]), d);
-          }
-          rounds.push(performance.now() - t0);
-        }
-      }
-    } finally {
-      await handle.close();
-    }
-  } finally {
-    await deleteNamespace(ns);
+  for (const ops of c.warm) {
+    const t0 = performance.now();
+    await round(ops);
+    rounds.push(performance.now() - t0);
   }
-  extras[`warm-up:${method}:${c.n}x${c.m}`] = { changesPerRound: c.plan.length, roundsMs: rounds.map((x) => Math.round(x)) };
-  log(`warm-up ${what}: ${rounds.length} rounds of ${c.plan.length} changes by key, ${rounds.map((x) => x.toFixed(0)).join(' / ')} ms (the first is the cold figure)`);
+  extras[`warm-up:${method}:${c.n}x${c.m}`] = { changesPerRound: c.warm[0]?.length ?? 0, roundsMs: rounds.map((x) => Math.round(x)) };
+  log(`warm-up ${method} ${c.n}x${c.m}: ${rounds.length} rounds of about ${c.warm[0]?.length ?? 0} changes, ${rounds.map((x) => x.toFixed(0)).join(' / ')} ms (the first is the cold figure)`);
 }
 
 async function runReconcilerAll(c: Case, ns: string, out: PhaseSamples, checks: Checks): Promise<void> {
@@ -903,7 +874,6 @@ async function main(): Promise<void> {
           const out: PhaseSamples = {};
           const checks: Checks = {};
           try {
-            await warmUp(method, c);
             if (method === 'ceiling') await runCeiling(c, ns, out, checks, probes);
             else if (method === 'ipvsadm') await runIpvsadm(c, ns, out, checks);
             else if (method === 'apply') await runApply(c, ns, out, checks);

@@ -273,7 +273,7 @@ function extrasText(result: BenchResult): string[] {
     if (!name.startsWith('warm-up:')) continue;
     const { changesPerRound, roundsMs } = w as { changesPerRound: number; roundsMs: number[] };
     out.push(
-      `- warm-up of ${name.slice('warm-up:'.length).replace(':', ' at ')} (untimed, before its first run at that size, a table of that size in its own namespace): ${roundsMs.length} rounds of ${changesPerRound} changes by key, ` +
+      `- warm-up of ${name.slice('warm-up:'.length).replace(':', ' at ')} (untimed, right before the timed churn, on other services of the same table): ${roundsMs.length} rounds of about ${changesPerRound} changes, ` +
         `${roundsMs.map((x) => fmtMs(x)).join(' / ')} (the first round is cold code; the timed phases run warm, as a controller's steady state does)`,
     );
   }
