@@ -153,14 +153,14 @@ interface ChurnOp {
 function churnPlan(base: Svc[], m: number): ChurnOp[] {
   const n = base.length;
   const count = Math.max(1, Math.min(Math.floor(n / 2), Math.round((n * (m + 1)) / 100)));
-  return Array.from({ length: count }, (_, k) => {
-    const i = Math.floor((k * n) / count);
-    const s = base[i];
-    const kind: OpKind = (['drain', 'add', 'weight'] as const)[k % 3];
-    if (kind === 'drain') return { kind, svc: i, dest: { ...s.dests[s.dests.length - 1], weight: 0 } };
-    if (kind === 'add') return { kind, svc: i, dest: { address: destAddress(i, m), port: DEST_PORT, weight: 1 } };
-    return { kind, svc: i, dest: { ...s.dests[0], weight: 2 } };
-  });
+  return Array.from({ length: count }, (_, k) => churnOp(base, Math.floor((k * n) / count), (['drain', 'add', 'weight'] as const)[k % 3], m));
+}
+/** One change of the churn's to service i: drain its last destination, add one, or reweight its first. */
+function churnOp(base: Svc[], i: number, kind: OpKind, m: number): ChurnOp {
+  const s = base[i];
+  if (kind === 'drain') return { kind, svc: i, dest: { ...s.dests[s.dests.length - 1], weight: 0 } };
+  if (kind === 'add') return { kind, svc: i, dest: { address: destAddress(i, m), port: DEST_PORT, weight: 1 } };
+  return { kind, svc: i, dest: { ...s.dests[0], weight: 2 } };
 }
 /** The kernel's table after the churn (drained destinations stay, at weight 0). */
 function applyChurn(base: Svc[], plan: ChurnOp[]): Svc[] {
@@ -750,11 +750,7 @@ function warmPlan(base: Svc[], plan: ChurnOp[], m: number, round: number): Churn
   const out: ChurnOp[] = [];
   for (const op of plan) {
     const i = (op.svc + round + 1) % base.length;
-    if (churned.has(i) || i === ONE_SVC) continue;
-    const s = base[i];
-    if (op.kind === 'drain') out.push({ kind: op.kind, svc: i, dest: { ...s.dests[s.dests.length - 1], weight: 0 } });
-    else if (op.kind === 'add') out.push({ kind: op.kind, svc: i, dest: { address: destAddress(i, m), port: DEST_PORT, weight: 1 } });
-    else out.push({ kind: op.kind, svc: i, dest: { ...s.dests[0], weight: 2 } });
+    if (!churned.has(i) && i !== ONE_SVC) out.push(churnOp(base, i, op.kind, m));
   }
   return out;
 }
