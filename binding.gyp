@@ -17,7 +17,8 @@
         "native/fingerprint.cc",
         "native/fingerprints.cc",
         "native/verify.cc",
-        "native/probe_engine.cc"
+        "native/probe_engine.cc",
+        "native/worker_priority.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

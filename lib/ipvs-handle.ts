@@ -9,7 +9,7 @@ import { Reconciler, type ReconcilerOptions } from './desired/reconciler';
 import { fromNative } from './errors';
 import { KernelHandle } from './handle';
 import type { DesiredService } from './types';
-import { describe, fields } from './validate';
+import { describe, expectInteger, fields } from './validate';
 
 /** A handle on one network namespace's IPVS. Make one with open(). */
 export class IpvsHandle extends KernelHandle {
@@ -60,9 +60,23 @@ export interface OpenOptions {
    * Defaults to the caller's own namespace.
    */
   netns?: string;
+  /**
+   * How far below the event loop the handle's kernel work runs: each call's
+   * thread-pool thread adds this to its nice value while the call runs and
+   * gives it back after (an integer from 0 to 19; default 10; 0 leaves the
+   * thread's priority alone). Where the loop and the pool share a CPU (a
+   * one-CPU VM or container, or every core busy), a long dump or a large
+   * send then no longer stretches the loop's turns; the call still gets
+   * every cycle the loop leaves idle. Done only where the process may give
+   * the priority back (CAP_SYS_NICE or RLIMIT_NICE); elsewhere nothing
+   * changes. A higher value favours the loop more against this process's
+   * own calls, and also runs those calls behind other processes on a busy
+   * machine.
+   */
+  workerNice?: number;
 }
 
-const OPEN_FIELDS = new Set(['netns']);
+const OPEN_FIELDS = new Set(['netns', 'workerNice']);
 
 function netnsPath(netns: unknown): string | undefined {
   if (netns === undefined) return undefined;
@@ -93,7 +107,9 @@ export async function open(options: OpenOptions = {}): Promise<IpvsHandle> {
 export function createHandle(options: OpenOptions = {}): IpvsHandle {
   const o = fields(options, 'options', OPEN_FIELDS);
   const path = netnsPath(o.netns);
+  // Absent: the addon's default (native/worker_priority.h).
+  const workerNice = o.workerNice === undefined ? undefined : expectInteger(o.workerNice, 'options.workerNice', 0, 19);
   const native = new addon.Handle();
-  return new IpvsHandle(native, native.open(path), path);
+  return new IpvsHandle(native, native.open(path, workerNice), path);
 }
 

@@ -128,9 +128,18 @@ Handle::Handle(const Napi::CallbackInfo& info)
 Napi::Value Handle::Open(const Napi::CallbackInfo& info) {
   std::string netnsPath;
   if (info.Length() > 0 && info[0].IsString()) netnsPath = info[0].As<Napi::String>().Utf8Value();
+  int workerNice = kDefaultWorkerNice;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "workerNice must be an integer from 0 to 19");
+    double value = info[1].As<Napi::Number>().DoubleValue();
+    if (!(value >= 0 && value <= 19) || value != static_cast<int>(value))
+      throw Napi::RangeError::New(info.Env(), "workerNice must be an integer from 0 to 19");
+    workerNice = static_cast<int>(value);
+  }
   return SessionWorker<bool>::Start(
       info.Env(), session_,
-      [netnsPath](NetlinkSession& s) {
+      [netnsPath, workerNice](NetlinkSession& s) {
+        s.SetWorkerNice(workerNice);
         s.Open(netnsPath);
         return true;
       },

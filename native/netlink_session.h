@@ -16,6 +16,7 @@
 
 #include "batch.h"
 #include "ipvs_types.h"
+#include "worker_priority.h"
 
 namespace ipvs {
 
@@ -46,6 +47,10 @@ class NetlinkSession {
   // Opens the socket (inside the network namespace at `netnsPath` when not
   // empty) and resolves the IPVS family. Throws SessionError.
   void Open(const std::string& netnsPath);
+  // The nice value each call's pool thread adds while it runs (see
+  // worker_priority.h). Set by open(), under its turn: later calls see it.
+  void SetWorkerNice(int nice) { workerNice_ = nice; }
+  int workerNice() const { return workerNice_; }
   void Close();
   int family() const { return family_; }
   bool IsOpen() const { return open_; }
@@ -141,6 +146,7 @@ class NetlinkSession {
   uint32_t port_ = 0;
   uint32_t seq_ = 0;
   Faults faults_;
+  int workerNice_ = kDefaultWorkerNice;
   // ReceiveRaw's datagrams: kReceiveSlots slots of kReceiveSlotBytes.
   std::vector<uint8_t> receiveBuffer_;
   std::vector<mmsghdr> receiveHeaders_;

@@ -1,6 +1,7 @@
 // The one way a handle's call runs: `work` on libuv's thread pool, in the
-// session's call order (a numbered turn taken on the main thread), then
-// `convert` on the main thread to settle a Promise.
+// session's call order (a numbered turn taken on the main thread), below the
+// event loop's priority (worker_priority.h), then `convert` on the main
+// thread to settle a Promise.
 #pragma once
 
 #include <napi.h>
@@ -15,6 +16,7 @@
 #include "js_convert.h"
 #include "netlink_session.h"
 #include "wire.h"
+#include "worker_priority.h"
 
 namespace ipvs {
 
@@ -52,6 +54,7 @@ class SessionWorker : public Napi::AsyncWorker {
     using Kind = SessionError::Kind;
     try {
       NetlinkSession::Turns::Hold hold(session_->turns, turn_);
+      BelowEventLoop below(session_->workerNice());
       result_ = work_(*session_);
     } catch (const SessionError& e) {
       error_.emplace(e);

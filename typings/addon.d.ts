@@ -160,9 +160,12 @@ export interface RawTestFault {
 export interface RawHandle {
   /**
    * Opens the socket, inside the network namespace at netnsPath when given
-   * (EINVAL when the path is not a network namespace).
+   * (EINVAL when the path is not a network namespace). `workerNice` (0-19,
+   * default 10): added to the nice value of each call's pool thread while
+   * the call runs, where the process may restore it (see OpenOptions).
+   * Throws TypeError/RangeError for another value.
    */
-  open(netnsPath?: string): Promise<void>;
+  open(netnsPath?: string, workerNice?: number): Promise<void>;
   /**
    * Sends changes. `json` is `JSON.stringify(requests)`: on the main thread
    * the text is only copied; parsing, checks and encoding run on a worker
