@@ -9,6 +9,7 @@
 //
 // It never changes, deletes or reports what it does not own.
 import { EventEmitter } from 'events';
+import { setImmediate as nextTurn } from 'timers/promises';
 import type { RawServiceEntry } from '../addon';
 import { Broken, CheckedDestination, CheckedKey, destinationIn, destinationOfEntry, keyOfEntry, serviceId, settleBroken, toDestination, toDestinationKey, toServiceKey } from '../convert';
 
@@ -588,6 +589,9 @@ export class Reconciler extends EventEmitter {
   private async sendPlan(plan: Pick<Plan, 'planned' | 'draining'>): Promise<Sent> {
     const unsure = new Map<string, ServiceKeyRaw>();
     const refused = new Map<string, ServiceKeyRaw>();
+    // The diff and the send in turns of their own: for one change, the timer's
+    // turn ran both (0.3 ms natively, 7-11 ms on the emulated test VM).
+    await nextTurn();
     const operations = await operationsOf(plan.planned);
     if (this.opts.dryRun || plan.planned.length === 0) {
       const changes = await mapSliced(operations, (operation): ChangeResult => ({ operation, status: 'skipped' }));
