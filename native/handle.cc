@@ -136,10 +136,11 @@ Napi::Value Handle::Open(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(info.Env(), "workerNice must be an integer from 0 to 19");
     workerNice = static_cast<int>(value);
   }
+  // Before the open is queued: the open's own thread runs at it too.
+  session_->SetWorkerNice(workerNice);
   return SessionWorker<bool>::Start(
       info.Env(), session_,
-      [netnsPath, workerNice](NetlinkSession& s) {
-        s.SetWorkerNice(workerNice);
+      [netnsPath](NetlinkSession& s) {
         s.Open(netnsPath);
         return true;
       },

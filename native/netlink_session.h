@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -48,9 +49,9 @@ class NetlinkSession {
   // empty) and resolves the IPVS family. Throws SessionError.
   void Open(const std::string& netnsPath);
   // The nice value each call's pool thread adds while it runs (see
-  // worker_priority.h). Set by open(), under its turn: later calls see it.
-  void SetWorkerNice(int nice) { workerNice_ = nice; }
-  int workerNice() const { return workerNice_; }
+  // worker_priority.h). Set by open() on the main thread, read by workers.
+  void SetWorkerNice(int nice) { workerNice_.store(nice, std::memory_order_relaxed); }
+  int workerNice() const { return workerNice_.load(std::memory_order_relaxed); }
   void Close();
   int family() const { return family_; }
   bool IsOpen() const { return open_; }
@@ -146,7 +147,7 @@ class NetlinkSession {
   uint32_t port_ = 0;
   uint32_t seq_ = 0;
   Faults faults_;
-  int workerNice_ = kDefaultWorkerNice;
+  std::atomic<int> workerNice_{kDefaultWorkerNice};
   // ReceiveRaw's datagrams: kReceiveSlots slots of kReceiveSlotBytes.
   std::vector<uint8_t> receiveBuffer_;
   std::vector<mmsghdr> receiveHeaders_;
