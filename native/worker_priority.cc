@@ -12,7 +12,11 @@ namespace ipvs {
 
 namespace {
 
-int ThreadId() { return static_cast<int>(syscall(SYS_gettid)); }
+// The calling thread's id, asked of the kernel once per thread.
+int ThreadId() {
+  thread_local const int tid = static_cast<int>(syscall(SYS_gettid));
+  return tid;
+}
 
 // getpriority() may return -1 as a value: errno tells.
 bool NiceOf(int tid, int* nice) {

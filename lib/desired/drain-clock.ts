@@ -72,16 +72,18 @@ export class DrainClock {
    * `still` (by service, the destinations an apply() found draining).
    */
   forget(covered: Iterable<string>, still: ReadonlyMap<string, ReadonlySet<string>>): void {
-    for (const service of covered) {
-      const byDestination = this.starts.get(service);
-      if (byDestination === undefined) continue;
-      const keep = still.get(service);
-      for (const destination of byDestination.keys())
-        if (keep === undefined || !keep.has(destination)) {
-          byDestination.delete(destination);
-          this.count--;
-        }
-      if (byDestination.size === 0) this.starts.delete(service);
-    }
+    for (const service of covered) this.forgetService(service, still.get(service));
+  }
+
+  /** @internal Forgets the drains of one service (by id) but those of `keep` (destination ids). */
+  forgetService(service: string, keep: ReadonlySet<string> | undefined): void {
+    const byDestination = this.starts.get(service);
+    if (byDestination === undefined) return;
+    for (const destination of byDestination.keys())
+      if (keep === undefined || !keep.has(destination)) {
+        byDestination.delete(destination);
+        this.count--;
+      }
+    if (byDestination.size === 0) this.starts.delete(service);
   }
 }

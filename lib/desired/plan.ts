@@ -184,6 +184,8 @@ export async function checkDesired(access: PlanAccess, desired: readonly Desired
 export interface Plan {
   planned: Planned[];
   draining: ApplyResult['draining'];
+  /** The ids of the services with destinations in `draining`. */
+  drainingServices: Set<string>;
   /** Services and destinations it removes (what maxDeletes bounds). */
   removed: number;
 }
@@ -226,6 +228,7 @@ export async function diff(
   const deleteDestinations: Planned[] = [];
   const deleteServices: Planned[] = [];
   const draining: ApplyResult['draining'] = [];
+  const drainingServices = new Set<string>();
   let removed = 0;
   /** Services diffed whole: the drains of theirs not found draining are forgotten. */
   const covered: string[] = [];
@@ -251,6 +254,7 @@ export async function diff(
       drains.push(new Planned({ operation: 'drainDestination', service: spec, destination: spec0, before }, s, weightZero, hd));
       if (!opts.dryRun) clock.start(s.id, drainId, now);
       draining.push({ service: spec, destination: spec0, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(now) });
+      drainingServices.add(s.id);
       return;
     }
     const recorded = clock.since(s.id, drainId);
@@ -261,6 +265,7 @@ export async function diff(
     } else {
       removed--; // still draining: nothing removed by this apply
       draining.push({ service: spec, destination: before, activeConnections: hd.activeConnections, inactiveConnections: hd.inactiveConnections, since: new Date(since) });
+      drainingServices.add(s.id);
     }
   };
 
@@ -324,11 +329,19 @@ export async function diff(
     pruned.add(id);
     removed += 1 + destinations.length;
   }
-  // The drains of the services covered that are not draining any more are forgotten; others' are kept.
+  // The drains of the services covered that are not draining any more are
+  // forgotten; others' are kept. In slices: a churn of 2,200 changes forgets
+  // 2,200 (9 ms in one turn under emulation).
   if (!opts.dryRun) {
-    clock.forget(covered, seenDraining);
-    clock.forget(pruned, seenDraining);
-    for (const [service, destination] of coveredDestinations) if (seenDraining.get(service)?.has(destination) !== true) clock.forgetOne(service, destination);
+    for (const part of [covered, pruned])
+      for (const id of part) {
+        clock.forgetService(id, seenDraining.get(id));
+        if (slicer.due()) await slicer.pause();
+      }
+    for (const [service, destination] of coveredDestinations) {
+      if (seenDraining.get(service)?.has(destination) !== true) clock.forgetOne(service, destination);
+      if (slicer.due()) await slicer.pause();
+    }
   }
 
   if (removed > opts.maxDeletes)
@@ -345,7 +358,7 @@ export async function diff(
     await forEachSliced(part, (p) => {
       planned.push(p);
     });
-  return { planned, draining, removed };
+  return { planned, draining, drainingServices, removed };
 }
 
 /** The operations of a plan, in slices. */
