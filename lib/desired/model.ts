@@ -10,6 +10,7 @@ import { addDestination, noDestinations, serviceFingerprint, type DestinationSum
 import { Slicer } from '../slices';
 import type { ChangeResult } from './operations';
 import type { Planned } from './operations';
+import { scan } from './plan';
 
 /** A kernel destination entry from a checked destination (connection counts as last known, or 0). */
 function destinationEntry(d: CheckedDestination, known?: RawDestinationEntry): RawDestinationEntry {
@@ -72,11 +73,6 @@ function sumsOf(entry: RawServiceEntry): DestinationSums {
   const sums = noDestinations();
   for (let i = 0; i < list.length; i++) addDestination(sums, printed(list[i]), 1);
   return sums;
-}
-
-function indexOf(list: RawDestinationEntry[], d: { address: string; port: number }): number {
-  for (let i = 0; i < list.length; i++) if (list[i].port === d.port && list[i].address === d.address) return i;
-  return -1;
 }
 
 export class TableModel {
@@ -196,14 +192,14 @@ export class TableModel {
         const list = (have.destinations ??= []);
         const sums = this.sums.get(id)!;
         const d = p.destination as CheckedDestination;
-        const at = indexOf(list, d);
-        if (at >= 0) addDestination(sums, printed(list[at]), -1);
+        const at = scan(list, list.length, d.address, d.port);
+        if (at !== undefined) addDestination(sums, printed(list[at]), -1);
         if (p.operation.operation === 'deleteDestination') {
-          if (at >= 0) list.splice(at, 1);
+          if (at !== undefined) list.splice(at, 1);
           return;
         }
-        const entry = destinationEntry(d, at >= 0 ? list[at] : undefined);
-        if (at >= 0) list[at] = entry;
+        const entry = destinationEntry(d, at === undefined ? undefined : list[at]);
+        if (at !== undefined) list[at] = entry;
         else list.push(entry);
         addDestination(sums, printed(entry), 1);
       }

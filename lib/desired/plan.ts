@@ -134,7 +134,7 @@ export function destinationAt(w: Pick<Wanted, 'checked' | 'ids'>, address: strin
 }
 
 /** The index of the destination at address and port among the first `count` of a list (checked or the kernel's; addresses canonical). */
-function scan(list: ReadonlyArray<{ address: string; port: number }>, count: number, address: string, port: number): number | undefined {
+export function scan(list: ReadonlyArray<{ address: string; port: number }>, count: number, address: string, port: number): number | undefined {
   for (let k = 0; k < count; k++) if (list[k].port === port && list[k].address === address) return k;
   return undefined;
 }
