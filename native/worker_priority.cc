@@ -1,5 +1,6 @@
 #include "worker_priority.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,6 +55,12 @@ BelowEventLoop::BelowEventLoop(int nice) {
   if (!NiceOf(tid_, &restore_) || restore_ >= 19) return;
   int lowered = restore_ + nice > 19 ? 19 : restore_ + nice;
   lowered_ = setpriority(PRIO_PROCESS, tid_, lowered) == 0;
+  // The queueing of this call woke this thread at its own priority, and on a
+  // shared CPU the wakeup may have taken the CPU from the loop's thread; a
+  // lowered thread that keeps it runs until the kernel's next tick. Giving it
+  // up once hands it back to the loop (where no other thread waits for this
+  // CPU, it returns at once).
+  if (lowered_) sched_yield();
 }
 
 BelowEventLoop::~BelowEventLoop() {
