@@ -68,14 +68,9 @@ export class DrainClock {
   }
 
   /**
-   * @internal Forgets the drains of the `covered` services but those in
-   * `still` (by service, the destinations an apply() found draining).
+   * @internal Forgets the drains of one service (by id) but those of `keep`
+   * (destination ids: those an apply() found still draining).
    */
-  forget(covered: Iterable<string>, still: ReadonlyMap<string, ReadonlySet<string>>): void {
-    for (const service of covered) this.forgetService(service, still.get(service));
-  }
-
-  /** @internal Forgets the drains of one service (by id) but those of `keep` (destination ids). */
   forgetService(service: string, keep: ReadonlySet<string> | undefined): void {
     const byDestination = this.starts.get(service);
     if (byDestination === undefined) return;

@@ -24,12 +24,13 @@ describe('unit: DrainClock', () => {
     clock.start('s1', 'd1', 1);
     clock.start('s1', 'd2', 2);
     clock.start('s2', 'd1', 3);
-    clock.forget(['s1'], new Map([['s1', new Set(['d2'])]]));
+    clock.forgetService('s1', new Set(['d2']));
     assert.equal(clock.since('s1', 'd1'), undefined);
     assert.equal(clock.since('s1', 'd2'), 2);
     assert.equal(clock.since('s2', 'd1'), 3, 'a service not covered keeps its clocks');
     assert.equal(clock.size, 2);
-    clock.forget(['s1', 's2'], new Map());
+    clock.forgetService('s1', undefined);
+    clock.forgetService('s2', undefined);
     assert.equal(clock.size, 0);
     assert.deepEqual(clock.toJSON(), { version: 1, starts: {} });
   });
