@@ -4,7 +4,7 @@
 import * as http from 'http';
 import { open } from '../index';
 import { FleetAgent, fleetMetrics, type FleetAgentOptions } from '../fleet';
-import { CliError, type Context } from './context';
+import { CliError, openOptions, type Context } from './context';
 import { parseFlags } from './flags';
 import { endpointsOf } from './fleet';
 
@@ -77,7 +77,7 @@ export async function runAgent(ctx: Context, args: string[]): Promise<number> {
   };
   let handle;
   try {
-    handle = await open(ctx.netns === undefined ? {} : { netns: ctx.netns });
+    handle = await open(openOptions(ctx));
   } catch (error) {
     throw new CliError(`Can't initialize ipvs: ${(error as Error).message}`, 2);
   }

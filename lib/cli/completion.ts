@@ -8,7 +8,7 @@ _ipvs() {
   prev=\${COMP_WORDS[COMP_CWORD-1]}
   local sub=\${COMP_WORDS[1]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W "service destination list save restore apply top exporter check agent fleet connections timeouts daemons completion -A -E -D -C -R -S -a -e -d -L -l -Z --set --start-daemon --stop-daemon -h -v --netns" -- "$cur") )
+    COMPREPLY=( $(compgen -W "service destination list save restore apply top exporter check agent fleet connections timeouts daemons completion -A -E -D -C -R -S -a -e -d -L -l -Z --set --start-daemon --stop-daemon -h -v --netns --worker-nice" -- "$cur") )
     return
   fi
   case "$prev" in
@@ -16,6 +16,7 @@ _ipvs() {
     --tun-type) COMPREPLY=( $(compgen -W "ipip gue gre" -- "$cur") ); return ;;
     --start-daemon|--stop-daemon) COMPREPLY=( $(compgen -W "master backup" -- "$cur") ); return ;;
     --netns) COMPREPLY=( $(compgen -W "$(ls /run/netns 2>/dev/null)" -- "$cur") ); return ;;
+    --worker-nice) COMPREPLY=( $(compgen -W "0 5 10 15 19" -- "$cur") ); return ;;
     restore|apply|check|--drain-state) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
   esac
   case "$sub" in

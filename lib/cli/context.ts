@@ -1,7 +1,7 @@
 // What every command runs with: where output goes, where input comes from,
 // and how to reach IPVS (in which network namespace). Tests pass their own.
 import * as fs from 'fs';
-import { open, type IpvsHandle } from '../index';
+import { open, type IpvsHandle, type OpenOptions } from '../index';
 
 export interface Io {
   out(text: string): void;
@@ -15,6 +15,8 @@ export interface Context {
   io: Io;
   /** The --netns option: a name under /run/netns or a path. */
   netns?: string;
+  /** The --worker-nice option: open()'s workerNice. */
+  workerNice?: number;
   /** Opens a handle on IPVS (of `netns`); the command closes it. */
   open(): Promise<IpvsHandle>;
   /** The program name for messages ('ipvs'). */
@@ -43,8 +45,22 @@ export const processIo: Io = {
   readFile: (path) => fs.promises.readFile(path, 'utf8'),
 };
 
-export function processContext(netns?: string, io: Io = processIo): Context {
-  return { io, netns, program: 'ipvs', open: () => open(netns === undefined ? {} : { netns }) };
+/** The global options a command line gave (see takeGlobalOptions() in main.ts). */
+export interface GlobalOptions {
+  netns?: string;
+  workerNice?: number;
+}
+
+/** open()'s options for the global options given (none: open()'s defaults). */
+export function openOptions(g: GlobalOptions): OpenOptions {
+  const o: OpenOptions = {};
+  if (g.netns !== undefined) o.netns = g.netns;
+  if (g.workerNice !== undefined) o.workerNice = g.workerNice;
+  return o;
+}
+
+export function processContext(g: GlobalOptions = {}, io: Io = processIo): Context {
+  return { io, ...g, program: 'ipvs', open: () => open(openOptions(g)) };
 }
 
 /** Runs `body` with an open handle and closes it after. A failed open is exit status 2 (as ipvsadm's "Can't initialize ipvs"). */

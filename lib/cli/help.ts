@@ -34,7 +34,8 @@ export const SUBCOMMANDS_HELP = `Readable commands (each takes --help):
   connections|timeouts|daemons [--json]               the other listings
   completion bash                                     a bash completion script
 SERVICE is PROTOCOL ADDRESS:PORT (tcp, udp, sctp; [IPv6]:PORT) or fwmark MARK [--ipv6].
-Global option: --netns NAME|PATH   the network namespace whose IPVS to use.
+Global options: --netns NAME|PATH   the network namespace whose IPVS to use.
+                --worker-nice N     how far below the event loop the kernel work runs (0-19; default 10, 0: off).
 `;
 
 export function ipvsadmUsage(p: string): string {

@@ -1,29 +1,44 @@
 // The `ipvs` command. A first word naming a subcommand (service, destination,
 // list, save, restore, apply, top, exporter, check, agent, fleet, ...) runs that; anything else is an ipvsadm
 // command line, run as ipvsadm would. `--netns NAME` anywhere picks the
-// network namespace. Returns the exit status.
+// network namespace, `--worker-nice N` open()'s workerNice. Returns the exit status.
 import { IpvsError } from '../index';
 import { BASH_COMPLETION } from './completion';
-import { CliError, processContext, type Context, type Io } from './context';
+import { CliError, processContext, type Context, type GlobalOptions, type Io } from './context';
 import { SUBCOMMANDS_HELP, version } from './help';
 import { runIpvsadm } from './ipvsadm';
 import { runDestination, runService } from './service';
 import { runApply, runList, runOther, runRestore, runSave } from './table';
 import { runTop } from './top';
 
-/** Takes `--netns NAME` / `--netns=NAME` out of argv. */
-export function takeNetns(argv: string[]): { netns?: string; rest: string[] } {
+/**
+ * Takes the global options out of argv, wherever they are: `--netns NAME`
+ * (or `--netns=NAME`) and `--worker-nice N` (or `--worker-nice=N`, an
+ * integer from 0 to 19: how far below the event loop a handle's kernel work
+ * runs, 0 leaving its threads alone; see open()).
+ */
+export function takeGlobalOptions(argv: string[]): GlobalOptions & { rest: string[] } {
   const rest: string[] = [];
-  let netns: string | undefined;
+  const out: GlobalOptions & { rest: string[] } = { rest };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--netns') {
       if (i + 1 >= argv.length) throw new CliError("option '--netns' needs a namespace name or path");
-      netns = argv[++i];
-    } else if (a.startsWith('--netns=')) netns = a.slice('--netns='.length);
+      out.netns = argv[++i];
+    } else if (a.startsWith('--netns=')) out.netns = a.slice('--netns='.length);
+    else if (a === '--worker-nice') {
+      if (i + 1 >= argv.length) throw new CliError("option '--worker-nice' needs a value: an integer from 0 to 19");
+      out.workerNice = workerNice(argv[++i]);
+    } else if (a.startsWith('--worker-nice=')) out.workerNice = workerNice(a.slice('--worker-nice='.length));
     else rest.push(a);
   }
-  return { netns, rest };
+  return out;
+}
+
+function workerNice(text: string): number {
+  const n = /^\d{1,2}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 0 && n <= 19)) throw new CliError(`option '--worker-nice' expects an integer from 0 to 19, not '${text}'`);
+  return n;
 }
 
 async function dispatch(ctx: Context, argv: string[]): Promise<number> {
@@ -77,10 +92,10 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
 
 /** Runs the command for `argv` (without node and the script); resolves to the exit status. */
 export async function main(argv: string[], io?: Io, makeContext = processContext): Promise<number> {
-  let ctx: Context = makeContext(undefined, io);
+  let ctx: Context = makeContext({}, io);
   try {
-    const { netns, rest } = takeNetns(argv);
-    ctx = makeContext(netns, io);
+    const { rest, ...global } = takeGlobalOptions(argv);
+    ctx = makeContext(global, io);
     return await dispatch(ctx, rest);
   } catch (error) {
     if (error instanceof CliError) {

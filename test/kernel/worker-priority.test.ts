@@ -5,6 +5,7 @@
 import assert from 'assert/strict';
 import { readdirSync, readFileSync } from 'fs';
 import * as ipvs from '../../lib';
+import { ipvs as cli } from './cli-run';
 import { assertSandbox, resetTable } from './helpers';
 
 /** The nice value of every thread of this process but the main one (field 19 of /proc/self/task/T/stat). */
@@ -96,6 +97,17 @@ describe('kernel: the handle works below the event loop', function () {
     } finally {
       await Promise.all([low.close(), same.close()]);
     }
+  });
+
+  it('the ipvs command takes --worker-nice: a listing at 19 lowers its thread to 19', async () => {
+    let listed = { status: -1, out: '', err: '' };
+    const seen = await niceSeenDuring(async () => {
+      listed = await cli(['-Ln', '--worker-nice', '19']);
+    });
+    assert.equal(listed.status, 0, listed.err);
+    assert.equal(listed.out.split('\n').filter((l) => l.startsWith('TCP')).length, 600);
+    assert.ok(seen.has(19), `nice values seen: ${[...seen]}`);
+    assert.deepEqual(otherThreadsNice().filter((n) => n !== 0), []);
   });
 
   it('open() refuses a workerNice that is not an integer from 0 to 19, naming it', async () => {

@@ -3,8 +3,8 @@
 // printed as rules. The kernel suite (test/kernel/cli.test.ts) runs the rest
 // side by side with ipvsadm.
 import assert from 'assert/strict';
-import type { Context, Io } from '../../lib/cli/context';
-import { main, takeNetns } from '../../lib/cli/main';
+import type { Context, GlobalOptions, Io } from '../../lib/cli/context';
+import { main, takeGlobalOptions } from '../../lib/cli/main';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -14,10 +14,15 @@ import { describeOperation, printApplyResult } from '../../lib/cli/report';
 import { DrainClock, IpvsError, NOT_SENT, type BatchResult, type ChangeStatus } from '../../lib';
 import { parseFlags } from '../../lib/cli/flags';
 
-async function run(args: string[], stdin = '', files: Record<string, string> = {}): Promise<{ status: number; out: string; err: string; opened: number }> {
+async function run(
+  args: string[],
+  stdin = '',
+  files: Record<string, string> = {},
+): Promise<{ status: number; out: string; err: string; opened: number; global: GlobalOptions }> {
   let out = '';
   let err = '';
   let opened = 0;
+  let global: GlobalOptions = {};
   const io: Io = {
     out: (t) => void (out += t),
     err: (t) => void (err += t),
@@ -27,9 +32,9 @@ async function run(args: string[], stdin = '', files: Record<string, string> = {
       return files[p];
     },
   };
-  const context = (netns?: string): Context => ({
+  const context = (g: GlobalOptions = {}): Context => ({
     io,
-    netns,
+    ...(global = g),
     program: 'ipvs',
     open: async () => {
       opened++;
@@ -37,7 +42,7 @@ async function run(args: string[], stdin = '', files: Record<string, string> = {
     },
   });
   const status = await main(args, io, context);
-  return { status, out, err, opened };
+  return { status, out, err, opened, global };
 }
 
 describe('unit: ipvs command', () => {
@@ -136,9 +141,23 @@ describe('unit: ipvs command', () => {
     assert.match((await run(['completion', 'bash'])).out, /complete -F _ipvs ipvs/);
   });
 
-  it('takes --netns anywhere', () => {
-    assert.deepEqual(takeNetns(['-Ln', '--netns', 'blue']), { netns: 'blue', rest: ['-Ln'] });
-    assert.deepEqual(takeNetns(['--netns=/proc/1/ns/net', 'list']), { netns: '/proc/1/ns/net', rest: ['list'] });
+  it('takes --netns and --worker-nice anywhere', () => {
+    assert.deepEqual(takeGlobalOptions(['-Ln', '--netns', 'blue']), { netns: 'blue', rest: ['-Ln'] });
+    assert.deepEqual(takeGlobalOptions(['--netns=/proc/1/ns/net', 'list']), { netns: '/proc/1/ns/net', rest: ['list'] });
+    assert.deepEqual(takeGlobalOptions(['-Ln', '--worker-nice', '0', '--netns=blue']), { netns: 'blue', workerNice: 0, rest: ['-Ln'] });
+    assert.deepEqual(takeGlobalOptions(['--worker-nice=19', 'save']), { workerNice: 19, rest: ['save'] });
+  });
+
+  it('hands --worker-nice to the handle it opens, and refuses a bad one before opening IPVS, naming it', async () => {
+    const r = await run(['list', '--worker-nice', '5']);
+    assert.deepEqual([r.global, r.opened, r.status], [{ workerNice: 5 }, 1, 2]);
+    for (const bad of ['20', '-1', '2.5', 'x', '']) {
+      const b = await run(['-Ln', `--worker-nice=${bad}`]);
+      assert.deepEqual([b.status, b.opened], [2, 0], bad);
+      assert.equal(b.err, `option '--worker-nice' expects an integer from 0 to 19, not '${bad}'\n`);
+    }
+    const missing = await run(['-Ln', '--worker-nice']);
+    assert.deepEqual([missing.status, missing.err], [2, "option '--worker-nice' needs a value: an integer from 0 to 19\n"]);
   });
 
   it('reads subcommand flags: values, =, optional values, aliases', () => {
