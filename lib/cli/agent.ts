@@ -2,9 +2,8 @@
 // table until SIGTERM or SIGINT, logging what it applies, holds and meets
 // on standard error, one line each.
 import * as http from 'http';
-import { open } from '../index';
 import { FleetAgent, fleetMetrics, type FleetAgentOptions } from '../fleet';
-import { CliError, openOptions, type Context } from './context';
+import { CliError, untilStopped, withHandle, type Context } from './context';
 import { parseFlags } from './flags';
 import { endpointsOf } from './fleet';
 
@@ -75,49 +74,34 @@ export async function runAgent(ctx: Context, args: string[]): Promise<number> {
     verifyInterval: seconds(p.flags.get('verify-interval'), 'verify-interval', 30) * 1000,
     statusTtl: seconds(p.flags.get('status-ttl'), 'status-ttl', 15),
   };
-  let handle;
-  try {
-    handle = await open(openOptions(ctx));
-  } catch (error) {
-    throw new CliError(`Can't initialize ipvs: ${(error as Error).message}`, 2);
-  }
   const log = (text: string) => ctx.io.err(`${new Date().toISOString()} ${director}: ${text}\n`);
-  let agent: FleetAgent;
-  try {
-    agent = await FleetAgent.start(handle, options);
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
-  agent.on('applied', ({ revision, results }: { revision: number; results: Array<{ plan: unknown[] }> }) =>
-    log(`applied revision ${revision}: ${results.reduce((n, r) => n + r.plan.length, 0)} operations${options.dryRun ? ' planned (dry run)' : ''}`));
-  agent.on('held', (h: { revision: number; deletes: number; limit: number }) =>
-    log(`held the update at revision ${h.revision}: it removes ${h.deletes} services and destinations, more than ${h.limit} (raise the limit or run ipvs fleet confirm)`));
-  agent.on('error', (e: { message: string }) => log(e.message));
-  agent.on('health', ({ state, event }: { state: 'up' | 'down'; event: { service: string; destination: { address: string; port: number }; reason: string } }) =>
-    log(`${event.service} ${event.destination.address}:${event.destination.port} ${state}${event.reason ? `: ${event.reason}` : ''}`));
-  const metricsPort = p.flags.get('metrics-port');
-  let server: http.Server | undefined;
-  if (metricsPort !== undefined) {
-    const port = seconds(metricsPort, 'metrics-port', 0);
-    server = http.createServer((request, response) => {
-      if (request.url !== '/metrics') {
-        response.writeHead(404).end('not found: /metrics\n');
-        return;
-      }
-      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(fleetMetrics(agent.status()));
-    });
-    await new Promise<void>((resolve, reject) => server!.once('error', reject).listen(port, String(p.flags.get('metrics-listen') ?? '127.0.0.1'), resolve));
-  }
-  log(`started (${agent.status().source === 'saved' ? `serving the saved state of revision ${agent.status().appliedRevision}` : 'waiting for the store'})`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  return withHandle(ctx, async (handle) => {
+    const agent = await FleetAgent.start(handle, options);
+    agent.on('applied', ({ revision, results }: { revision: number; results: Array<{ plan: unknown[] }> }) =>
+      log(`applied revision ${revision}: ${results.reduce((n, r) => n + r.plan.length, 0)} operations${options.dryRun ? ' planned (dry run)' : ''}`));
+    agent.on('held', (h: { revision: number; deletes: number; limit: number }) =>
+      log(`held the update at revision ${h.revision}: it removes ${h.deletes} services and destinations, more than ${h.limit} (raise the limit or run ipvs fleet confirm)`));
+    agent.on('error', (e: { message: string }) => log(e.message));
+    agent.on('health', ({ state, event }: { state: 'up' | 'down'; event: { service: string; destination: { address: string; port: number }; reason: string } }) =>
+      log(`${event.service} ${event.destination.address}:${event.destination.port} ${state}${event.reason ? `: ${event.reason}` : ''}`));
+    const metricsPort = p.flags.get('metrics-port');
+    let server: http.Server | undefined;
+    if (metricsPort !== undefined) {
+      const port = seconds(metricsPort, 'metrics-port', 0);
+      server = http.createServer((request, response) => {
+        if (request.url !== '/metrics') {
+          response.writeHead(404).end('not found: /metrics\n');
+          return;
+        }
+        response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(fleetMetrics(agent.status()));
+      });
+      await new Promise<void>((resolve, reject) => server!.once('error', reject).listen(port, String(p.flags.get('metrics-listen') ?? '127.0.0.1'), resolve));
+    }
+    log(`started (${agent.status().source === 'saved' ? `serving the saved state of revision ${agent.status().appliedRevision}` : 'waiting for the store'})`);
+    await untilStopped();
+    server?.close();
+    await agent.close();
+    log('stopped; the table is left as it is');
+    return 0;
   });
-  server?.close();
-  await agent.close();
-  await handle.close();
-  log('stopped; the table is left as it is');
-  return 0;
 }

@@ -11,12 +11,16 @@ export interface Io {
   readFile(path: string): Promise<string>;
 }
 
-export interface Context {
-  io: Io;
+/** The global options a command line gave (see takeGlobalOptions() in main.ts). */
+export interface GlobalOptions {
   /** The --netns option: a name under /run/netns or a path. */
   netns?: string;
   /** The --worker-nice option: open()'s workerNice. */
   workerNice?: number;
+}
+
+export interface Context extends GlobalOptions {
+  io: Io;
   /** Opens a handle on IPVS (of `netns`); the command closes it. */
   open(): Promise<IpvsHandle>;
   /** The program name for messages ('ipvs'). */
@@ -45,14 +49,8 @@ export const processIo: Io = {
   readFile: (path) => fs.promises.readFile(path, 'utf8'),
 };
 
-/** The global options a command line gave (see takeGlobalOptions() in main.ts). */
-export interface GlobalOptions {
-  netns?: string;
-  workerNice?: number;
-}
-
 /** open()'s options for the global options given (none: open()'s defaults). */
-export function openOptions(g: GlobalOptions): OpenOptions {
+function openOptions(g: GlobalOptions): OpenOptions {
   const o: OpenOptions = {};
   if (g.netns !== undefined) o.netns = g.netns;
   if (g.workerNice !== undefined) o.workerNice = g.workerNice;

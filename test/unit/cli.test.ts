@@ -32,15 +32,18 @@ async function run(
       return files[p];
     },
   };
-  const context = (g: GlobalOptions = {}): Context => ({
-    io,
-    ...(global = g),
-    program: 'ipvs',
-    open: async () => {
-      opened++;
-      throw new Error('no IPVS in unit tests');
-    },
-  });
+  const context = (g: GlobalOptions = {}): Context => {
+    global = g;
+    return {
+      io,
+      ...g,
+      program: 'ipvs',
+      open: async () => {
+        opened++;
+        throw new Error('no IPVS in unit tests');
+      },
+    };
+  };
   const status = await main(args, io, context);
   return { status, out, err, opened, global };
 }
